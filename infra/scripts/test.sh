@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command: installs what it needs, starts moto, runs every test, clippy, fmt and
+# the SAM validation. `.ci/run` calls exactly this.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+start=$(date +%s)
+T="$("$ROOT/infra/scripts/setup-tools.sh" | tail -n 1)"
+if command -v mold >/dev/null 2>&1; then
+  export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-fuse-ld=mold"
+fi
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR=never
+MOTO_ENDPOINT="$("$ROOT/infra/scripts/moto.sh" start)"
+export MOTO_ENDPOINT
+trap '"$ROOT/infra/scripts/moto.sh" stop' EXIT
+echo "== moto at $MOTO_ENDPOINT"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo test --workspace"
+cargo test --workspace --locked
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== sam validate"
+"$T/venv/bin/sam" validate --region us-east-1
+"$T/venv/bin/sam" validate --lint --region us-east-1
+echo "== all checks passed in $(( $(date +%s) - start ))s"

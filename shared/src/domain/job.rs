@@ -1,0 +1,77 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{RunId, TenantId, Trigger};
+
+/// A unit of work on the job queue. Every job is for exactly one tenant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Stable id: a retried or repeated enqueue of the same work carries the same id.
+    pub job_id: String,
+    pub tenant_id: TenantId,
+    pub kind: JobKind,
+    pub enqueued_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JobKind {
+    /// Full two-way sync (daily schedule, enable, run now).
+    Full { trigger: Trigger },
+    /// Only these visitors/accounts (from webhooks, coalesced).
+    Incremental {
+        visitor_ids: Vec<String>,
+        account_ids: Vec<String>,
+    },
+    /// Resume a run that ran out of time budget.
+    Continuation { run_id: RunId, trigger: Trigger },
+}
+
+impl Job {
+    /// The daily job id: tenant + date, so any retry of that day's fan-out maps to the same id.
+    pub fn daily(tenant_id: TenantId, date: NaiveDate, now: DateTime<Utc>) -> Self {
+        Self {
+            job_id: format!("daily-{}-{}", tenant_id, date.format("%Y%m%d")),
+            tenant_id,
+            kind: JobKind::Full {
+                trigger: Trigger::Schedule,
+            },
+            enqueued_at: now,
+        }
+    }
+
+    pub fn full(tenant_id: TenantId, trigger: Trigger, now: DateTime<Utc>) -> Self {
+        Self {
+            job_id: format!("{}-{}", trigger_name(trigger), uuid::Uuid::new_v4()),
+            tenant_id,
+            kind: JobKind::Full { trigger },
+            enqueued_at: now,
+        }
+    }
+
+    pub fn continuation(
+        tenant_id: TenantId,
+        run_id: RunId,
+        trigger: Trigger,
+        seq: u32,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            job_id: format!("cont-{run_id}-{seq}"),
+            tenant_id,
+            kind: JobKind::Continuation { run_id, trigger },
+            enqueued_at: now,
+        }
+    }
+}
+
+fn trigger_name(t: Trigger) -> &'static str {
+    match t {
+        Trigger::Schedule => "daily",
+        Trigger::Enable => "enable",
+        Trigger::RunNow => "run-now",
+        Trigger::Webhook => "webhook",
+        Trigger::Continuation => "cont",
+        Trigger::DryRun => "dry-run",
+    }
+}

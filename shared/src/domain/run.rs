@@ -1,0 +1,122 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::{ObjectKind, RunId, TenantId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    Enable,
+    RunNow,
+    Webhook,
+    Continuation,
+    DryRun,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    /// Every record written.
+    Succeeded,
+    /// Finished, but some records failed; they are retried on the next run.
+    Partial,
+    /// Stopped by an error that affects the whole tenant (auth, config, outage).
+    Failed,
+    /// Time budget reached; a continuation job picks up from the checkpoint.
+    Continued,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Push,
+    Pull,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    pub pushed: u64,
+    pub pulled: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub resolved: u64,
+    pub ambiguous: u64,
+    pub unmatched: u64,
+}
+
+impl RunCounts {
+    pub fn add(&mut self, other: &RunCounts) {
+        self.pushed += other.pushed;
+        self.pulled += other.pulled;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+        self.retried += other.retried;
+        self.resolved += other.resolved;
+        self.ambiguous += other.ambiguous;
+        self.unmatched += other.unmatched;
+    }
+}
+
+/// One record that did not sync, with enough context for an admin to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordError {
+    pub direction: Direction,
+    pub object: ObjectKind,
+    pub object_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: RunId,
+    pub tenant_id: TenantId,
+    pub job_id: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub counts: RunCounts,
+    /// API calls by kind, e.g. `hubspot.write`, `pendo.aggregation`.
+    #[serde(default)]
+    pub api_calls: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Number of invocations (1 + continuations) the run took.
+    #[serde(default = "one")]
+    pub invocations: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl RunRecord {
+    pub fn start(
+        run_id: RunId,
+        tenant_id: TenantId,
+        job_id: String,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            run_id,
+            tenant_id,
+            job_id,
+            trigger,
+            status: RunStatus::Running,
+            started_at: now,
+            finished_at: None,
+            counts: RunCounts::default(),
+            api_calls: BTreeMap::new(),
+            error: None,
+            invocations: 1,
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Per-object sync state: what was last written where, and compact usage history.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Push-side state of one Pendo visitor or account.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObjectState {
+    /// HubSpot record id once known (after a resolved match or an upsert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hubspot_id: Option<String>,
+    /// Fingerprint of the values last written successfully; equal fingerprint = zero HubSpot calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Set while the last write failed; the next run retries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub message: String,
+    pub attempts: u32,
+    pub first_failed_at: DateTime<Utc>,
+}
+
+impl Failure {
+    pub fn next(previous: Option<&Failure>, message: String, now: DateTime<Utc>) -> Self {
+        Self {
+            message,
+            attempts: previous.map_or(1, |p| p.attempts + 1),
+            first_failed_at: previous.map_or(now, |p| p.first_failed_at),
+        }
+    }
+}
+
+/// Pull-side state of one HubSpot record: fingerprint of the values last written to Pendo.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PullState {
+    pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// Where the incremental HubSpot read resumes: strictly after (modified, id).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullCursor {
+    pub modified_ms: i64,
+    pub last_id: u64,
+}
+
+/// Compact usage history of one visitor or account: one entry per *active* day in the
+/// last 360 days, instead of one stored row per day (360 M rows at 1 M visitors).
+///
+/// "Activity" is defined once, here: **minutes on app** (Pendo's `numMinutes`), and a day is
+/// active when it had any event. Usage Trending = % change of minutes in the last 180 days
+/// against the 180 days before; `None` when the prior period had no activity (no base to compare).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityHistory {
+    /// (day number since 1970-01-01, minutes that day); sorted, unique days.
+    #[serde(rename = "d")]
+    pub days: Vec<(i32, u32)>,
+    /// Last day number folded in, so a re-fetched day is not counted twice.
+    #[serde(rename = "t")]
+    pub through_day: i32,
+}
+
+pub const WINDOW_DAYS: i32 = 180;
+
+pub fn day_number(date: NaiveDate) -> i32 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+pub fn day_date(day: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Days::new(day as u64)
+}
+
+impl ActivityHistory {
+    /// Records a day's rollup (replacing an earlier value for the same day) and drops days
+    /// older than the two windows ending at `day`.
+    pub fn record(&mut self, day: i32, minutes: u32) {
+        match self.days.binary_search_by_key(&day, |(d, _)| *d) {
+            Ok(i) => self.days[i].1 = minutes,
+            Err(i) => self.days.insert(i, (day, minutes)),
+        }
+        self.through_day = self.through_day.max(day);
+        let oldest = self.through_day - 2 * WINDOW_DAYS + 1;
+        self.days.retain(|(d, _)| *d >= oldest);
+    }
+
+    fn window(&self, today: i32, offset: i32) -> impl Iterator<Item = &(i32, u32)> {
+        let end = today - offset;
+        let start = end - WINDOW_DAYS + 1;
+        self.days
+            .iter()
+            .filter(move |(d, _)| *d >= start && *d <= end)
+    }
+
+    /// Active days in the 180 days ending at `today` (inclusive).
+    pub fn days_active(&self, today: i32) -> u32 {
+        self.window(today, 0).count() as u32
+    }
+
+    /// Minutes on app in the 180 days ending at `today`.
+    pub fn minutes(&self, today: i32) -> u64 {
+        self.window(today, 0).map(|(_, m)| *m as u64).sum()
+    }
+
+    /// % change of minutes, last 180 days vs the 180 before, rounded to one decimal.
+    pub fn trending(&self, today: i32) -> Option<f64> {
+        let current = self.minutes(today) as f64;
+        let prior: u64 = self
+            .window(today, WINDOW_DAYS)
+            .map(|(_, m)| *m as u64)
+            .sum();
+        if prior == 0 {
+            return None;
+        }
+        let pct = (current - prior as f64) / prior as f64 * 100.0;
+        Some((pct * 10.0).round() / 10.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_trending() {
+        let mut h = ActivityHistory::default();
+        let today = 20_000;
+        h.record(today, 10);
+        h.record(today - 10, 20);
+        h.record(today - 200, 15);
+        h.record(today - 359, 15);
+        h.record(today - 360, 99); // outside both windows: dropped
+        assert_eq!(h.days_active(today), 2);
+        assert_eq!(h.minutes(today), 30);
+        assert_eq!(h.trending(today), Some(0.0));
+        h.record(today, 40); // same day re-fetched replaces, never double counts
+        assert_eq!(h.minutes(today), 60);
+        assert_eq!(h.trending(today), Some(100.0));
+        assert_eq!(h.days.len(), 4);
+    }
+
+    #[test]
+    fn zero_prior_period_has_no_trend() {
+        let mut h = ActivityHistory::default();
+        h.record(100, 5);
+        assert_eq!(h.trending(100), None);
+        assert_eq!(ActivityHistory::default().trending(100), None);
+    }
+}

@@ -1,0 +1,89 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{TenantId, ValidationError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Enabled,
+    Disabled,
+    /// Something only a human can fix (revoked token, deleted Pendo field). The scheduler skips it.
+    NeedsAttention,
+}
+
+/// Pendo data-centre regions; a key only works against its own region's host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PendoRegion {
+    Us,
+    Us1,
+    Eu,
+    Jp,
+    Au,
+}
+
+impl PendoRegion {
+    pub fn api_base(self) -> &'static str {
+        match self {
+            PendoRegion::Us => "https://app.pendo.io",
+            PendoRegion::Us1 => "https://us1.app.pendo.io",
+            PendoRegion::Eu => "https://app.eu.pendo.io",
+            PendoRegion::Jp => "https://app.jpn.pendo.io",
+            PendoRegion::Au => "https://app.au.pendo.io",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub display_name: String,
+    pub status: TenantStatus,
+    /// Why the tenant needs attention, in words an admin can act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_reason: Option<String>,
+    pub pendo_region: PendoRegion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pendo_subscription: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hubspot_portal_id: Option<u64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version; the store increments it on every successful update.
+    pub version: u64,
+}
+
+impl Tenant {
+    pub fn new(
+        id: TenantId,
+        display_name: &str,
+        pendo_region: PendoRegion,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ValidationError> {
+        let display_name = display_name.trim();
+        if display_name.is_empty() || display_name.chars().count() > 200 {
+            return Err(ValidationError::new(
+                "display_name",
+                "must be 1-200 characters",
+            ));
+        }
+        Ok(Self {
+            id,
+            display_name: display_name.to_string(),
+            status: TenantStatus::Disabled,
+            attention_reason: None,
+            pendo_region,
+            pendo_subscription: None,
+            hubspot_portal_id: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        })
+    }
+
+    pub fn needs_attention(&mut self, reason: impl Into<String>) {
+        self.status = TenantStatus::NeedsAttention;
+        self.attention_reason = Some(reason.into());
+    }
+}

@@ -1,0 +1,11 @@
+//! The common crate of the Pendo ↔ HubSpot sync: domain, ports (`Store`, `Secrets`, `Queue`,
+//! `PendoApi`, `HubSpotApi`), their adapters, and the sync engine. Lambda binaries stay thin.
+
+pub mod aws;
+pub mod domain;
+pub mod queue;
+pub mod scheduler;
+pub mod secret;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,111 @@
+//! Daily fan-out: page through tenants and enqueue one full sync per due, enabled tenant.
+//!
+//! The job id is tenant + the *scheduled* date (taken from the event, not the clock), and it is
+//! recorded with a conditional write before the send: a retried or repeated schedule, however
+//! late, cannot enqueue the same day's job twice.
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::domain::{Job, TenantStatus};
+use crate::queue::{Queue, QueueError};
+use crate::store::repo::Repo;
+use crate::store::StoreError;
+
+const PAGE: usize = 100;
+const DEDUPE_TTL_DAYS: i64 = 3;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct FanOutSummary {
+    pub scanned: u64,
+    pub enqueued: u64,
+    pub already_enqueued: u64,
+    pub not_due_yet: u64,
+    pub skipped_disabled: u64,
+    pub skipped_needs_attention: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Enqueues the daily job of every enabled tenant whose scheduled hour has passed on the
+/// scheduled day. Run it hourly: a tenant is picked up at its hour, and a missed hour is caught
+/// up by the next run without a duplicate.
+pub async fn fan_out(
+    repo: &Repo,
+    queue: &dyn Queue,
+    scheduled_at: DateTime<Utc>,
+) -> Result<FanOutSummary, SchedulerError> {
+    let mut summary = FanOutSummary::default();
+    let date = scheduled_at.date_naive();
+    let mut after: Option<String> = None;
+    loop {
+        let page = repo.list_tenants(after.as_deref(), PAGE).await?;
+        let mut batch = Vec::new();
+        for tenant in page.items {
+            summary.scanned += 1;
+            match tenant.status {
+                TenantStatus::Disabled => {
+                    summary.skipped_disabled += 1;
+                    continue;
+                }
+                TenantStatus::NeedsAttention => {
+                    summary.skipped_needs_attention += 1;
+                    continue;
+                }
+                TenantStatus::Enabled => {}
+            }
+            let hour = repo
+                .get_config(&tenant.id)
+                .await?
+                .map(|c| c.schedule.hour_utc)
+                .unwrap_or_default();
+            if (scheduled_at.hour() as u8) < hour {
+                summary.not_due_yet += 1;
+                continue;
+            }
+            let job = Job::daily(tenant.id.clone(), date, Utc::now());
+            if repo
+                .mark_once(&tenant.id, &job.job_id, Duration::days(DEDUPE_TTL_DAYS))
+                .await?
+            {
+                batch.push(job);
+            } else {
+                summary.already_enqueued += 1;
+            }
+        }
+        for chunk in batch.chunks(10) {
+            if let Err(e) = queue.send(chunk, std::time::Duration::ZERO).await {
+                // The markers must not outlive a failed send, or the retry would skip these tenants.
+                for job in chunk {
+                    if let Err(u) = repo.unmark(&job.tenant_id, &job.job_id).await {
+                        warn!(tenant_id = %job.tenant_id, error = %u, "could not clear dedupe marker");
+                    }
+                }
+                return Err(e.into());
+            }
+            summary.enqueued += chunk.len() as u64;
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "fan-out finished");
+    Ok(summary)
+}
+
+/// The Lambda entry point's logic: the scheduled time of the event is the day the jobs are for.
+pub async fn handle_event(
+    repo: &Repo,
+    queue: &dyn Queue,
+    event: aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value>,
+) -> Result<FanOutSummary, SchedulerError> {
+    fan_out(repo, queue, event.time.unwrap_or_else(Utc::now)).await
+}

@@ -1,0 +1,11 @@
+//! One test binary for every cross-crate suite (each binary links the AWS SDK; few binaries
+//! keep the build short). Suites needing AWS run against moto; HubSpot/Pendo against the sandboxes.
+
+#[path = "suites/queue.rs"]
+mod queue;
+#[path = "suites/scheduler.rs"]
+mod scheduler;
+#[path = "suites/secrets.rs"]
+mod secrets;
+#[path = "suites/store_contract.rs"]
+mod store_contract;

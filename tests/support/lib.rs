@@ -1,0 +1,71 @@
+//! Shared test support: the moto endpoint, AWS clients pointed at it, unique names.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+static MOTO: OnceLock<String> = OnceLock::new();
+static MOTO_CHILD: OnceLock<std::sync::Mutex<std::process::Child>> = OnceLock::new();
+
+/// The moto server endpoint. `.ci/run` (via infra/scripts/test.sh) starts moto and sets
+/// `MOTO_ENDPOINT`; a bare `cargo test` starts one from the tool venv on a free port.
+pub fn moto_endpoint() -> String {
+    MOTO.get_or_init(|| {
+        if let Ok(ep) = std::env::var("MOTO_ENDPOINT") {
+            return ep;
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let bin = root.join(".tools/venv/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "moto is not installed: run infra/scripts/setup-tools.sh (or infra/scripts/test.sh)"
+        );
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        // Kept for the life of the test process; the OS reaps it when the process exits.
+        MOTO_CHILD.get_or_init(|| std::sync::Mutex::new(child));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        format!("http://127.0.0.1:{port}")
+    })
+    .clone()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A name no other test uses (tables, queues, tenants).
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
