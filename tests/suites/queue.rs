@@ -113,7 +113,7 @@ async fn sqs_sends_batches_with_attributes_and_poison_reaches_dlq() {
     let (url2, dlq2) = queue_with_dlq(&client, 2).await;
     let _ = dlq;
     SqsQueue::new(client.clone(), url2.clone())
-        .send(&[poison.clone()], Duration::ZERO)
+        .send(std::slice::from_ref(&poison), Duration::ZERO)
         .await
         .unwrap();
     for _ in 0..3 {
