@@ -3,6 +3,8 @@
 
 pub mod aws;
 pub mod domain;
+pub mod http;
+pub mod hubspot;
 pub mod queue;
 pub mod scheduler;
 pub mod secret;

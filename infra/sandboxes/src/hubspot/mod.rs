@@ -1,0 +1,338 @@
+//! HubSpot sandbox: OAuth (authorize, v3 token, introspect, revoke), properties and groups,
+//! CRM object batch read/create/update/upsert, search (200 per page, 10,000 cap, 5 req/s),
+//! the 10-second rolling burst limit with HubSpot's 429 body, fault injection and counts.
+
+mod objects;
+mod oauth;
+mod properties;
+pub mod values;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::limits::{take_fault, Fault, RollingLimit};
+use values::PropertyDef;
+
+#[derive(Clone, Debug)]
+pub struct HubSpotSandboxConfig {
+    pub portal_id: u64,
+    pub client_id: String,
+    pub client_secret: String,
+    pub burst_per_window: usize,
+    pub window: Duration,
+    pub search_per_second: usize,
+    pub token_lifetime_secs: u64,
+}
+
+impl Default for HubSpotSandboxConfig {
+    fn default() -> Self {
+        Self {
+            portal_id: 4_242_424,
+            client_id: "sandbox-client".into(),
+            client_secret: "sandbox-secret".into(),
+            burst_per_window: 110,
+            window: Duration::from_secs(10),
+            search_per_second: 5,
+            token_lifetime_secs: 1800,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub id: u64,
+    pub properties: BTreeMap<String, String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+pub struct HubSpotState {
+    pub cfg: HubSpotSandboxConfig,
+    pub burst: RollingLimit,
+    pub search: RollingLimit,
+    pub faults: Vec<Fault>,
+    pub counts: BTreeMap<String, u64>,
+    pub access_tokens: HashMap<String, Instant>,
+    pub refresh_tokens: HashSet<String>,
+    pub codes: HashSet<String>,
+    pub deny_consent: bool,
+    pub groups: HashMap<String, BTreeMap<String, Value>>,
+    pub properties: HashMap<String, BTreeMap<String, PropertyDef>>,
+    pub objects: HashMap<String, BTreeMap<u64, Record>>,
+    pub next_id: u64,
+    /// When set, every write is stamped with this time (many records sharing one timestamp).
+    pub frozen_ms: Option<i64>,
+}
+
+impl HubSpotState {
+    fn new(cfg: HubSpotSandboxConfig) -> Self {
+        let mut properties = HashMap::new();
+        let mut objects = HashMap::new();
+        let mut groups = HashMap::new();
+        for obj in ["contacts", "companies", "deals", "tasks"] {
+            properties.insert(
+                obj.to_string(),
+                values::default_properties(obj).into_iter().map(|p| (p.name.clone(), p)).collect(),
+            );
+            objects.insert(obj.to_string(), BTreeMap::new());
+            let info = if obj == "contacts" { "contactinformation" } else { "companyinformation" };
+            groups.insert(
+                obj.to_string(),
+                [info, "objectinformation"]
+                    .iter()
+                    .map(|g| (g.to_string(), json!({"name": g, "label": g, "displayOrder": 0, "archived": false})))
+                    .collect(),
+            );
+        }
+        Self {
+            burst: RollingLimit::new(cfg.burst_per_window, cfg.window),
+            search: RollingLimit::new(cfg.search_per_second, Duration::from_secs(1)),
+            cfg,
+            faults: Vec::new(),
+            counts: BTreeMap::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashSet::new(),
+            codes: HashSet::new(),
+            deny_consent: false,
+            groups,
+            properties,
+            objects,
+            next_id: 100_001,
+            frozen_ms: None,
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.frozen_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+    }
+
+    /// Creates a record directly (test and demo seeding); stamps id and timestamps.
+    pub fn insert(&mut self, object: &str, mut props: BTreeMap<String, String>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let now = self.now_ms();
+        props.insert("hs_object_id".into(), id.to_string());
+        props.insert("createdate".into(), values::iso(now));
+        props.insert(values::modified_property(object).into(), values::iso(now));
+        self.objects.entry(object.to_string()).or_default().insert(
+            id,
+            Record {
+                id,
+                properties: props,
+                created_ms: now,
+                updated_ms: now,
+            },
+        );
+        id
+    }
+
+    pub fn find_by(&self, object: &str, property: &str, value: &str) -> Vec<&Record> {
+        let ci = property == "email";
+        self.objects
+            .get(object)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|r| {
+                r.properties
+                    .get(property)
+                    .is_some_and(|v| if ci { v.eq_ignore_ascii_case(value) } else { v == value })
+            })
+            .collect()
+    }
+}
+
+pub type Shared = Arc<Mutex<HubSpotState>>;
+
+/// Handle to a running sandbox: its URL and direct access to its state for assertions.
+#[derive(Clone)]
+pub struct HubSpotSandbox {
+    pub base_url: String,
+    pub state: Shared,
+}
+
+impl HubSpotSandbox {
+    pub async fn start(cfg: HubSpotSandboxConfig) -> std::io::Result<Self> {
+        Self::start_on(cfg, 0).await
+    }
+
+    pub async fn start_on(cfg: HubSpotSandboxConfig, port: u16) -> std::io::Result<Self> {
+        let state: Shared = Arc::new(Mutex::new(HubSpotState::new(cfg)));
+        let running = crate::serve(router(state.clone()), port).await?;
+        Ok(Self {
+            base_url: running.base_url,
+            state,
+        })
+    }
+
+    /// Issues a refresh token as if an admin had installed the app (tests, demo).
+    pub fn issue_refresh_token(&self) -> String {
+        let t = format!("sbx-refresh-{}", uuid::Uuid::new_v4().simple());
+        self.state.lock().unwrap().refresh_tokens.insert(t.clone());
+        t
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.state.lock().unwrap().counts.clone()
+    }
+
+    pub fn count(&self, key: &str) -> u64 {
+        self.counts().get(key).copied().unwrap_or(0)
+    }
+
+    pub fn reset_counts(&self) {
+        self.state.lock().unwrap().counts.clear();
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state.lock().unwrap().faults.push(fault);
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut HubSpotState) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+}
+
+pub fn error_body(category: &str, message: &str) -> Value {
+    json!({"status": "error", "message": message, "correlationId": uuid::Uuid::new_v4().to_string(), "category": category})
+}
+
+pub fn err(status: StatusCode, category: &str, message: &str) -> Response {
+    (status, Json(error_body(category, message))).into_response()
+}
+
+/// Normalises a path into its template for counting: ids become `{id}`.
+fn count_key(method: &str, path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .map(|p| if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) { "{id}" } else { p })
+        .collect();
+    format!("{method} {}", parts.join("/"))
+}
+
+/// Auth, rate limits, faults and counting for every `/crm` request.
+async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().to_string();
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let (fault, limited) = {
+        let mut s = state.lock().unwrap();
+        *s.counts.entry(count_key(&method, &path)).or_default() += 1;
+        let valid = token
+            .as_ref()
+            .and_then(|t| s.access_tokens.get(t))
+            .is_some_and(|exp| *exp > Instant::now());
+        if !valid {
+            return err(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_AUTHENTICATION",
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+            );
+        }
+        let fault = take_fault(&mut s.faults, &path);
+        let is_search = path.ends_with("/search");
+        let limited = if is_search { !s.search.admit() } else { !s.burst.admit() };
+        (fault, limited.then_some(is_search))
+    };
+    if let Some(is_search) = limited {
+        let (message, policy) = if is_search {
+            ("You have reached your secondly limit.", "SECONDLY")
+        } else {
+            ("You have reached your ten_secondly_rolling limit.", "TEN_SECONDLY_ROLLING")
+        };
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"status": "error", "message": message, "errorType": "RATE_LIMIT",
+                        "correlationId": uuid::Uuid::new_v4().to_string(), "policyName": policy})),
+        )
+            .into_response();
+    }
+    if let Some(f) = fault {
+        match f.kind.as_str() {
+            "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms)).await,
+            "429" => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+                                "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"})),
+                )
+                    .into_response()
+            }
+            code => {
+                let status = code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok());
+                return err(
+                    status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    "INTERNAL_ERROR",
+                    "injected fault",
+                );
+            }
+        }
+    }
+    next.run(req).await
+}
+
+#[derive(Deserialize)]
+struct SeedBody {
+    object: String,
+    records: Vec<BTreeMap<String, String>>,
+}
+
+fn control_routes() -> Router<Shared> {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            post(|State(s): State<Shared>, Json(f): Json<Fault>| async move {
+                s.lock().unwrap().faults.push(f);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/_sandbox/stats",
+            get(|State(s): State<Shared>| async move {
+                let s = s.lock().unwrap();
+                Json(json!({"counts": s.counts, "rejected_429": s.burst.rejected + s.search.rejected,
+                            "peak_window": s.burst.peak, "burst_limit": s.burst.max}))
+            }),
+        )
+        .route(
+            "/_sandbox/seed",
+            post(|State(s): State<Shared>, Json(b): Json<SeedBody>| async move {
+                let mut s = s.lock().unwrap();
+                let ids: Vec<u64> = b.records.into_iter().map(|r| s.insert(&b.object, r)).collect();
+                Json(json!({"ids": ids}))
+            }),
+        )
+        .route(
+            "/_sandbox/refresh-token",
+            post(|State(s): State<Shared>| async move {
+                let t = format!("sbx-refresh-{}", uuid::Uuid::new_v4().simple());
+                s.lock().unwrap().refresh_tokens.insert(t.clone());
+                Json(json!({"refresh_token": t}))
+            }),
+        )
+}
+
+pub fn router(state: Shared) -> Router {
+    let crm = Router::new()
+        .merge(properties::routes())
+        .merge(objects::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crm_gate));
+    Router::new()
+        .merge(oauth::routes())
+        .merge(control_routes())
+        .merge(crm)
+        .with_state(state)
+}

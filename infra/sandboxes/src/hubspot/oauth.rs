@@ -1,0 +1,116 @@
+//! OAuth endpoints: authorize (auto-consents unless told to deny), v3 token, introspect, revoke.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::Shared;
+
+fn oauth_error(error: &str, description: &str, status: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": error, "error_description": description, "status": status, "message": description})),
+    )
+        .into_response()
+}
+
+async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let redirect = match q.get("redirect_uri") {
+        Some(r) => r.clone(),
+        None => return (StatusCode::BAD_REQUEST, "missing redirect_uri").into_response(),
+    };
+    let state = q.get("state").cloned().unwrap_or_default();
+    let mut s = s.lock().unwrap();
+    if q.get("client_id") != Some(&s.cfg.client_id) {
+        return (StatusCode::BAD_REQUEST, "unknown client_id").into_response();
+    }
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    let enc = |v: &str| url_encode(v);
+    if s.deny_consent {
+        return Redirect::to(&format!(
+            "{redirect}{sep}error=access_denied&error_description=user%20denied&state={}",
+            enc(&state)
+        ))
+        .into_response();
+    }
+    let code = format!("sbx-code-{}", uuid::Uuid::new_v4().simple());
+    s.codes.insert(code.clone());
+    Redirect::to(&format!("{redirect}{sep}code={code}&state={}", enc(&state))).into_response()
+}
+
+fn url_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+    let mut s = s.lock().unwrap();
+    if f.get("client_id") != Some(&s.cfg.client_id) || f.get("client_secret") != Some(&s.cfg.client_secret) {
+        return oauth_error("invalid_client", "client id or secret is wrong", "BAD_CLIENT_ID");
+    }
+    let refresh = match f.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            let code = f.get("code").cloned().unwrap_or_default();
+            if !s.codes.remove(&code) {
+                return oauth_error("invalid_grant", "code is invalid or expired", "BAD_AUTH_CODE");
+            }
+            let r = format!("sbx-refresh-{}", uuid::Uuid::new_v4().simple());
+            s.refresh_tokens.insert(r.clone());
+            r
+        }
+        Some("refresh_token") => {
+            let r = f.get("refresh_token").cloned().unwrap_or_default();
+            if !s.refresh_tokens.contains(&r) {
+                return oauth_error(
+                    "invalid_grant",
+                    "refresh token is invalid, expired or revoked",
+                    "BAD_REFRESH_TOKEN",
+                );
+            }
+            r
+        }
+        _ => return oauth_error("unsupported_grant_type", "grant_type is not supported", "BAD_GRANT_TYPE"),
+    };
+    let access = format!("sbx-access-{}", uuid::Uuid::new_v4().simple());
+    let lifetime = s.cfg.token_lifetime_secs;
+    s.access_tokens
+        .insert(access.clone(), Instant::now() + Duration::from_secs(lifetime));
+    *s.counts.entry("POST /oauth/v3/token".into()).or_default() += 1;
+    Json(json!({"token_type": "bearer", "refresh_token": refresh, "access_token": access,
+                "expires_in": lifetime, "token_use": "access_token", "hub_id": s.cfg.portal_id}))
+    .into_response()
+}
+
+async fn introspect(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+    let s = s.lock().unwrap();
+    let token = f.get("token").cloned().unwrap_or_default();
+    let active = s.access_tokens.get(&token).is_some_and(|e| *e > Instant::now());
+    Json(json!({"active": active, "hub_id": if active { json!(s.cfg.portal_id) } else { json!(null) },
+                "client_id": s.cfg.client_id, "token_type": "access", "token_use": "access_token"}))
+    .into_response()
+}
+
+async fn revoke(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+    let mut s = s.lock().unwrap();
+    if let Some(t) = f.get("token") {
+        s.refresh_tokens.remove(t);
+    }
+    StatusCode::OK.into_response()
+}
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/oauth/authorize", get(authorize))
+        .route("/oauth/v3/token", post(token))
+        .route("/oauth/v3/token/introspect", post(introspect))
+        .route("/oauth/v3/token/revoke", post(revoke))
+}

@@ -1,0 +1,378 @@
+//! CRM objects: batch read/create/update/upsert (≤100 inputs, 207 per-record errors keyed by
+//! `objectWriteTraceId`), single create, and search (filters, one sort, ≤200 per page, 10k cap).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashSet};
+
+use super::values::{self, check, iso, to_ms};
+use super::{err, HubSpotState, Record, Shared};
+
+const BATCH_MAX: usize = 100;
+
+fn object_kind_name(object: &str) -> &'static str {
+    match object {
+        "contacts" => "CONTACT",
+        "companies" => "COMPANY",
+        "deals" => "DEAL",
+        _ => "OBJECT",
+    }
+}
+
+fn render(r: &Record, wanted: &[String]) -> Value {
+    let mut props = serde_json::Map::new();
+    for name in wanted {
+        props.insert(name.clone(), r.properties.get(name).map_or(Value::Null, |v| json!(v)));
+    }
+    for default in ["hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"] {
+        if let Some(v) = r.properties.get(default) {
+            props.insert(default.into(), json!(v));
+        }
+    }
+    json!({"id": r.id.to_string(), "properties": props, "createdAt": iso(r.created_ms),
+           "updatedAt": iso(r.updated_ms), "archived": false})
+}
+
+fn wanted_properties(body: &Value) -> Vec<String> {
+    body["properties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn record_error(category: &str, message: &str, trace: Option<&str>, property: Option<&str>, code: &str) -> Value {
+    let mut context = serde_json::Map::new();
+    if let Some(t) = trace {
+        context.insert("objectWriteTraceId".into(), json!([t]));
+    }
+    let mut detail = json!({"message": message, "code": code});
+    if let Some(p) = property {
+        detail["context"] = json!({"propertyName": [p]});
+    }
+    json!({"status": "error", "category": category, "message": message, "context": context, "errors": [detail]})
+}
+
+fn batch_response(results: Vec<Value>, errors: Vec<Value>, created: bool) -> Response {
+    let now = chrono::Utc::now().to_rfc3339();
+    if errors.is_empty() {
+        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+        (status, Json(json!({"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now})))
+            .into_response()
+    } else {
+        (
+            StatusCode::MULTI_STATUS,
+            Json(json!({"status": "COMPLETE", "results": results, "numErrors": errors.len(), "errors": errors,
+                        "startedAt": now, "completedAt": now})),
+        )
+            .into_response()
+    }
+}
+
+/// Validates a property map for `object`; the first problem as (property, code, message).
+fn validate(
+    s: &HubSpotState,
+    object: &str,
+    props: &serde_json::Map<String, Value>,
+    self_id: Option<u64>,
+) -> Result<BTreeMap<String, String>, (String, &'static str, String)> {
+    let defs = &s.properties[object];
+    let mut out = BTreeMap::new();
+    for (name, value) in props {
+        let Some(def) = defs.get(name) else {
+            return Err((name.clone(), "PROPERTY_DOESNT_EXIST", format!("Property \"{name}\" does not exist")));
+        };
+        let raw = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Null => String::new(),
+            _ => return Err((name.clone(), "INVALID_TYPE", format!("{name} must be a string"))),
+        };
+        let v = check(def, &raw).map_err(|(code, m)| (name.clone(), code, m))?;
+        if def.has_unique_value && !v.is_empty() {
+            let clash = s.find_by(object, name, &v).into_iter().any(|r| Some(r.id) != self_id);
+            if clash {
+                return Err((
+                    name.clone(),
+                    "UNIQUE_VALUE_CONFLICT",
+                    format!("A {} with {name}={v} already exists", object_kind_name(object).to_lowercase()),
+                ));
+            }
+        }
+        out.insert(name.clone(), v);
+    }
+    Ok(out)
+}
+
+fn apply(s: &mut HubSpotState, object: &str, id: u64, props: BTreeMap<String, String>) {
+    let now = s.now_ms();
+    let modified = values::modified_property(object);
+    if let Some(r) = s.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
+        for (k, v) in props {
+            if v.is_empty() {
+                r.properties.remove(&k);
+            } else {
+                r.properties.insert(k, v);
+            }
+        }
+        r.updated_ms = now;
+        r.properties.insert(modified.into(), iso(now));
+    }
+}
+
+fn inputs(body: &Value) -> Result<Vec<Value>, Response> {
+    let Some(inputs) = body["inputs"].as_array() else {
+        return Err(err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON: inputs is required"));
+    };
+    if inputs.len() > BATCH_MAX {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            &format!("Batch input limit exceeded: {} inputs, the limit is {BATCH_MAX}", inputs.len()),
+        ));
+    }
+    Ok(inputs.clone())
+}
+
+fn lookup(s: &HubSpotState, object: &str, id_property: Option<&str>, key: &str) -> Option<u64> {
+    match id_property {
+        None | Some("hs_object_id") => key.parse::<u64>().ok().filter(|id| s.objects[object].contains_key(id)),
+        Some(p) => s.find_by(object, p, key).first().map(|r| r.id),
+    }
+}
+
+async fn batch(State(state): State<Shared>, Path((object, op)): Path<(String, String)>, Json(body): Json<Value>) -> Response {
+    let mut s = state.lock().unwrap();
+    if !s.objects.contains_key(&object) {
+        return err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", &format!("Unknown object type {object}"));
+    }
+    let inputs = match inputs(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let id_property = body["idProperty"].as_str().map(str::to_string);
+    match op.as_str() {
+        "read" => {
+            let wanted = wanted_properties(&body);
+            let mut results = Vec::new();
+            let mut missing = Vec::new();
+            for i in &inputs {
+                let key = i["id"].as_str().unwrap_or_default();
+                match lookup(&s, &object, id_property.as_deref(), key) {
+                    Some(id) => results.push(render(&s.objects[&object][&id], &wanted)),
+                    None => missing.push(key.to_string()),
+                }
+            }
+            let errors = if missing.is_empty() {
+                vec![]
+            } else {
+                vec![json!({"status": "error", "category": "OBJECT_NOT_FOUND",
+                            "message": format!("Could not get some {} objects, they may be deleted or not exist.", object_kind_name(&object)),
+                            "context": {"ids": missing}})]
+            };
+            batch_response(results, errors, false)
+        }
+        "update" | "upsert" => {
+            if op == "upsert" {
+                for i in &inputs {
+                    let p = i["idProperty"].as_str().or(id_property.as_deref()).unwrap_or("hs_object_id");
+                    let unique = p == "email" && object == "contacts"
+                        || s.properties[&object].get(p).is_some_and(|d| d.has_unique_value);
+                    if !unique {
+                        return err(
+                            StatusCode::BAD_REQUEST,
+                            "VALIDATION_ERROR",
+                            &format!("Unable to perform update/upsert by non-unique {object} property {p}"),
+                        );
+                    }
+                }
+            }
+            let mut seen = HashSet::new();
+            for i in &inputs {
+                if !seen.insert(i["id"].as_str().unwrap_or_default().to_string()) {
+                    return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Duplicate IDs found in batch input");
+                }
+            }
+            let mut results = Vec::new();
+            let mut errors = Vec::new();
+            for i in &inputs {
+                let key = i["id"].as_str().unwrap_or_default();
+                let trace = i["objectWriteTraceId"].as_str();
+                let p = i["idProperty"].as_str().or(id_property.as_deref());
+                let props = i["properties"].as_object().cloned().unwrap_or_default();
+                let existing = lookup(&s, &object, p, key);
+                let id = match (existing, op.as_str()) {
+                    (Some(id), _) => Some(id),
+                    (None, "update") => {
+                        errors.push(record_error(
+                            "OBJECT_NOT_FOUND",
+                            &format!("Object not found. objectId are usually numeric. ({key})"),
+                            trace,
+                            None,
+                            "OBJECT_NOT_FOUND",
+                        ));
+                        continue;
+                    }
+                    _ => None,
+                };
+                match validate(&s, &object, &props, id) {
+                    Err((prop, code, message)) => errors.push(record_error(
+                        "VALIDATION_ERROR",
+                        &format!("Property values were not valid: {message}"),
+                        trace,
+                        Some(&prop),
+                        code,
+                    )),
+                    Ok(valid) => {
+                        let (id, new) = match id {
+                            Some(id) => (id, false),
+                            None => {
+                                let mut init = BTreeMap::new();
+                                if let Some(p) = p {
+                                    init.insert(p.to_string(), key.to_string());
+                                }
+                                (s.insert(&object, init), true)
+                            }
+                        };
+                        apply(&mut s, &object, id, valid);
+                        let mut v = render(&s.objects[&object][&id], &props.keys().cloned().chain(p.map(str::to_string)).collect::<Vec<_>>());
+                        if op == "upsert" {
+                            v["new"] = json!(new);
+                        }
+                        results.push(v);
+                    }
+                }
+            }
+            batch_response(results, errors, false)
+        }
+        "create" => {
+            let mut results = Vec::new();
+            let mut errors = Vec::new();
+            for i in &inputs {
+                let trace = i["objectWriteTraceId"].as_str();
+                let props = i["properties"].as_object().cloned().unwrap_or_default();
+                match validate(&s, &object, &props, None) {
+                    Err((prop, code, message)) => errors.push(record_error(
+                        "VALIDATION_ERROR",
+                        &format!("Property values were not valid: {message}"),
+                        trace,
+                        Some(&prop),
+                        code,
+                    )),
+                    Ok(valid) => {
+                        let id = s.insert(&object, valid);
+                        results.push(render(&s.objects[&object][&id], &props.keys().cloned().collect::<Vec<_>>()));
+                    }
+                }
+            }
+            batch_response(results, errors, true)
+        }
+        _ => err(StatusCode::NOT_FOUND, "NOT_FOUND", "unknown batch operation"),
+    }
+}
+
+fn compare(a: &str, b: &str) -> Ordering {
+    match (to_num(a), to_num(b)) {
+        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        _ => a.to_lowercase().cmp(&b.to_lowercase()),
+    }
+}
+
+fn to_num(v: &str) -> Option<f64> {
+    v.parse::<f64>().ok().or_else(|| to_ms(v).map(|m| m as f64))
+}
+
+fn matches(r: &Record, f: &Value) -> bool {
+    let prop = f["propertyName"].as_str().unwrap_or_default();
+    let have = r.properties.get(prop).filter(|v| !v.is_empty());
+    let value = f["value"].as_str().map(str::to_string).or_else(|| f["value"].as_i64().map(|n| n.to_string()));
+    let cmp = |want: &Option<String>| have.zip(want.as_ref()).map(|(h, w)| compare(h, w));
+    match f["operator"].as_str().unwrap_or("EQ") {
+        "EQ" => cmp(&value) == Some(Ordering::Equal),
+        "NEQ" => cmp(&value) != Some(Ordering::Equal),
+        "GT" => cmp(&value) == Some(Ordering::Greater),
+        "GTE" => matches!(cmp(&value), Some(Ordering::Greater | Ordering::Equal)),
+        "LT" => cmp(&value) == Some(Ordering::Less),
+        "LTE" => matches!(cmp(&value), Some(Ordering::Less | Ordering::Equal)),
+        "HAS_PROPERTY" => have.is_some(),
+        "NOT_HAS_PROPERTY" => have.is_none(),
+        "IN" => f["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v.as_str().is_some_and(|v| have.is_some_and(|h| h == v))),
+        _ => false,
+    }
+}
+
+async fn search(State(state): State<Shared>, Path(object): Path<String>, body: String) -> Response {
+    if body.len() > 3000 {
+        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Request body is too large (3000 characters max)");
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON");
+    };
+    let s = state.lock().unwrap();
+    let Some(records) = s.objects.get(&object) else {
+        return err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "unknown object type");
+    };
+    let limit = body["limit"].as_u64().unwrap_or(10) as usize;
+    if limit > 200 {
+        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "limit must be at most 200");
+    }
+    let after: usize = body["after"].as_str().and_then(|a| a.parse().ok()).or(body["after"].as_u64().map(|a| a as usize)).unwrap_or(0);
+    if after + limit > 10_000 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "The search API is limited to 10,000 total results for any given query",
+        );
+    }
+    let groups: Vec<&Value> = body["filterGroups"].as_array().map(|g| g.iter().collect()).unwrap_or_default();
+    if groups.len() > 5 {
+        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "at most 5 filterGroups");
+    }
+    let mut hits: Vec<&Record> = records
+        .values()
+        .filter(|r| {
+            groups.is_empty()
+                || groups.iter().any(|g| g["filters"].as_array().into_iter().flatten().all(|f| matches(r, f)))
+        })
+        .collect();
+    if let Some(sort) = body["sorts"].as_array().and_then(|s| s.first()) {
+        let prop = sort["propertyName"].as_str().unwrap_or("hs_object_id").to_string();
+        let desc = sort["direction"].as_str() == Some("DESCENDING");
+        hits.sort_by(|a, b| {
+            let o = compare(
+                a.properties.get(&prop).map(String::as_str).unwrap_or(""),
+                b.properties.get(&prop).map(String::as_str).unwrap_or(""),
+            );
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let total = hits.len();
+    let wanted = wanted_properties(&body);
+    let page: Vec<Value> = hits.iter().skip(after).take(limit).map(|r| render(r, &wanted)).collect();
+    let mut resp = json!({"total": total, "results": page});
+    if after + limit < total {
+        resp["paging"] = json!({"next": {"after": (after + limit).to_string()}});
+    }
+    Json(resp).into_response()
+}
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/crm/v3/objects/{object}/batch/{op}", post(batch))
+        .route("/crm/v3/objects/{object}/search", post(search))
+}

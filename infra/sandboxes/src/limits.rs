@@ -1,0 +1,72 @@
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// A rolling-window limit as the real APIs enforce it; remembers the busiest window it saw.
+#[derive(Debug)]
+pub struct RollingLimit {
+    pub max: usize,
+    pub window: Duration,
+    seen: VecDeque<Instant>,
+    pub rejected: u64,
+    pub peak: usize,
+}
+
+impl RollingLimit {
+    pub fn new(max: usize, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            seen: VecDeque::new(),
+            rejected: 0,
+            peak: 0,
+        }
+    }
+
+    /// Records a request; `false` = over the limit (the caller answers 429).
+    pub fn admit(&mut self) -> bool {
+        let now = Instant::now();
+        while self.seen.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            self.seen.pop_front();
+        }
+        if self.seen.len() >= self.max {
+            self.rejected += 1;
+            return false;
+        }
+        self.seen.push_back(now);
+        self.peak = self.peak.max(self.seen.len());
+        true
+    }
+}
+
+/// A fault injected into the next `count` matching requests.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Fault {
+    /// `"429"`, `"500"`, `"502"`, `"503"`, `"slow"`.
+    pub kind: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// For `slow`: added latency.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Only requests whose path contains this (default: all API requests).
+    #[serde(default)]
+    pub path_contains: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Takes the first fault matching `path`, decrementing its count.
+pub(crate) fn take_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
+    let idx = faults
+        .iter()
+        .position(|f| f.path_contains.as_deref().is_none_or(|p| path.contains(p)))?;
+    let f = faults[idx].clone();
+    faults[idx].count -= 1;
+    if faults[idx].count == 0 {
+        faults.remove(idx);
+    }
+    Some(f)
+}

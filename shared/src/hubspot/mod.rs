@@ -1,0 +1,62 @@
+//! The HubSpot side: the `HubSpotApi` port, its reqwest adapter, OAuth, and schema setup.
+//! Paths live in [`paths`] only: moving from `/crm/v3/` to the date-versioned `/crm/objects/2026-03/`
+//! is a one-line change there.
+
+mod client;
+mod error;
+pub mod oauth;
+pub mod paths;
+mod schema;
+mod types;
+
+pub use client::{Auth, HubSpotClient, HubSpotConfig};
+pub use error::HubSpotError;
+pub use schema::{pendo_property_specs, validate_value, SchemaReport};
+pub use types::*;
+
+use async_trait::async_trait;
+
+use crate::domain::ObjectKind;
+use crate::http::CallCounter;
+
+/// What the sync engine needs from HubSpot.
+#[async_trait]
+pub trait HubSpotApi: Send + Sync {
+    /// Makes sure the "Pendo" group, our properties and unique id property exist (idempotent).
+    async fn ensure_schema(&self, kind: ObjectKind) -> Result<SchemaReport, HubSpotError>;
+    /// Properties of an object type, by name (for validating a tenant's config).
+    async fn list_properties(&self, kind: ObjectKind) -> Result<Vec<PropertyInfo>, HubSpotError>;
+    /// batch/read by a unique property (or `email` for contacts); missing values are absent.
+    async fn read_by(
+        &self,
+        kind: ObjectKind,
+        id_property: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, HubSpotError>;
+    /// batch/update by record id (≤100 per call; the client chunks).
+    async fn update(&self, kind: ObjectKind, inputs: Vec<WriteInput>) -> Result<BatchOutcome, HubSpotError>;
+    /// batch/upsert on a unique-value property (creates missing records).
+    async fn upsert(
+        &self,
+        kind: ObjectKind,
+        id_property: &str,
+        inputs: Vec<WriteInput>,
+    ) -> Result<BatchOutcome, HubSpotError>;
+    /// One page of records modified at/after `cursor.since_ms`, in id order after `cursor.after_id`.
+    async fn search_modified(
+        &self,
+        kind: ObjectKind,
+        cursor: &SearchCursor,
+        properties: &[String],
+    ) -> Result<SearchPage, HubSpotError>;
+    /// Records whose `property` equals `value` (identity resolution, e.g. company domain).
+    async fn search_eq(
+        &self,
+        kind: ObjectKind,
+        property: &str,
+        value: &str,
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, HubSpotError>;
+    fn calls(&self) -> &CallCounter;
+}

@@ -1,0 +1,71 @@
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A CRM record as the object APIs return it (`SimplePublicObject`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+pub struct HsRecord {
+    pub id: String,
+    #[serde(default)]
+    pub properties: BTreeMap<String, Option<String>>,
+    #[serde(default, rename = "updatedAt")]
+    pub updated_at: Option<String>,
+}
+
+impl HsRecord {
+    pub fn prop(&self, name: &str) -> Option<&str> {
+        self.properties.get(name).and_then(|v| v.as_deref()).filter(|v| !v.is_empty())
+    }
+}
+
+/// One record to write: `key` is the record id (update) or the unique id value (upsert).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteInput {
+    pub key: String,
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Per-record result of a batch write: 207 errors are failures, never successes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchOutcome {
+    /// (input key, HubSpot record id)
+    pub ok: Vec<(String, String)>,
+    pub failed: Vec<RecordFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordFailure {
+    pub key: String,
+    pub property: Option<String>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchCursor {
+    pub since_ms: i64,
+    pub after_id: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchPage {
+    pub records: Vec<HsRecord>,
+    /// `None` when the pass is complete.
+    pub next: Option<SearchCursor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PropertyInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, rename = "groupName")]
+    pub group_name: Option<String>,
+    #[serde(default, rename = "hasUniqueValue")]
+    pub has_unique_value: bool,
+    #[serde(default)]
+    pub options: Vec<PropertyOption>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PropertyOption {
+    pub value: String,
+}
