@@ -1,6 +1,8 @@
 //! One test binary for every cross-crate suite (each binary links the AWS SDK; few binaries
 //! keep the build short). Suites needing AWS run against moto; HubSpot/Pendo against the sandboxes.
 
+#[path = "suites/hubspot.rs"]
+mod hubspot;
 #[path = "suites/queue.rs"]
 mod queue;
 #[path = "suites/scheduler.rs"]

@@ -26,7 +26,11 @@ impl RollingLimit {
     /// Records a request; `false` = over the limit (the caller answers 429).
     pub fn admit(&mut self) -> bool {
         let now = Instant::now();
-        while self.seen.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while self
+            .seen
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             self.seen.pop_front();
         }
         if self.seen.len() >= self.max {

@@ -18,13 +18,23 @@ pub struct CallCounter {
 
 impl CallCounter {
     pub fn incr(&self, kind: &str) {
-        *self.counts.lock().expect("counter lock").entry(kind.to_string()).or_default() += 1;
+        *self
+            .counts
+            .lock()
+            .expect("counter lock")
+            .entry(kind.to_string())
+            .or_default() += 1;
     }
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.counts.lock().expect("counter lock").clone()
     }
     pub fn get(&self, kind: &str) -> u64 {
-        self.counts.lock().expect("counter lock").get(kind).copied().unwrap_or(0)
+        self.counts
+            .lock()
+            .expect("counter lock")
+            .get(kind)
+            .copied()
+            .unwrap_or(0)
     }
     pub fn total(&self) -> u64 {
         self.counts.lock().expect("counter lock").values().sum()
@@ -32,7 +42,10 @@ impl CallCounter {
 }
 
 /// Difference of two snapshots (calls made between them).
-pub fn calls_since(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+pub fn calls_since(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
     after
         .iter()
         .filter_map(|(k, v)| {

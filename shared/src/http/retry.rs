@@ -19,11 +19,18 @@ impl Default for RetryPolicy {
 }
 
 /// "Full jitter" backoff for `attempt` (1-based), unless the server said how long to wait.
-pub fn backoff_delay(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+pub fn backoff_delay(
+    policy: &RetryPolicy,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
     if let Some(ra) = retry_after {
         return ra.min(policy.cap * 3);
     }
-    let exp = policy.base.saturating_mul(1u32 << attempt.min(16)).min(policy.cap);
+    let exp = policy
+        .base
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(policy.cap);
     let ms = exp.as_millis().max(1) as u64;
     Duration::from_millis(ms / 2 + rand::random::<u64>() % (ms / 2 + 1))
 }
@@ -39,6 +46,9 @@ mod tests {
             let d = backoff_delay(&p, a, None);
             assert!(d <= p.cap, "{d:?}");
         }
-        assert_eq!(backoff_delay(&p, 1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(
+            backoff_delay(&p, 1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
     }
 }

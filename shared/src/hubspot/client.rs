@@ -11,8 +11,8 @@ use tokio::sync::Mutex;
 use super::oauth::{self, OAuthApp};
 use super::schema::pendo_property_specs;
 use super::{
-    paths, BatchOutcome, HsRecord, HubSpotApi, HubSpotError, PropertyInfo, RecordFailure, SchemaReport, SearchCursor,
-    SearchPage, WriteInput,
+    paths, BatchOutcome, HsRecord, HubSpotApi, HubSpotError, PropertyInfo, RecordFailure,
+    SchemaReport, SearchCursor, SearchPage, WriteInput,
 };
 use crate::domain::{ObjectKind, PENDO_GROUP};
 use crate::http::{backoff_delay, CallCounter, RetryPolicy, RollingWindowLimiter};
@@ -47,7 +47,10 @@ impl Default for HubSpotConfig {
 
 pub enum Auth {
     /// OAuth app install: access tokens come from the refresh token and are cached.
-    OAuth { app: OAuthApp, refresh_token: SecretString },
+    OAuth {
+        app: OAuthApp,
+        refresh_token: SecretString,
+    },
     /// Private app / service key.
     Static(SecretString),
 }
@@ -80,7 +83,10 @@ impl HubSpotClient {
             .expect("reqwest client");
         Self {
             limiter: RollingWindowLimiter::new(cfg.requests_per_window, cfg.window),
-            search_limiter: RollingWindowLimiter::new(cfg.search_per_second, Duration::from_secs(1)),
+            search_limiter: RollingWindowLimiter::new(
+                cfg.search_per_second,
+                Duration::from_secs(1),
+            ),
             http,
             cfg,
             auth,
@@ -133,7 +139,10 @@ impl HubSpotClient {
             }
             let token = self.access_token().await?;
             self.calls.incr(kind);
-            let mut req = self.http.request(method.clone(), &url).bearer_auth(token.expose());
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(token.expose());
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -151,8 +160,13 @@ impl HubSpotClient {
                     let bytes = match resp.bytes().await {
                         Ok(b) => b,
                         Err(e) => {
-                            self.wait_or_give_up(kind, attempt, format!("body: {}", e.without_url()), None)
-                                .await?;
+                            self.wait_or_give_up(
+                                kind,
+                                attempt,
+                                format!("body: {}", e.without_url()),
+                                None,
+                            )
+                            .await?;
                             continue;
                         }
                     };
@@ -160,7 +174,8 @@ impl HubSpotClient {
                     match status {
                         200..=299 | 404 => return Ok((status, json)),
                         429 => {
-                            let policy = json["policyName"].as_str().unwrap_or_default().to_string();
+                            let policy =
+                                json["policyName"].as_str().unwrap_or_default().to_string();
                             if policy == "DAILY" {
                                 return Err(HubSpotError::DailyLimit {
                                     operation: kind.into(),
@@ -176,9 +191,15 @@ impl HubSpotClient {
                                 Lane::Search => self.search_limiter.penalize(pause).await,
                                 Lane::Standard => self.limiter.penalize(pause).await,
                             }
-                            (format!("429 {policy}"), retry_after.or(Some(Duration::ZERO)))
+                            (
+                                format!("429 {policy}"),
+                                retry_after.or(Some(Duration::ZERO)),
+                            )
                         }
-                        423 => ("423 locked".to_string(), retry_after.or(Some(Duration::from_secs(2)))),
+                        423 => (
+                            "423 locked".to_string(),
+                            retry_after.or(Some(Duration::from_secs(2))),
+                        ),
                         500..=599 => (format!("{status} {}", message_of(&json)), retry_after),
                         401 => {
                             return Err(HubSpotError::Unauthorized {
@@ -203,7 +224,8 @@ impl HubSpotClient {
                     }
                 }
             };
-            self.wait_or_give_up(kind, attempt, retry_reason, retry_after).await?;
+            self.wait_or_give_up(kind, attempt, retry_reason, retry_after)
+                .await?;
         }
     }
 
@@ -271,14 +293,20 @@ impl HubSpotClient {
 }
 
 fn message_of(v: &Value) -> String {
-    v["message"].as_str().unwrap_or("no message").chars().take(500).collect()
+    v["message"]
+        .as_str()
+        .unwrap_or("no message")
+        .chars()
+        .take(500)
+        .collect()
 }
 
 /// Maps a 200/207 batch response back to inputs. Any input without a result and without an
 /// error is reported as failed: nothing is assumed to have succeeded.
 fn parse_batch(body: &Value, inputs: &[WriteInput], id_property: Option<&str>) -> BatchOutcome {
     let mut outcome = BatchOutcome::default();
-    let mut pending: HashMap<&str, &WriteInput> = inputs.iter().map(|i| (i.key.as_str(), i)).collect();
+    let mut pending: HashMap<&str, &WriteInput> =
+        inputs.iter().map(|i| (i.key.as_str(), i)).collect();
     for r in body["results"].as_array().into_iter().flatten() {
         let id = r["id"].as_str().unwrap_or_default().to_string();
         let key = match id_property {
@@ -292,13 +320,18 @@ fn parse_batch(body: &Value, inputs: &[WriteInput], id_property: Option<&str>) -
         }
     }
     for e in body["errors"].as_array().into_iter().flatten() {
-        let message = e["message"].as_str().unwrap_or("record rejected").to_string();
+        let message = e["message"]
+            .as_str()
+            .unwrap_or("record rejected")
+            .to_string();
         let detail = e["errors"].as_array().and_then(|d| d.first());
         let property = detail
             .and_then(|d| d["context"]["propertyName"][0].as_str())
             .or_else(|| e["context"]["propertyName"][0].as_str())
             .map(str::to_string);
-        let detail_msg = detail.and_then(|d| d["message"].as_str()).unwrap_or_default();
+        let detail_msg = detail
+            .and_then(|d| d["message"].as_str())
+            .unwrap_or_default();
         let keys: Vec<String> = e["context"]["objectWriteTraceId"]
             .as_array()
             .or_else(|| e["context"]["ids"].as_array())
@@ -362,7 +395,13 @@ impl HubSpotApi for HubSpotClient {
             return Ok(report);
         }
         let (status, _) = self
-            .call("hubspot.schema", Method::GET, &paths::group(object, PENDO_GROUP), None, Lane::Standard)
+            .call(
+                "hubspot.schema",
+                Method::GET,
+                &paths::group(object, PENDO_GROUP),
+                None,
+                Lane::Standard,
+            )
             .await?;
         if status == 404 {
             let (s, body) = self
@@ -440,8 +479,10 @@ impl HubSpotApi for HubSpotClient {
                     "hubspot.read",
                     Method::POST,
                     &paths::batch(kind.hubspot_object(), "read"),
-                    Some(&json!({"properties": properties, "propertiesWithHistory": [],
-                                 "idProperty": id_property, "inputs": inputs})),
+                    Some(
+                        &json!({"properties": properties, "propertiesWithHistory": [],
+                                 "idProperty": id_property, "inputs": inputs}),
+                    ),
                     Lane::Standard,
                 )
                 .await?;
@@ -450,7 +491,11 @@ impl HubSpotApi for HubSpotClient {
         Ok(out)
     }
 
-    async fn update(&self, kind: ObjectKind, inputs: Vec<WriteInput>) -> Result<BatchOutcome, HubSpotError> {
+    async fn update(
+        &self,
+        kind: ObjectKind,
+        inputs: Vec<WriteInput>,
+    ) -> Result<BatchOutcome, HubSpotError> {
         self.batch_write(kind, "update", None, inputs).await
     }
 
@@ -460,7 +505,8 @@ impl HubSpotApi for HubSpotClient {
         id_property: &str,
         inputs: Vec<WriteInput>,
     ) -> Result<BatchOutcome, HubSpotError> {
-        self.batch_write(kind, "upsert", Some(id_property), inputs).await
+        self.batch_write(kind, "upsert", Some(id_property), inputs)
+            .await
     }
 
     async fn search_modified(
@@ -555,11 +601,18 @@ mod tests {
                         "context": {"objectWriteTraceId": ["b"]},
                         "errors": [{"message": "INVALID_DATE", "code": "INVALID_DATE", "context": {"propertyName": ["pendo_latest_nps_date"]}}]}]
         });
-        let out = parse_batch(&body, &[input("a"), input("b"), input("c")], Some("pendo_visitor_id"));
+        let out = parse_batch(
+            &body,
+            &[input("a"), input("b"), input("c")],
+            Some("pendo_visitor_id"),
+        );
         assert_eq!(out.ok, vec![("a".to_string(), "11".to_string())]);
         assert_eq!(out.failed.len(), 2);
         assert_eq!(out.failed[0].key, "b");
-        assert_eq!(out.failed[0].property.as_deref(), Some("pendo_latest_nps_date"));
+        assert_eq!(
+            out.failed[0].property.as_deref(),
+            Some("pendo_latest_nps_date")
+        );
         assert_eq!(out.failed[1].key, "c");
     }
 }

@@ -34,7 +34,9 @@ impl HubSpotError {
     pub fn needs_attention(&self) -> bool {
         matches!(
             self,
-            HubSpotError::RefreshRevoked | HubSpotError::MissingScopes { .. } | HubSpotError::NotConnected
+            HubSpotError::RefreshRevoked
+                | HubSpotError::MissingScopes { .. }
+                | HubSpotError::NotConnected
         )
     }
 }

@@ -35,7 +35,11 @@ pub trait HubSpotApi: Send + Sync {
         properties: &[String],
     ) -> Result<Vec<HsRecord>, HubSpotError>;
     /// batch/update by record id (≤100 per call; the client chunks).
-    async fn update(&self, kind: ObjectKind, inputs: Vec<WriteInput>) -> Result<BatchOutcome, HubSpotError>;
+    async fn update(
+        &self,
+        kind: ObjectKind,
+        inputs: Vec<WriteInput>,
+    ) -> Result<BatchOutcome, HubSpotError>;
     /// batch/upsert on a unique-value property (creates missing records).
     async fn upsert(
         &self,

@@ -76,7 +76,11 @@ fn http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-async fn token_call(api_base: &str, form: &[(&str, &str)], operation: &str) -> Result<TokenSet, HubSpotError> {
+async fn token_call(
+    api_base: &str,
+    form: &[(&str, &str)],
+    operation: &str,
+) -> Result<TokenSet, HubSpotError> {
     let resp = http()
         .post(format!("{api_base}{}", paths::TOKEN))
         .form(form)
@@ -90,10 +94,11 @@ async fn token_call(api_base: &str, form: &[(&str, &str)], operation: &str) -> R
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.unwrap_or_default();
     if status == 200 {
-        let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Decode {
-            operation: operation.into(),
-            message: e.to_string(),
-        })?;
+        let t: TokenResponse =
+            serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Decode {
+                operation: operation.into(),
+                message: e.to_string(),
+            })?;
         return Ok(TokenSet {
             access_token: SecretString::new(t.access_token),
             refresh_token: SecretString::new(t.refresh_token),
@@ -125,7 +130,11 @@ async fn token_call(api_base: &str, form: &[(&str, &str)], operation: &str) -> R
     })
 }
 
-pub async fn exchange_code(api_base: &str, app: &OAuthApp, code: &str) -> Result<TokenSet, HubSpotError> {
+pub async fn exchange_code(
+    api_base: &str,
+    app: &OAuthApp,
+    code: &str,
+) -> Result<TokenSet, HubSpotError> {
     token_call(
         api_base,
         &[
@@ -140,7 +149,11 @@ pub async fn exchange_code(api_base: &str, app: &OAuthApp, code: &str) -> Result
     .await
 }
 
-pub async fn refresh(api_base: &str, app: &OAuthApp, refresh_token: &SecretString) -> Result<TokenSet, HubSpotError> {
+pub async fn refresh(
+    api_base: &str,
+    app: &OAuthApp,
+    refresh_token: &SecretString,
+) -> Result<TokenSet, HubSpotError> {
     token_call(
         api_base,
         &[
@@ -155,7 +168,11 @@ pub async fn refresh(api_base: &str, app: &OAuthApp, refresh_token: &SecretStrin
 }
 
 /// The portal (hub id) a token belongs to.
-pub async fn introspect_hub_id(api_base: &str, app: &OAuthApp, token: &SecretString) -> Result<u64, HubSpotError> {
+pub async fn introspect_hub_id(
+    api_base: &str,
+    app: &OAuthApp,
+    token: &SecretString,
+) -> Result<u64, HubSpotError> {
     #[derive(Deserialize)]
     struct Info {
         #[serde(default)]
@@ -191,7 +208,11 @@ pub async fn introspect_hub_id(api_base: &str, app: &OAuthApp, token: &SecretStr
 }
 
 /// Revokes a refresh token (tenant deletion). Best effort: an already-revoked token is fine.
-pub async fn revoke(api_base: &str, app: &OAuthApp, refresh_token: &SecretString) -> Result<(), HubSpotError> {
+pub async fn revoke(
+    api_base: &str,
+    app: &OAuthApp,
+    refresh_token: &SecretString,
+) -> Result<(), HubSpotError> {
     http()
         .post(format!("{api_base}{}", paths::REVOKE))
         .form(&[

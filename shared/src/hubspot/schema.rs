@@ -5,7 +5,9 @@
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-use crate::domain::{ObjectKind, PropertyType, PushField, ACCOUNT_ID_PROPERTY, PENDO_GROUP, VISITOR_ID_PROPERTY};
+use crate::domain::{
+    ObjectKind, PropertyType, PushField, ACCOUNT_ID_PROPERTY, PENDO_GROUP, VISITOR_ID_PROPERTY,
+};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SchemaReport {
@@ -58,7 +60,9 @@ pub fn pendo_property_specs(kind: ObjectKind) -> Vec<(String, &'static str, Valu
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// Checks one value against the type of one of our push properties.
@@ -69,7 +73,9 @@ pub fn validate_value(field: PushField, value: &str) -> Result<(), String> {
     match field.property_type() {
         PropertyType::Date => NaiveDate::parse_from_str(value, "%Y-%m-%d")
             .map(|_| ())
-            .map_err(|_| format!("'{value}' is not a YYYY-MM-DD date (dates must be midnight UTC)")),
+            .map_err(|_| {
+                format!("'{value}' is not a YYYY-MM-DD date (dates must be midnight UTC)")
+            }),
         PropertyType::Datetime => chrono::DateTime::parse_from_rfc3339(value)
             .map(|_| ())
             .map_err(|_| format!("'{value}' is not an ISO-8601 datetime")),
@@ -104,10 +110,17 @@ mod tests {
     fn specs_cover_every_field_and_the_id_property() {
         let contacts = pendo_property_specs(ObjectKind::Visitor);
         assert_eq!(contacts.len(), 10);
-        assert!(contacts.iter().any(|(n, _, b)| n == VISITOR_ID_PROPERTY && b["hasUniqueValue"] == true));
+        assert!(contacts
+            .iter()
+            .any(|(n, _, b)| n == VISITOR_ID_PROPERTY && b["hasUniqueValue"] == true));
         let companies = pendo_property_specs(ObjectKind::Account);
-        assert!(companies.iter().any(|(n, _, _)| n == "pendo_total_visitors"));
-        let cat = contacts.iter().find(|(n, _, _)| n == "pendo_latest_nps_category").unwrap();
+        assert!(companies
+            .iter()
+            .any(|(n, _, _)| n == "pendo_total_visitors"));
+        let cat = contacts
+            .iter()
+            .find(|(n, _, _)| n == "pendo_latest_nps_category")
+            .unwrap();
         assert_eq!(cat.2["options"].as_array().unwrap().len(), 3);
     }
 

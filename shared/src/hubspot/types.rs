@@ -13,7 +13,10 @@ pub struct HsRecord {
 
 impl HsRecord {
     pub fn prop(&self, name: &str) -> Option<&str> {
-        self.properties.get(name).and_then(|v| v.as_deref()).filter(|v| !v.is_empty())
+        self.properties
+            .get(name)
+            .and_then(|v| v.as_deref())
+            .filter(|v| !v.is_empty())
     }
 }
 

@@ -2,8 +2,8 @@
 //! CRM object batch read/create/update/upsert, search (200 per page, 10,000 cap, 5 req/s),
 //! the 10-second rolling burst limit with HubSpot's 429 body, fault injection and counts.
 
-mod objects;
 mod oauth;
+mod objects;
 mod properties;
 pub mod values;
 
@@ -81,15 +81,27 @@ impl HubSpotState {
         for obj in ["contacts", "companies", "deals", "tasks"] {
             properties.insert(
                 obj.to_string(),
-                values::default_properties(obj).into_iter().map(|p| (p.name.clone(), p)).collect(),
+                values::default_properties(obj)
+                    .into_iter()
+                    .map(|p| (p.name.clone(), p))
+                    .collect(),
             );
             objects.insert(obj.to_string(), BTreeMap::new());
-            let info = if obj == "contacts" { "contactinformation" } else { "companyinformation" };
+            let info = if obj == "contacts" {
+                "contactinformation"
+            } else {
+                "companyinformation"
+            };
             groups.insert(
                 obj.to_string(),
                 [info, "objectinformation"]
                     .iter()
-                    .map(|g| (g.to_string(), json!({"name": g, "label": g, "displayOrder": 0, "archived": false})))
+                    .map(|g| {
+                        (
+                            g.to_string(),
+                            json!({"name": g, "label": g, "displayOrder": 0, "archived": false}),
+                        )
+                    })
                     .collect(),
             );
         }
@@ -112,7 +124,8 @@ impl HubSpotState {
     }
 
     pub fn now_ms(&self) -> i64 {
-        self.frozen_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+        self.frozen_ms
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
     }
 
     /// Creates a record directly (test and demo seeding); stamps id and timestamps.
@@ -142,9 +155,13 @@ impl HubSpotState {
             .into_iter()
             .flat_map(|m| m.values())
             .filter(|r| {
-                r.properties
-                    .get(property)
-                    .is_some_and(|v| if ci { v.eq_ignore_ascii_case(value) } else { v == value })
+                r.properties.get(property).is_some_and(|v| {
+                    if ci {
+                        v.eq_ignore_ascii_case(value)
+                    } else {
+                        v == value
+                    }
+                })
             })
             .collect()
     }
@@ -213,7 +230,13 @@ pub fn err(status: StatusCode, category: &str, message: &str) -> Response {
 fn count_key(method: &str, path: &str) -> String {
     let parts: Vec<&str> = path
         .split('/')
-        .map(|p| if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) { "{id}" } else { p })
+        .map(|p| {
+            if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) {
+                "{id}"
+            } else {
+                p
+            }
+        })
         .collect();
     format!("{method} {}", parts.join("/"))
 }
@@ -244,19 +267,28 @@ async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Resp
         }
         let fault = take_fault(&mut s.faults, &path);
         let is_search = path.ends_with("/search");
-        let limited = if is_search { !s.search.admit() } else { !s.burst.admit() };
+        let limited = if is_search {
+            !s.search.admit()
+        } else {
+            !s.burst.admit()
+        };
         (fault, limited.then_some(is_search))
     };
     if let Some(is_search) = limited {
         let (message, policy) = if is_search {
             ("You have reached your secondly limit.", "SECONDLY")
         } else {
-            ("You have reached your ten_secondly_rolling limit.", "TEN_SECONDLY_ROLLING")
+            (
+                "You have reached your ten_secondly_rolling limit.",
+                "TEN_SECONDLY_ROLLING",
+            )
         };
         return (
             StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({"status": "error", "message": message, "errorType": "RATE_LIMIT",
-                        "correlationId": uuid::Uuid::new_v4().to_string(), "policyName": policy})),
+            Json(
+                json!({"status": "error", "message": message, "errorType": "RATE_LIMIT",
+                        "correlationId": uuid::Uuid::new_v4().to_string(), "policyName": policy}),
+            ),
         )
             .into_response();
     }
@@ -303,17 +335,25 @@ fn control_routes() -> Router<Shared> {
             "/_sandbox/stats",
             get(|State(s): State<Shared>| async move {
                 let s = s.lock().unwrap();
-                Json(json!({"counts": s.counts, "rejected_429": s.burst.rejected + s.search.rejected,
-                            "peak_window": s.burst.peak, "burst_limit": s.burst.max}))
+                Json(
+                    json!({"counts": s.counts, "rejected_429": s.burst.rejected + s.search.rejected,
+                            "peak_window": s.burst.peak, "burst_limit": s.burst.max}),
+                )
             }),
         )
         .route(
             "/_sandbox/seed",
-            post(|State(s): State<Shared>, Json(b): Json<SeedBody>| async move {
-                let mut s = s.lock().unwrap();
-                let ids: Vec<u64> = b.records.into_iter().map(|r| s.insert(&b.object, r)).collect();
-                Json(json!({"ids": ids}))
-            }),
+            post(
+                |State(s): State<Shared>, Json(b): Json<SeedBody>| async move {
+                    let mut s = s.lock().unwrap();
+                    let ids: Vec<u64> = b
+                        .records
+                        .into_iter()
+                        .map(|r| s.insert(&b.object, r))
+                        .collect();
+                    Json(json!({"ids": ids}))
+                },
+            ),
         )
         .route(
             "/_sandbox/refresh-token",
@@ -329,7 +369,10 @@ pub fn router(state: Shared) -> Router {
     let crm = Router::new()
         .merge(properties::routes())
         .merge(objects::routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crm_gate));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crm_gate,
+        ));
     Router::new()
         .merge(oauth::routes())
         .merge(control_routes())

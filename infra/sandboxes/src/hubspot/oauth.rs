@@ -46,7 +46,9 @@ async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, Stri
 fn url_encode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -54,14 +56,24 @@ fn url_encode(v: &str) -> String {
 
 async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
     let mut s = s.lock().unwrap();
-    if f.get("client_id") != Some(&s.cfg.client_id) || f.get("client_secret") != Some(&s.cfg.client_secret) {
-        return oauth_error("invalid_client", "client id or secret is wrong", "BAD_CLIENT_ID");
+    if f.get("client_id") != Some(&s.cfg.client_id)
+        || f.get("client_secret") != Some(&s.cfg.client_secret)
+    {
+        return oauth_error(
+            "invalid_client",
+            "client id or secret is wrong",
+            "BAD_CLIENT_ID",
+        );
     }
     let refresh = match f.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let code = f.get("code").cloned().unwrap_or_default();
             if !s.codes.remove(&code) {
-                return oauth_error("invalid_grant", "code is invalid or expired", "BAD_AUTH_CODE");
+                return oauth_error(
+                    "invalid_grant",
+                    "code is invalid or expired",
+                    "BAD_AUTH_CODE",
+                );
             }
             let r = format!("sbx-refresh-{}", uuid::Uuid::new_v4().simple());
             s.refresh_tokens.insert(r.clone());
@@ -78,22 +90,35 @@ async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) 
             }
             r
         }
-        _ => return oauth_error("unsupported_grant_type", "grant_type is not supported", "BAD_GRANT_TYPE"),
+        _ => {
+            return oauth_error(
+                "unsupported_grant_type",
+                "grant_type is not supported",
+                "BAD_GRANT_TYPE",
+            )
+        }
     };
     let access = format!("sbx-access-{}", uuid::Uuid::new_v4().simple());
     let lifetime = s.cfg.token_lifetime_secs;
-    s.access_tokens
-        .insert(access.clone(), Instant::now() + Duration::from_secs(lifetime));
+    s.access_tokens.insert(
+        access.clone(),
+        Instant::now() + Duration::from_secs(lifetime),
+    );
     *s.counts.entry("POST /oauth/v3/token".into()).or_default() += 1;
-    Json(json!({"token_type": "bearer", "refresh_token": refresh, "access_token": access,
-                "expires_in": lifetime, "token_use": "access_token", "hub_id": s.cfg.portal_id}))
+    Json(
+        json!({"token_type": "bearer", "refresh_token": refresh, "access_token": access,
+                "expires_in": lifetime, "token_use": "access_token", "hub_id": s.cfg.portal_id}),
+    )
     .into_response()
 }
 
 async fn introspect(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
     let s = s.lock().unwrap();
     let token = f.get("token").cloned().unwrap_or_default();
-    let active = s.access_tokens.get(&token).is_some_and(|e| *e > Instant::now());
+    let active = s
+        .access_tokens
+        .get(&token)
+        .is_some_and(|e| *e > Instant::now());
     Json(json!({"active": active, "hub_id": if active { json!(s.cfg.portal_id) } else { json!(null) },
                 "client_id": s.cfg.client_id, "token_type": "access", "token_use": "access_token"}))
     .into_response()

@@ -27,9 +27,17 @@ fn object_kind_name(object: &str) -> &'static str {
 fn render(r: &Record, wanted: &[String]) -> Value {
     let mut props = serde_json::Map::new();
     for name in wanted {
-        props.insert(name.clone(), r.properties.get(name).map_or(Value::Null, |v| json!(v)));
+        props.insert(
+            name.clone(),
+            r.properties.get(name).map_or(Value::Null, |v| json!(v)),
+        );
     }
-    for default in ["hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"] {
+    for default in [
+        "hs_object_id",
+        "createdate",
+        "lastmodifieddate",
+        "hs_lastmodifieddate",
+    ] {
         if let Some(v) = r.properties.get(default) {
             props.insert(default.into(), json!(v));
         }
@@ -47,7 +55,13 @@ fn wanted_properties(body: &Value) -> Vec<String> {
         .collect()
 }
 
-fn record_error(category: &str, message: &str, trace: Option<&str>, property: Option<&str>, code: &str) -> Value {
+fn record_error(
+    category: &str,
+    message: &str,
+    trace: Option<&str>,
+    property: Option<&str>,
+    code: &str,
+) -> Value {
     let mut context = serde_json::Map::new();
     if let Some(t) = trace {
         context.insert("objectWriteTraceId".into(), json!([t]));
@@ -62,7 +76,11 @@ fn record_error(category: &str, message: &str, trace: Option<&str>, property: Op
 fn batch_response(results: Vec<Value>, errors: Vec<Value>, created: bool) -> Response {
     let now = chrono::Utc::now().to_rfc3339();
     if errors.is_empty() {
-        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         (status, Json(json!({"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now})))
             .into_response()
     } else {
@@ -86,23 +104,39 @@ fn validate(
     let mut out = BTreeMap::new();
     for (name, value) in props {
         let Some(def) = defs.get(name) else {
-            return Err((name.clone(), "PROPERTY_DOESNT_EXIST", format!("Property \"{name}\" does not exist")));
+            return Err((
+                name.clone(),
+                "PROPERTY_DOESNT_EXIST",
+                format!("Property \"{name}\" does not exist"),
+            ));
         };
         let raw = match value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Null => String::new(),
-            _ => return Err((name.clone(), "INVALID_TYPE", format!("{name} must be a string"))),
+            _ => {
+                return Err((
+                    name.clone(),
+                    "INVALID_TYPE",
+                    format!("{name} must be a string"),
+                ))
+            }
         };
         let v = check(def, &raw).map_err(|(code, m)| (name.clone(), code, m))?;
         if def.has_unique_value && !v.is_empty() {
-            let clash = s.find_by(object, name, &v).into_iter().any(|r| Some(r.id) != self_id);
+            let clash = s
+                .find_by(object, name, &v)
+                .into_iter()
+                .any(|r| Some(r.id) != self_id);
             if clash {
                 return Err((
                     name.clone(),
                     "UNIQUE_VALUE_CONFLICT",
-                    format!("A {} with {name}={v} already exists", object_kind_name(object).to_lowercase()),
+                    format!(
+                        "A {} with {name}={v} already exists",
+                        object_kind_name(object).to_lowercase()
+                    ),
                 ));
             }
         }
@@ -129,13 +163,20 @@ fn apply(s: &mut HubSpotState, object: &str, id: u64, props: BTreeMap<String, St
 
 fn inputs(body: &Value) -> Result<Vec<Value>, Response> {
     let Some(inputs) = body["inputs"].as_array() else {
-        return Err(err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON: inputs is required"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Invalid input JSON: inputs is required",
+        ));
     };
     if inputs.len() > BATCH_MAX {
         return Err(err(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
-            &format!("Batch input limit exceeded: {} inputs, the limit is {BATCH_MAX}", inputs.len()),
+            &format!(
+                "Batch input limit exceeded: {} inputs, the limit is {BATCH_MAX}",
+                inputs.len()
+            ),
         ));
     }
     Ok(inputs.clone())
@@ -143,15 +184,26 @@ fn inputs(body: &Value) -> Result<Vec<Value>, Response> {
 
 fn lookup(s: &HubSpotState, object: &str, id_property: Option<&str>, key: &str) -> Option<u64> {
     match id_property {
-        None | Some("hs_object_id") => key.parse::<u64>().ok().filter(|id| s.objects[object].contains_key(id)),
+        None | Some("hs_object_id") => key
+            .parse::<u64>()
+            .ok()
+            .filter(|id| s.objects[object].contains_key(id)),
         Some(p) => s.find_by(object, p, key).first().map(|r| r.id),
     }
 }
 
-async fn batch(State(state): State<Shared>, Path((object, op)): Path<(String, String)>, Json(body): Json<Value>) -> Response {
+async fn batch(
+    State(state): State<Shared>,
+    Path((object, op)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
     let mut s = state.lock().unwrap();
     if !s.objects.contains_key(&object) {
-        return err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", &format!("Unknown object type {object}"));
+        return err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            &format!("Unknown object type {object}"),
+        );
     }
     let inputs = match inputs(&body) {
         Ok(i) => i,
@@ -182,9 +234,14 @@ async fn batch(State(state): State<Shared>, Path((object, op)): Path<(String, St
         "update" | "upsert" => {
             if op == "upsert" {
                 for i in &inputs {
-                    let p = i["idProperty"].as_str().or(id_property.as_deref()).unwrap_or("hs_object_id");
+                    let p = i["idProperty"]
+                        .as_str()
+                        .or(id_property.as_deref())
+                        .unwrap_or("hs_object_id");
                     let unique = p == "email" && object == "contacts"
-                        || s.properties[&object].get(p).is_some_and(|d| d.has_unique_value);
+                        || s.properties[&object]
+                            .get(p)
+                            .is_some_and(|d| d.has_unique_value);
                     if !unique {
                         return err(
                             StatusCode::BAD_REQUEST,
@@ -197,7 +254,11 @@ async fn batch(State(state): State<Shared>, Path((object, op)): Path<(String, St
             let mut seen = HashSet::new();
             for i in &inputs {
                 if !seen.insert(i["id"].as_str().unwrap_or_default().to_string()) {
-                    return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Duplicate IDs found in batch input");
+                    return err(
+                        StatusCode::BAD_REQUEST,
+                        "VALIDATION_ERROR",
+                        "Duplicate IDs found in batch input",
+                    );
                 }
             }
             let mut results = Vec::new();
@@ -242,7 +303,14 @@ async fn batch(State(state): State<Shared>, Path((object, op)): Path<(String, St
                             }
                         };
                         apply(&mut s, &object, id, valid);
-                        let mut v = render(&s.objects[&object][&id], &props.keys().cloned().chain(p.map(str::to_string)).collect::<Vec<_>>());
+                        let mut v = render(
+                            &s.objects[&object][&id],
+                            &props
+                                .keys()
+                                .cloned()
+                                .chain(p.map(str::to_string))
+                                .collect::<Vec<_>>(),
+                        );
                         if op == "upsert" {
                             v["new"] = json!(new);
                         }
@@ -268,13 +336,20 @@ async fn batch(State(state): State<Shared>, Path((object, op)): Path<(String, St
                     )),
                     Ok(valid) => {
                         let id = s.insert(&object, valid);
-                        results.push(render(&s.objects[&object][&id], &props.keys().cloned().collect::<Vec<_>>()));
+                        results.push(render(
+                            &s.objects[&object][&id],
+                            &props.keys().cloned().collect::<Vec<_>>(),
+                        ));
                     }
                 }
             }
             batch_response(results, errors, true)
         }
-        _ => err(StatusCode::NOT_FOUND, "NOT_FOUND", "unknown batch operation"),
+        _ => err(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "unknown batch operation",
+        ),
     }
 }
 
@@ -292,7 +367,10 @@ fn to_num(v: &str) -> Option<f64> {
 fn matches(r: &Record, f: &Value) -> bool {
     let prop = f["propertyName"].as_str().unwrap_or_default();
     let have = r.properties.get(prop).filter(|v| !v.is_empty());
-    let value = f["value"].as_str().map(str::to_string).or_else(|| f["value"].as_i64().map(|n| n.to_string()));
+    let value = f["value"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| f["value"].as_i64().map(|n| n.to_string()));
     let cmp = |want: &Option<String>| have.zip(want.as_ref()).map(|(h, w)| compare(h, w));
     match f["operator"].as_str().unwrap_or("EQ") {
         "EQ" => cmp(&value) == Some(Ordering::Equal),
@@ -314,20 +392,40 @@ fn matches(r: &Record, f: &Value) -> bool {
 
 async fn search(State(state): State<Shared>, Path(object): Path<String>, body: String) -> Response {
     if body.len() > 3000 {
-        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Request body is too large (3000 characters max)");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Request body is too large (3000 characters max)",
+        );
     }
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Invalid input JSON",
+        );
     };
     let s = state.lock().unwrap();
     let Some(records) = s.objects.get(&object) else {
-        return err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "unknown object type");
+        return err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "unknown object type",
+        );
     };
     let limit = body["limit"].as_u64().unwrap_or(10) as usize;
     if limit > 200 {
-        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "limit must be at most 200");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "limit must be at most 200",
+        );
     }
-    let after: usize = body["after"].as_str().and_then(|a| a.parse().ok()).or(body["after"].as_u64().map(|a| a as usize)).unwrap_or(0);
+    let after: usize = body["after"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .or(body["after"].as_u64().map(|a| a as usize))
+        .unwrap_or(0);
     if after + limit > 10_000 {
         return err(
             StatusCode::BAD_REQUEST,
@@ -335,19 +433,35 @@ async fn search(State(state): State<Shared>, Path(object): Path<String>, body: S
             "The search API is limited to 10,000 total results for any given query",
         );
     }
-    let groups: Vec<&Value> = body["filterGroups"].as_array().map(|g| g.iter().collect()).unwrap_or_default();
+    let groups: Vec<&Value> = body["filterGroups"]
+        .as_array()
+        .map(|g| g.iter().collect())
+        .unwrap_or_default();
     if groups.len() > 5 {
-        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "at most 5 filterGroups");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "at most 5 filterGroups",
+        );
     }
     let mut hits: Vec<&Record> = records
         .values()
         .filter(|r| {
             groups.is_empty()
-                || groups.iter().any(|g| g["filters"].as_array().into_iter().flatten().all(|f| matches(r, f)))
+                || groups.iter().any(|g| {
+                    g["filters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .all(|f| matches(r, f))
+                })
         })
         .collect();
     if let Some(sort) = body["sorts"].as_array().and_then(|s| s.first()) {
-        let prop = sort["propertyName"].as_str().unwrap_or("hs_object_id").to_string();
+        let prop = sort["propertyName"]
+            .as_str()
+            .unwrap_or("hs_object_id")
+            .to_string();
         let desc = sort["direction"].as_str() == Some("DESCENDING");
         hits.sort_by(|a, b| {
             let o = compare(
@@ -363,7 +477,12 @@ async fn search(State(state): State<Shared>, Path(object): Path<String>, body: S
     }
     let total = hits.len();
     let wanted = wanted_properties(&body);
-    let page: Vec<Value> = hits.iter().skip(after).take(limit).map(|r| render(r, &wanted)).collect();
+    let page: Vec<Value> = hits
+        .iter()
+        .skip(after)
+        .take(limit)
+        .map(|r| render(r, &wanted))
+        .collect();
     let mut resp = json!({"total": total, "results": page});
     if after + limit < total {
         resp["paging"] = json!({"next": {"after": (after + limit).to_string()}});

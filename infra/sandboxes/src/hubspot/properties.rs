@@ -17,21 +17,39 @@ fn known(object: &str) -> bool {
 async fn list(State(s): State<Shared>, Path(object): Path<String>) -> Response {
     let s = s.lock().unwrap();
     match s.properties.get(&object) {
-        Some(p) => Json(json!({"results": p.values().map(PropertyDef::to_json).collect::<Vec<_>>()})).into_response(),
-        None => err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "unknown object type"),
+        Some(p) => {
+            Json(json!({"results": p.values().map(PropertyDef::to_json).collect::<Vec<_>>()}))
+                .into_response()
+        }
+        None => err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "unknown object type",
+        ),
     }
 }
 
-async fn get_one(State(s): State<Shared>, Path((object, name)): Path<(String, String)>) -> Response {
+async fn get_one(
+    State(s): State<Shared>,
+    Path((object, name)): Path<(String, String)>,
+) -> Response {
     let s = s.lock().unwrap();
     match s.properties.get(&object).and_then(|p| p.get(&name)) {
         Some(p) => Json(p.to_json()).into_response(),
-        None => err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", &format!("Property {name} does not exist")),
+        None => err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            &format!("Property {name} does not exist"),
+        ),
     }
 }
 
 /// Validates and stores one property; `Err` is (status, body).
-fn create_property(s: &mut super::HubSpotState, object: &str, input: &Value) -> Result<Value, (StatusCode, Value)> {
+fn create_property(
+    s: &mut super::HubSpotState,
+    object: &str,
+    input: &Value,
+) -> Result<Value, (StatusCode, Value)> {
     let bad = |m: String| (StatusCode::BAD_REQUEST, error_body("VALIDATION_ERROR", &m));
     let def: PropertyDef = serde_json::from_value(json!({
         "name": input["name"], "label": input["label"], "type": input["type"], "fieldType": input["fieldType"],
@@ -40,22 +58,39 @@ fn create_property(s: &mut super::HubSpotState, object: &str, input: &Value) -> 
         "description": input["description"].as_str().unwrap_or_default(),
     }))
     .map_err(|e| bad(format!("Invalid input JSON: {e}")))?;
-    let name_ok = def.name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && def.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let name_ok = def
+        .name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase())
+        && def
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !name_ok {
         return Err(bad(format!("Property name {} is invalid", def.name)));
     }
     if !valid_pair(&def.kind, &def.field_type) {
-        return Err(bad(format!("fieldType {} is not valid for type {}", def.field_type, def.kind)));
+        return Err(bad(format!(
+            "fieldType {} is not valid for type {}",
+            def.field_type, def.kind
+        )));
     }
-    if !s.groups.get(object).is_some_and(|g| g.contains_key(&def.group_name)) {
+    if !s
+        .groups
+        .get(object)
+        .is_some_and(|g| g.contains_key(&def.group_name))
+    {
         return Err(bad(format!("group {} does not exist", def.group_name)));
     }
     let props = s.properties.entry(object.to_string()).or_default();
     if props.contains_key(&def.name) {
         return Err((
             StatusCode::CONFLICT,
-            error_body("OBJECT_ALREADY_EXISTS", &format!("A property named '{}' already exists.", def.name)),
+            error_body(
+                "OBJECT_ALREADY_EXISTS",
+                &format!("A property named '{}' already exists.", def.name),
+            ),
         ));
     }
     if def.has_unique_value && props.values().filter(|p| p.has_unique_value).count() >= 10 {
@@ -66,9 +101,17 @@ fn create_property(s: &mut super::HubSpotState, object: &str, input: &Value) -> 
     Ok(out)
 }
 
-async fn create(State(s): State<Shared>, Path(object): Path<String>, Json(body): Json<Value>) -> Response {
+async fn create(
+    State(s): State<Shared>,
+    Path(object): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
     if !known(&object) {
-        return err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "unknown object type");
+        return err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "unknown object type",
+        );
     }
     match create_property(&mut s.lock().unwrap(), &object, &body) {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
@@ -76,9 +119,17 @@ async fn create(State(s): State<Shared>, Path(object): Path<String>, Json(body):
     }
 }
 
-async fn batch_create(State(s): State<Shared>, Path(object): Path<String>, Json(body): Json<Value>) -> Response {
+async fn batch_create(
+    State(s): State<Shared>,
+    Path(object): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
     if !known(&object) {
-        return err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "unknown object type");
+        return err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "unknown object type",
+        );
     }
     let mut s = s.lock().unwrap();
     let mut results = Vec::new();
@@ -106,11 +157,18 @@ async fn batch_create(State(s): State<Shared>, Path(object): Path<String>, Json(
     }
 }
 
-async fn get_group(State(s): State<Shared>, Path((object, name)): Path<(String, String)>) -> Response {
+async fn get_group(
+    State(s): State<Shared>,
+    Path((object, name)): Path<(String, String)>,
+) -> Response {
     let s = s.lock().unwrap();
     match s.groups.get(&object).and_then(|g| g.get(&name)) {
         Some(g) => Json(g.clone()).into_response(),
-        None => err(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", &format!("group {name} does not exist")),
+        None => err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            &format!("group {name} does not exist"),
+        ),
     }
 }
 
@@ -120,14 +178,26 @@ async fn list_groups(State(s): State<Shared>, Path(object): Path<String>) -> Res
         .into_response()
 }
 
-async fn create_group(State(s): State<Shared>, Path(object): Path<String>, Json(body): Json<Value>) -> Response {
+async fn create_group(
+    State(s): State<Shared>,
+    Path(object): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
     let (Some(name), Some(label)) = (body["name"].as_str(), body["label"].as_str()) else {
-        return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "name and label are required");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "name and label are required",
+        );
     };
     let mut s = s.lock().unwrap();
     let groups = s.groups.entry(object).or_default();
     if groups.contains_key(name) {
-        return err(StatusCode::CONFLICT, "OBJECT_ALREADY_EXISTS", &format!("group {name} already exists"));
+        return err(
+            StatusCode::CONFLICT,
+            "OBJECT_ALREADY_EXISTS",
+            &format!("group {name} already exists"),
+        );
     }
     let g = json!({"name": name, "label": label, "displayOrder": body["displayOrder"].as_i64().unwrap_or(-1), "archived": false});
     groups.insert(name.to_string(), g.clone());
@@ -137,8 +207,14 @@ async fn create_group(State(s): State<Shared>, Path(object): Path<String>, Json(
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/crm/v3/properties/{object}", get(list).post(create))
-        .route("/crm/v3/properties/{object}/batch/create", post(batch_create))
-        .route("/crm/v3/properties/{object}/groups", get(list_groups).post(create_group))
+        .route(
+            "/crm/v3/properties/{object}/batch/create",
+            post(batch_create),
+        )
+        .route(
+            "/crm/v3/properties/{object}/groups",
+            get(list_groups).post(create_group),
+        )
         .route("/crm/v3/properties/{object}/groups/{name}", get(get_group))
         .route("/crm/v3/properties/{object}/{name}", get(get_one))
 }

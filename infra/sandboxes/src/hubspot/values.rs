@@ -47,9 +47,22 @@ impl PropertyDef {
 pub fn valid_pair(kind: &str, field_type: &str) -> bool {
     let allowed: &[&str] = match kind {
         "bool" => &["booleancheckbox", "calculation_equation"],
-        "enumeration" => &["booleancheckbox", "checkbox", "radio", "select", "calculation_equation"],
+        "enumeration" => &[
+            "booleancheckbox",
+            "checkbox",
+            "radio",
+            "select",
+            "calculation_equation",
+        ],
         "date" | "datetime" => &["date"],
-        "string" => &["text", "textarea", "file", "html", "phonenumber", "calculation_equation"],
+        "string" => &[
+            "text",
+            "textarea",
+            "file",
+            "html",
+            "phonenumber",
+            "calculation_equation",
+        ],
         "number" => &["number", "calculation_equation"],
         "phone_number" => &["phonenumber"],
         _ => &[],
@@ -62,7 +75,9 @@ pub fn to_ms(v: &str) -> Option<i64> {
     if let Ok(ms) = v.parse::<i64>() {
         return Some(ms);
     }
-    DateTime::parse_from_rfc3339(v).ok().map(|d| d.timestamp_millis())
+    DateTime::parse_from_rfc3339(v)
+        .ok()
+        .map(|d| d.timestamp_millis())
 }
 
 pub fn iso(ms: i64) -> String {
@@ -79,20 +94,31 @@ pub fn check(def: &PropertyDef, value: &str) -> Result<String, (&'static str, St
     }
     match def.kind.as_str() {
         "number" => {
-            let ok = value.parse::<f64>().is_ok_and(|n| n.is_finite()) && value.matches('.').count() <= 1;
+            let ok = value.parse::<f64>().is_ok_and(|n| n.is_finite())
+                && value.matches('.').count() <= 1;
             if ok {
                 Ok(value.to_string())
             } else {
-                Err(("INVALID_INTEGER", format!("{value} is not a valid number for {}", def.name)))
+                Err((
+                    "INVALID_INTEGER",
+                    format!("{value} is not a valid number for {}", def.name),
+                ))
             }
         }
         "date" => {
             let ms = match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-                Ok(d) => d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis(),
+                Ok(d) => d
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc()
+                    .timestamp_millis(),
                 Err(_) => match value.parse::<i64>() {
                     Ok(ms) => ms,
                     Err(_) => {
-                        return Err(("INVALID_DATE", format!("{value} is not a valid date for {}", def.name)))
+                        return Err((
+                            "INVALID_DATE",
+                            format!("{value} is not a valid date for {}", def.name),
+                        ))
                     }
                 },
             };
@@ -111,16 +137,24 @@ pub fn check(def: &PropertyDef, value: &str) -> Result<String, (&'static str, St
             }
             Ok(dt.format("%Y-%m-%d").to_string())
         }
-        "datetime" => to_ms(value)
-            .map(iso)
-            .ok_or(("INVALID_DATETIME", format!("{value} is not a valid datetime for {}", def.name))),
+        "datetime" => to_ms(value).map(iso).ok_or((
+            "INVALID_DATETIME",
+            format!("{value} is not a valid datetime for {}", def.name),
+        )),
         "enumeration" => {
-            let allowed: Vec<&str> = def.options.iter().filter_map(|o| o["value"].as_str()).collect();
+            let allowed: Vec<&str> = def
+                .options
+                .iter()
+                .filter_map(|o| o["value"].as_str())
+                .collect();
             for part in value.split(';').filter(|p| !p.is_empty()) {
                 if !allowed.contains(&part) {
                     return Err((
                         "INVALID_OPTION",
-                        format!("{part} was not one of the allowed options: [{}]", allowed.join(", ")),
+                        format!(
+                            "{part} was not one of the allowed options: [{}]",
+                            allowed.join(", ")
+                        ),
                     ));
                 }
             }
@@ -132,7 +166,10 @@ pub fn check(def: &PropertyDef, value: &str) -> Result<String, (&'static str, St
         },
         _ => {
             if value.chars().count() > 65_536 {
-                Err(("INVALID_STRING", "value longer than 65536 characters".into()))
+                Err((
+                    "INVALID_STRING",
+                    "value longer than 65536 characters".into(),
+                ))
             } else {
                 Ok(value.to_string())
             }
@@ -147,30 +184,100 @@ pub fn default_properties(object: &str) -> Vec<PropertyDef> {
         PropertyDef::simple("hubspot_owner_id", "string", "text", "objectinformation"),
     ];
     let lifecycle = {
-        let mut p = PropertyDef::simple("lifecyclestage", "enumeration", "select", "objectinformation");
-        p.options = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
-            .iter()
-            .map(|v| json!({"label": v, "value": v}))
-            .collect();
+        let mut p = PropertyDef::simple(
+            "lifecyclestage",
+            "enumeration",
+            "select",
+            "objectinformation",
+        );
+        p.options = [
+            "subscriber",
+            "lead",
+            "marketingqualifiedlead",
+            "salesqualifiedlead",
+            "opportunity",
+            "customer",
+        ]
+        .iter()
+        .map(|v| json!({"label": v, "value": v}))
+        .collect();
         p
     };
     match object {
         "contacts" => {
-            props.push(PropertyDef::simple("lastmodifieddate", "datetime", "date", "contactinformation"));
-            props.push(PropertyDef::simple("email", "string", "text", "contactinformation"));
-            props.push(PropertyDef::simple("firstname", "string", "text", "contactinformation"));
-            props.push(PropertyDef::simple("lastname", "string", "text", "contactinformation"));
-            props.push(PropertyDef::simple("jobtitle", "string", "text", "contactinformation"));
+            props.push(PropertyDef::simple(
+                "lastmodifieddate",
+                "datetime",
+                "date",
+                "contactinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "email",
+                "string",
+                "text",
+                "contactinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "firstname",
+                "string",
+                "text",
+                "contactinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "lastname",
+                "string",
+                "text",
+                "contactinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "jobtitle",
+                "string",
+                "text",
+                "contactinformation",
+            ));
             props.push(lifecycle);
         }
         "companies" => {
-            props.push(PropertyDef::simple("hs_lastmodifieddate", "datetime", "date", "companyinformation"));
-            props.push(PropertyDef::simple("name", "string", "text", "companyinformation"));
-            props.push(PropertyDef::simple("domain", "string", "text", "companyinformation"));
-            props.push(PropertyDef::simple("industry", "string", "text", "companyinformation"));
-            props.push(PropertyDef::simple("annualrevenue", "number", "number", "companyinformation"));
-            let mut tier = PropertyDef::simple("customer_tier", "enumeration", "select", "companyinformation");
-            tier.options = ["bronze", "silver", "gold"].iter().map(|v| json!({"label": v, "value": v})).collect();
+            props.push(PropertyDef::simple(
+                "hs_lastmodifieddate",
+                "datetime",
+                "date",
+                "companyinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "name",
+                "string",
+                "text",
+                "companyinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "domain",
+                "string",
+                "text",
+                "companyinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "industry",
+                "string",
+                "text",
+                "companyinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "annualrevenue",
+                "number",
+                "number",
+                "companyinformation",
+            ));
+            let mut tier = PropertyDef::simple(
+                "customer_tier",
+                "enumeration",
+                "select",
+                "companyinformation",
+            );
+            tier.options = ["bronze", "silver", "gold"]
+                .iter()
+                .map(|v| json!({"label": v, "value": v}))
+                .collect();
             props.push(tier);
             props.push(lifecycle);
         }
