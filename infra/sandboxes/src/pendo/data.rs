@@ -1,0 +1,259 @@
+//! A generated Pendo subscription, deterministic from a seed. Events are not stored: whether a
+//! visitor was active on a day (and for how long) is a hash of (seed, visitor, day), so a
+//! million visitors cost no memory; mutations are stored as overrides.
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+pub const DAY_MS: i64 = 86_400_000;
+
+#[derive(Clone, Debug)]
+pub struct DatasetConfig {
+    pub seed: u64,
+    pub visitors: usize,
+    pub accounts: usize,
+    /// Days of event history before `today`.
+    pub days: i32,
+    /// Day number (days since 1970-01-01) of "today"; history ends the day before.
+    pub today: i32,
+    pub nps_guide_id: String,
+    pub nps_score_poll: String,
+    pub nps_text_poll: String,
+    /// Share of visitors (percent) who answered NPS.
+    pub nps_percent: u64,
+}
+
+impl Default for DatasetConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            visitors: 5000,
+            accounts: 300,
+            days: 400,
+            today: 20_787, // 2026-11-30
+            nps_guide_id: "nps-guide-1".into(),
+            nps_score_poll: "nps-score".into(),
+            nps_text_poll: "nps-text".into(),
+            nps_percent: 30,
+        }
+    }
+}
+
+pub fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
+    x ^ (x >> 33)
+}
+
+fn h(seed: u64, a: u64, b: u64) -> u64 {
+    mix(seed ^ mix(a.wrapping_mul(0x9E3779B97F4A7C15) ^ mix(b.wrapping_add(0x632BE59BD9B4E019))))
+}
+
+#[derive(Clone, Debug)]
+pub struct PollEvent {
+    pub visitor: usize,
+    pub poll_id: String,
+    pub response: Value,
+    pub browser_time: i64,
+}
+
+pub struct Dataset {
+    pub cfg: DatasetConfig,
+    /// (visitor index, day) → (minutes, events); `(0, 0)` marks a day made inactive.
+    pub overrides: HashMap<(usize, i32), (u32, u32)>,
+    pub polls: Vec<PollEvent>,
+    /// Custom metadata written through the API: (kind, id) → field → value.
+    pub custom: HashMap<(String, String), BTreeMap<String, Value>>,
+    /// Custom field schema per kind: field → Pendo type (`string`, `float`, `integer`, `boolean`, `time`).
+    pub schema: HashMap<String, BTreeMap<String, String>>,
+    /// Visitors whose email changed through a mutation.
+    pub email_overrides: HashMap<usize, String>,
+}
+
+pub fn visitor_id(i: usize) -> String {
+    format!("v{i:06}")
+}
+pub fn account_id(i: usize) -> String {
+    format!("acct-{i:05}")
+}
+pub fn parse_visitor(id: &str) -> Option<usize> {
+    id.strip_prefix('v')?.parse().ok()
+}
+pub fn parse_account(id: &str) -> Option<usize> {
+    id.strip_prefix("acct-")?.parse().ok()
+}
+
+impl Dataset {
+    pub fn generate(cfg: DatasetConfig) -> Self {
+        let mut polls = Vec::new();
+        for v in 0..cfg.visitors {
+            let r = h(cfg.seed, v as u64, 7);
+            if r % 100 >= cfg.nps_percent {
+                continue;
+            }
+            // One or two responses; the latest one counts.
+            let answers = 1 + (r >> 8) % 2;
+            for n in 0..answers {
+                let day = cfg.today - 1 - ((h(cfg.seed, v as u64, 100 + n) % 300) as i32);
+                let at = day as i64 * DAY_MS + (h(cfg.seed, v as u64, 200 + n) % DAY_MS as u64) as i64;
+                let score = h(cfg.seed, v as u64, 300 + n) % 11;
+                polls.push(PollEvent {
+                    visitor: v,
+                    poll_id: cfg.nps_score_poll.clone(),
+                    response: json!(score),
+                    browser_time: at,
+                });
+                polls.push(PollEvent {
+                    visitor: v,
+                    poll_id: cfg.nps_text_poll.clone(),
+                    response: json!(format!("feedback {n} from {}: score {score}", visitor_id(v))),
+                    browser_time: at + 4_000,
+                });
+            }
+        }
+        let schema = HashMap::from([
+            (
+                "visitor".to_string(),
+                BTreeMap::from([
+                    ("hubspot_lifecycle".to_string(), "string".to_string()),
+                    ("hubspot_jobtitle".to_string(), "string".to_string()),
+                ]),
+            ),
+            (
+                "account".to_string(),
+                BTreeMap::from([
+                    ("hubspot_industry".to_string(), "string".to_string()),
+                    ("hubspot_revenue".to_string(), "float".to_string()),
+                    ("hubspot_tier".to_string(), "string".to_string()),
+                ]),
+            ),
+        ]);
+        Self {
+            cfg,
+            overrides: HashMap::new(),
+            polls,
+            custom: HashMap::new(),
+            schema,
+            email_overrides: HashMap::new(),
+        }
+    }
+
+    /// Percent chance the visitor is active on a given day (0 for ~10 % of visitors).
+    fn activity_percent(&self, v: usize) -> u64 {
+        let r = h(self.cfg.seed, v as u64, 1) % 100;
+        if r < 10 {
+            0
+        } else {
+            r % 60
+        }
+    }
+
+    pub fn first_day(&self) -> i32 {
+        self.cfg.today - self.cfg.days
+    }
+
+    /// (minutes, events) of a visitor on a day; `None` when inactive.
+    pub fn activity(&self, v: usize, day: i32) -> Option<(u32, u32)> {
+        if let Some(o) = self.overrides.get(&(v, day)) {
+            return (o.1 > 0).then_some(*o);
+        }
+        if day < self.first_day() || day >= self.cfg.today {
+            return None;
+        }
+        let r = h(self.cfg.seed, v as u64, day as u64 + 1_000);
+        if r % 100 >= self.activity_percent(v) {
+            return None;
+        }
+        Some((1 + ((r >> 16) % 90) as u32, 1 + ((r >> 32) % 250) as u32))
+    }
+
+    pub fn primary_account(&self, v: usize) -> usize {
+        (h(self.cfg.seed, v as u64, 2) % self.cfg.accounts.max(1) as u64) as usize
+    }
+
+    pub fn accounts_of(&self, v: usize) -> Vec<usize> {
+        let p = self.primary_account(v);
+        let r = h(self.cfg.seed, v as u64, 3);
+        if r % 100 < 5 && self.cfg.accounts > 1 {
+            let second = (p + 1 + (r >> 8) as usize % (self.cfg.accounts - 1)) % self.cfg.accounts;
+            vec![p, second]
+        } else {
+            vec![p]
+        }
+    }
+
+    pub fn email(&self, v: usize) -> String {
+        if let Some(e) = self.email_overrides.get(&v) {
+            return e.clone();
+        }
+        let r = h(self.cfg.seed, v as u64, 4);
+        if r % 100 < 8 {
+            format!("user{v}@gmail.com")
+        } else {
+            format!("user{v}@{}", self.account_domain(self.primary_account(v)))
+        }
+    }
+
+    pub fn account_domain(&self, a: usize) -> String {
+        format!("company{a}.example")
+    }
+
+    pub fn visit_bounds(&self, v: usize) -> Option<(i64, i64)> {
+        let days = self.first_day()..(self.cfg.today + 400);
+        let mut first = None;
+        let mut last = None;
+        for d in days {
+            if self.activity(v, d).is_some() {
+                first.get_or_insert(d);
+                last = Some(d);
+            }
+        }
+        let offset = |d: i32, salt: u64| d as i64 * DAY_MS + (h(self.cfg.seed, v as u64, salt) % 36_000_000) as i64;
+        Some((offset(first?, 5), offset(last?, 6)))
+    }
+
+    pub fn visitor_row(&self, v: usize) -> Value {
+        let accounts: Vec<String> = self.accounts_of(v).into_iter().map(account_id).collect();
+        let (first, last) = self.visit_bounds(v).map_or((Value::Null, Value::Null), |(f, l)| (json!(f), json!(l)));
+        let id = visitor_id(v);
+        let custom = self.custom.get(&("visitor".to_string(), id.clone())).cloned().unwrap_or_default();
+        json!({"visitorId": id, "metadata": {
+            "auto": {"id": id, "accountid": accounts[0], "accountids": accounts, "firstvisit": first, "lastvisit": last},
+            "agent": {"email": self.email(v)},
+            "custom": custom}})
+    }
+
+    pub fn account_row(&self, a: usize) -> Value {
+        let id = account_id(a);
+        let custom = self.custom.get(&("account".to_string(), id.clone())).cloned().unwrap_or_default();
+        json!({"accountId": id, "metadata": {
+            "auto": {"id": id},
+            "agent": {"name": format!("Company {a}"), "domain": self.account_domain(a)},
+            "custom": custom}})
+    }
+
+    /// Account first/last visit = earliest/latest of its visitors (computed on demand: accounts are few).
+    pub fn account_visits(&self) -> HashMap<usize, (i64, i64)> {
+        let mut out: HashMap<usize, (i64, i64)> = HashMap::new();
+        for v in 0..self.cfg.visitors {
+            if let Some((f, l)) = self.visit_bounds(v) {
+                for a in self.accounts_of(v) {
+                    let e = out.entry(a).or_insert((f, l));
+                    e.0 = e.0.min(f);
+                    e.1 = e.1.max(l);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn in_segment(&self, segment: &str, v: usize) -> bool {
+        match segment {
+            "seg-power-users" => self.activity_percent(v) >= 40,
+            "seg-dormant" => self.activity_percent(v) == 0,
+            _ => false,
+        }
+    }
+}

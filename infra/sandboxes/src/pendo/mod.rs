@@ -1,0 +1,325 @@
+//! Pendo sandbox: per-region hosts (`/{region}/api/v1/...`, a key works only in its region and
+//! anything else is a 403 with an empty body), the aggregation API, metadata schema and
+//! writes (HTTP 200 even when rows fail), segments, a request limit with 429, fault injection,
+//! counts, mutations between runs, and webhook emission.
+
+pub mod data;
+pub mod pipeline;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::limits::{take_fault, Fault, RollingLimit};
+use data::{parse_account, parse_visitor, Dataset, DatasetConfig};
+
+pub const REGIONS: &[&str] = &["us", "us1", "eu", "jp", "au"];
+
+pub struct PendoState {
+    pub data: Dataset,
+    /// integration key → (region, write access)
+    pub keys: HashMap<String, (String, bool)>,
+    pub limit: RollingLimit,
+    pub faults: Vec<Fault>,
+    pub counts: BTreeMap<String, u64>,
+}
+
+pub type Shared = Arc<Mutex<PendoState>>;
+
+#[derive(Clone)]
+pub struct PendoSandbox {
+    pub base_url: String,
+    pub state: Shared,
+}
+
+#[derive(Clone, Debug)]
+pub struct PendoSandboxConfig {
+    pub dataset: DatasetConfig,
+    pub requests_per_second: usize,
+}
+
+impl Default for PendoSandboxConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetConfig::default(),
+            requests_per_second: 50,
+        }
+    }
+}
+
+impl PendoSandbox {
+    pub async fn start(cfg: PendoSandboxConfig) -> std::io::Result<Self> {
+        Self::start_on(cfg, 0).await
+    }
+
+    pub async fn start_on(cfg: PendoSandboxConfig, port: u16) -> std::io::Result<Self> {
+        let state = Arc::new(Mutex::new(PendoState {
+            data: Dataset::generate(cfg.dataset),
+            keys: HashMap::new(),
+            limit: RollingLimit::new(cfg.requests_per_second, Duration::from_secs(1)),
+            faults: Vec::new(),
+            counts: BTreeMap::new(),
+        }));
+        let running = crate::serve(router(state.clone()), port).await?;
+        Ok(Self {
+            base_url: running.base_url,
+            state,
+        })
+    }
+
+    /// Registers an integration key valid in `region`; returns the API base for that region.
+    pub fn add_key(&self, key: &str, region: &str, write_access: bool) -> String {
+        self.state
+            .lock()
+            .unwrap()
+            .keys
+            .insert(key.to_string(), (region.to_string(), write_access));
+        self.region_base(region)
+    }
+
+    pub fn region_base(&self, region: &str) -> String {
+        format!("{}/{region}", self.base_url)
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut PendoState) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    pub fn count(&self, key: &str) -> u64 {
+        self.with(|s| s.counts.get(key).copied().unwrap_or(0))
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.with(|s| s.counts.clone())
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.with(|s| s.faults.push(fault));
+    }
+}
+
+async fn gate(State(state): State<Shared>, Path(params): Path<HashMap<String, String>>, req: Request, next: Next) -> Response {
+    let region = params.get("region").cloned().unwrap_or_default();
+    let path = req.uri().path().to_string();
+    let key = req
+        .headers()
+        .get("x-pendo-integration-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let fault = {
+        let mut s = state.lock().unwrap();
+        let template: String = path
+            .splitn(3, '/')
+            .nth(2)
+            .map(|rest| format!("{} /{rest}", req.method()))
+            .unwrap_or_default();
+        let template = if template.contains("/metadata/") && template.contains("/value") {
+            template.replace("/visitor/", "/{kind}/").replace("/account/", "/{kind}/")
+        } else {
+            template
+        };
+        *s.counts.entry(template).or_default() += 1;
+        let ok = key.as_ref().and_then(|k| s.keys.get(k)).is_some_and(|(r, _)| *r == region);
+        if !ok {
+            return StatusCode::FORBIDDEN.into_response();
+        }
+        if !s.limit.admit() {
+            return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
+        }
+        take_fault(&mut s.faults, &path)
+    };
+    if let Some(f) = fault {
+        match f.kind.as_str() {
+            "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms)).await,
+            "429" => return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response(),
+            code => {
+                let status = code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok());
+                return (status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "Unexpected error occurred").into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+async fn verify(State(state): State<Shared>, req: Request) -> Response {
+    let key = req
+        .headers()
+        .get("x-pendo-integration-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let s = state.lock().unwrap();
+    let write = s.keys.get(&key).map(|(_, w)| *w).unwrap_or(false);
+    Json(json!({"valid": true, "writeAccess": write})).into_response()
+}
+
+async fn aggregation(State(state): State<Shared>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "invalid JSON").into_response();
+    };
+    let Some(pipeline) = body["request"]["pipeline"].as_array() else {
+        return (StatusCode::BAD_REQUEST, "request.pipeline is required").into_response();
+    };
+    let s = state.lock().unwrap();
+    match pipeline::run(&s.data, pipeline) {
+        Ok(rows) => Json(json!({"startTime": chrono::Utc::now().timestamp_millis(), "results": rows})).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+async fn schema(State(state): State<Shared>, Path(params): Path<HashMap<String, String>>) -> Response {
+    let kind = params.get("kind").cloned().unwrap_or_default();
+    let s = state.lock().unwrap();
+    let Some(fields) = s.data.schema.get(&kind) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let custom: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|(n, t)| (n.clone(), json!({"Type": t, "DisplayName": n, "isHidden": false, "isDeleted": false})))
+        .collect();
+    Json(json!({"auto": {"id": {"Type": "string"}}, "agent": {"email": {"Type": "string"}}, "custom": custom})).into_response()
+}
+
+fn type_ok(expected: &str, v: &Value) -> bool {
+    match expected {
+        "string" => v.is_string(),
+        "float" => v.is_number(),
+        "integer" => v.as_i64().is_some(),
+        "boolean" => v.is_boolean(),
+        "time" => v.as_i64().is_some(),
+        _ => true,
+    }
+}
+
+async fn write_values(State(state): State<Shared>, Path(params): Path<HashMap<String, String>>, body: Bytes) -> Response {
+    let kind = params.get("kind").cloned().unwrap_or_default();
+    let group = params.get("group").cloned().unwrap_or_default();
+    if !["visitor", "account"].contains(&kind.as_str()) || !["custom", "agent"].contains(&group.as_str()) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Ok(rows) = serde_json::from_slice::<Vec<Value>>(&body) else {
+        return (StatusCode::BAD_REQUEST, "body must be a JSON array").into_response();
+    };
+    let mut s = state.lock().unwrap();
+    let id_field = if kind == "visitor" { "visitorId" } else { "accountId" };
+    let (mut updated, mut failed, mut missing, mut errors) = (0u64, 0u64, Vec::new(), Vec::new());
+    let schema = s.data.schema.get(&kind).cloned().unwrap_or_default();
+    for row in &rows {
+        let id = row[id_field].as_str().unwrap_or_default().to_string();
+        let known = if kind == "visitor" {
+            parse_visitor(&id).is_some_and(|v| v < s.data.cfg.visitors)
+        } else {
+            parse_account(&id).is_some_and(|a| a < s.data.cfg.accounts)
+        };
+        if !known {
+            missing.push(id);
+            continue;
+        }
+        let values = row["values"].as_object().cloned().unwrap_or_default();
+        let bad = values.iter().find_map(|(f, v)| match schema.get(f) {
+            None => Some(format!("field {f} does not exist in {group} metadata")),
+            Some(t) if !v.is_null() && !type_ok(t, v) => Some(format!("value for {f} is not of type {t}")),
+            _ => None,
+        });
+        if let Some(e) = bad {
+            failed += 1;
+            errors.push(json!({"id": id, "error": e}));
+            continue;
+        }
+        let entry = s.data.custom.entry((kind.clone(), id)).or_default();
+        for (f, v) in values {
+            entry.insert(f, v);
+        }
+        updated += 1;
+    }
+    Json(json!({"kind": kind, "total": rows.len(), "updated": updated, "failed": failed, "missing": missing, "errors": errors}))
+        .into_response()
+}
+
+async fn segments() -> Response {
+    Json(json!([
+        {"id": "seg-power-users", "name": "Power users", "kind": "Segment", "createdByApi": false},
+        {"id": "seg-dormant", "name": "Dormant", "kind": "Segment", "createdByApi": false}
+    ]))
+    .into_response()
+}
+
+/// Changes between runs: a new day of events, new NPS answers, changed emails.
+#[derive(Deserialize, Default)]
+pub struct Mutation {
+    #[serde(default)]
+    pub advance_days: i32,
+    /// (visitor index, day offset from the new today (negative = past), minutes, events)
+    #[serde(default)]
+    pub activity: Vec<(usize, i32, u32, u32)>,
+    /// (visitor index, score, text)
+    #[serde(default)]
+    pub nps: Vec<(usize, u64, String)>,
+}
+
+pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
+    s.data.cfg.today += m.advance_days;
+    let today = s.data.cfg.today;
+    for (v, offset, minutes, events) in m.activity {
+        s.data.overrides.insert((v, today + offset), (minutes, events));
+    }
+    for (v, score, text) in m.nps {
+        let at = (today as i64 - 1) * data::DAY_MS + 3_600_000;
+        let score_poll = s.data.cfg.nps_score_poll.clone();
+        let text_poll = s.data.cfg.nps_text_poll.clone();
+        s.data.polls.push(data::PollEvent {
+            visitor: v,
+            poll_id: score_poll,
+            response: json!(score),
+            browser_time: at,
+        });
+        s.data.polls.push(data::PollEvent {
+            visitor: v,
+            poll_id: text_poll,
+            response: json!(text),
+            browser_time: at + 4_000,
+        });
+    }
+}
+
+pub fn router(state: Shared) -> Router {
+    let api = Router::new()
+        .route("/{region}/api/v1/token/verify", get(verify))
+        .route("/{region}/api/v1/aggregation", post(aggregation))
+        .route("/{region}/api/v1/metadata/schema/{kind}", get(schema))
+        .route("/{region}/api/v1/metadata/{kind}/{group}/value", post(write_values))
+        .route("/{region}/api/v1/segment", get(segments))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), gate));
+    let control = Router::new()
+        .route(
+            "/_sandbox/faults",
+            post(|State(s): State<Shared>, Json(f): Json<Fault>| async move {
+                s.lock().unwrap().faults.push(f);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/_sandbox/stats",
+            get(|State(s): State<Shared>| async move {
+                let s = s.lock().unwrap();
+                Json(json!({"counts": s.counts, "rejected_429": s.limit.rejected}))
+            }),
+        )
+        .route(
+            "/_sandbox/mutate",
+            post(|State(s): State<Shared>, Json(m): Json<Mutation>| async move {
+                apply_mutation(&mut s.lock().unwrap(), m);
+                StatusCode::NO_CONTENT
+            }),
+        );
+    api.merge(control).with_state(state)
+}

@@ -1,0 +1,360 @@
+//! The subset of Pendo's aggregation language the sync uses, evaluated faithfully: sources
+//! (visitors, accounts, events, pollEvents, guides) with `timeSeries`, and the steps identified,
+//! filter, select, eval, unwind, group, sort, limit, segment, count.
+
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::data::{account_id, visitor_id, Dataset, DAY_MS};
+
+pub type AggError = String;
+
+fn get_path<'a>(row: &'a Value, path: &str) -> &'a Value {
+    let mut cur = row;
+    for part in path.split('.') {
+        if let Some((name, idx)) = part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            cur = &cur[name];
+            cur = &cur[idx.parse::<usize>().unwrap_or(usize::MAX)];
+        } else {
+            cur = &cur[part];
+        }
+    }
+    cur
+}
+
+/// Day range of a `timeSeries` as day numbers [start, end).
+fn time_range(ts: &Value, today: i32) -> Result<(i32, i32), AggError> {
+    if ts["period"] != "dayRange" {
+        return Err("only timeSeries.period=dayRange is supported".into());
+    }
+    let count = ts["count"].as_i64().ok_or("timeSeries.count must be a number")?;
+    let first = match &ts["first"] {
+        Value::Number(n) => (n.as_i64().unwrap_or(0).div_euclid(DAY_MS)) as i32,
+        Value::String(s) if s == "now()" => today,
+        Value::String(s) => s
+            .parse::<i64>()
+            .map(|ms| ms.div_euclid(DAY_MS) as i32)
+            .map_err(|_| format!("unsupported timeSeries.first expression {s}"))?,
+        _ => return Err("timeSeries.first is required".into()),
+    };
+    Ok(if count >= 0 {
+        (first, first + count as i32)
+    } else {
+        (first + count as i32, first)
+    })
+}
+
+fn source_rows(ds: &Dataset, source: &Value) -> Result<(Vec<Value>, Option<&'static str>), AggError> {
+    let src = source["source"].as_object().ok_or("first step must be a source")?;
+    let ts = &source["source"]["timeSeries"];
+    if let Some(params) = src.get("visitors") {
+        let identified_only = params["identified"].as_bool().unwrap_or(false);
+        let _ = identified_only; // generated visitors are all identified
+        return Ok(((0..ds.cfg.visitors).map(|v| ds.visitor_row(v)).collect(), Some("visitorId")));
+    }
+    if src.contains_key("accounts") {
+        let visits = ds.account_visits();
+        let rows = (0..ds.cfg.accounts)
+            .map(|a| {
+                let mut r = ds.account_row(a);
+                if let Some((f, l)) = visits.get(&a) {
+                    r["metadata"]["auto"]["firstvisit"] = json!(f);
+                    r["metadata"]["auto"]["lastvisit"] = json!(l);
+                }
+                r
+            })
+            .collect();
+        return Ok((rows, Some("accountId")));
+    }
+    if src.contains_key("events") {
+        let (start, end) = time_range(ts, ds.cfg.today)?;
+        let mut rows = Vec::new();
+        for v in 0..ds.cfg.visitors {
+            for d in start..end {
+                if let Some((minutes, events)) = ds.activity(v, d) {
+                    rows.push(json!({"visitorId": visitor_id(v), "accountId": account_id(ds.primary_account(v)),
+                                     "day": d as i64 * DAY_MS, "numEvents": events, "numMinutes": minutes,
+                                     "appId": -323232}));
+                }
+            }
+        }
+        return Ok((rows, None));
+    }
+    if let Some(params) = src.get("pollEvents") {
+        let (start, end) = time_range(ts, ds.cfg.today)?;
+        let guide = params["guideId"].as_str().unwrap_or_default();
+        let poll = params["pollId"].as_str().unwrap_or_default();
+        if guide != ds.cfg.nps_guide_id {
+            return Ok((vec![], None));
+        }
+        let rows = ds
+            .polls
+            .iter()
+            .filter(|p| p.poll_id == poll)
+            .filter(|p| {
+                let d = p.browser_time.div_euclid(DAY_MS) as i32;
+                d >= start && d < end
+            })
+            .map(|p| {
+                json!({"visitorId": visitor_id(p.visitor), "accountId": account_id(ds.primary_account(p.visitor)),
+                       "guideId": guide, "pollId": p.poll_id, "pollResponse": p.response,
+                       "browserTime": p.browser_time, "type": "pollResponse"})
+            })
+            .collect();
+        return Ok((rows, None));
+    }
+    if src.contains_key("guides") {
+        return Ok((
+            vec![json!({"id": ds.cfg.nps_guide_id, "name": "NPS", "polls": [{"id": ds.cfg.nps_score_poll}, {"id": ds.cfg.nps_text_poll}]})],
+            None,
+        ));
+    }
+    Err(format!("unsupported source {:?}", src.keys().collect::<Vec<_>>()))
+}
+
+fn compare(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+/// A filter expression: `clause && clause ...`, each `path OP literal` with OP in
+/// `== != > >= < <=` and literal a number, `"string"` or `` `string` ``.
+fn eval_filter(row: &Value, expr: &str) -> Result<bool, AggError> {
+    for clause in expr.split("&&") {
+        let clause = clause.trim();
+        let (path, op, lit) = ["==", "!=", ">=", "<=", ">", "<"]
+            .iter()
+            .find_map(|op| clause.split_once(op).map(|(l, r)| (l.trim(), *op, r.trim())))
+            .ok_or_else(|| format!("unsupported filter expression: {clause}"))?;
+        let literal = if (lit.starts_with('"') && lit.ends_with('"') || lit.starts_with('`') && lit.ends_with('`'))
+            && lit.len() >= 2
+        {
+            Value::String(lit[1..lit.len() - 1].to_string())
+        } else if let Ok(n) = lit.parse::<f64>() {
+            json!(n)
+        } else {
+            return Err(format!("unsupported literal in filter: {lit}"));
+        };
+        let have = get_path(row, path);
+        let o = compare(have, &literal);
+        let ok = match op {
+            "==" => o == Ordering::Equal,
+            "!=" => o != Ordering::Equal,
+            ">" => !have.is_null() && o == Ordering::Greater,
+            ">=" => !have.is_null() && o != Ordering::Less,
+            "<" => !have.is_null() && o == Ordering::Less,
+            _ => !have.is_null() && o != Ordering::Greater,
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn group(rows: Vec<Value>, spec: &Value) -> Result<Vec<Value>, AggError> {
+    let keys: Vec<String> = spec["group"]
+        .as_array()
+        .ok_or("group.group must be a list")?
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    let fields: Vec<(String, String, Value)> = match &spec["fields"] {
+        Value::Object(m) => m.iter().map(|(n, f)| field_spec(n, f)).collect::<Result<_, _>>()?,
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|o| o.as_object())
+            .flat_map(|m| m.iter().map(|(n, f)| field_spec(n, f)))
+            .collect::<Result<_, _>>()?,
+        _ => vec![],
+    };
+    struct Acc {
+        key: Vec<Value>,
+        sums: Vec<f64>,
+        distinct: Vec<BTreeSet<String>>,
+        rows: Vec<u64>,
+        first: Vec<Value>,
+    }
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    for row in &rows {
+        let key: Vec<Value> = keys.iter().map(|k| get_path(row, k).clone()).collect();
+        let k = serde_json::to_string(&key).expect("key");
+        let acc = groups.entry(k).or_insert_with(|| Acc {
+            key,
+            sums: vec![0.0; fields.len()],
+            distinct: vec![BTreeSet::new(); fields.len()],
+            rows: vec![0; fields.len()],
+            first: vec![Value::Null; fields.len()],
+        });
+        for (i, (_, op, arg)) in fields.iter().enumerate() {
+            let v = arg.as_str().map(|p| get_path(row, p).clone()).unwrap_or(Value::Null);
+            match op.as_str() {
+                "sum" => acc.sums[i] += v.as_f64().unwrap_or(0.0),
+                "count" if arg.is_null() => acc.rows[i] += 1,
+                "count" => {
+                    if !v.is_null() {
+                        acc.distinct[i].insert(v.to_string());
+                    }
+                }
+                "max" => {
+                    if acc.first[i].is_null() || compare(&v, &acc.first[i]) == Ordering::Greater {
+                        acc.first[i] = v;
+                    }
+                }
+                "first" => {
+                    if acc.first[i].is_null() {
+                        acc.first[i] = v;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(groups
+        .into_values()
+        .map(|acc| {
+            let mut out = Map::new();
+            for (k, v) in keys.iter().zip(acc.key) {
+                out.insert(k.clone(), v);
+            }
+            for (i, (name, op, arg)) in fields.iter().enumerate() {
+                let v = match op.as_str() {
+                    "sum" => json!(acc.sums[i]),
+                    "count" if arg.is_null() => json!(acc.rows[i]),
+                    "count" => json!(acc.distinct[i].len()),
+                    _ => acc.first[i].clone(),
+                };
+                out.insert(name.clone(), v);
+            }
+            Value::Object(out)
+        })
+        .collect())
+}
+
+fn field_spec(name: &str, f: &Value) -> Result<(String, String, Value), AggError> {
+    let (op, arg) = f
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .ok_or_else(|| format!("group field {name} has no aggregator"))?;
+    if !["sum", "count", "max", "first"].contains(&op.as_str()) {
+        return Err(format!("unsupported aggregator {op}"));
+    }
+    Ok((name.to_string(), op.clone(), arg.clone()))
+}
+
+pub fn run(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
+    let first = pipeline.first().ok_or("pipeline is empty")?;
+    let (mut rows, _sorted_by) = source_rows(ds, first)?;
+    for step in &pipeline[1..] {
+        let (op, arg) = step
+            .as_object()
+            .and_then(|m| m.iter().next())
+            .ok_or("each step must be an object with one operator")?;
+        rows = match op.as_str() {
+            "identified" => {
+                let f = arg.as_str().unwrap_or("visitorId");
+                let (neg, f) = f.strip_prefix('!').map_or((false, f), |f| (true, f));
+                rows.into_iter()
+                    .filter(|r| {
+                        let anon = get_path(r, f).as_str().is_none_or(|s| s.starts_with("_PENDO_T_"));
+                        anon == neg
+                    })
+                    .collect()
+            }
+            "filter" => {
+                let e = arg.as_str().ok_or("filter takes an expression string")?;
+                let mut out = Vec::new();
+                for r in rows {
+                    if eval_filter(&r, e)? {
+                        out.push(r);
+                    }
+                }
+                out
+            }
+            "select" | "eval" => {
+                let m = arg.as_object().ok_or("select/eval take an object")?;
+                rows.into_iter()
+                    .map(|r| {
+                        let mut out = if op == "eval" {
+                            r.as_object().cloned().unwrap_or_default()
+                        } else {
+                            Map::new()
+                        };
+                        for (name, path) in m {
+                            out.insert(name.clone(), path.as_str().map_or(Value::Null, |p| get_path(&r, p).clone()));
+                        }
+                        Value::Object(out)
+                    })
+                    .collect()
+            }
+            "unwind" => {
+                let field = arg["field"].as_str().ok_or("unwind.field is required")?.to_string();
+                let keep = arg["keepEmpty"].as_bool().unwrap_or(false);
+                let mut out = Vec::new();
+                for r in rows {
+                    match r[field.as_str()].as_array() {
+                        Some(items) if !items.is_empty() => {
+                            for it in items {
+                                let mut c = r.clone();
+                                c[field.as_str()] = it.clone();
+                                out.push(c);
+                            }
+                        }
+                        _ if keep => out.push(r),
+                        _ => {}
+                    }
+                }
+                out
+            }
+            "group" => group(rows, arg)?,
+            "sort" => {
+                let keys: Vec<(String, bool)> = arg
+                    .as_array()
+                    .ok_or("sort takes a list")?
+                    .iter()
+                    .filter_map(|k| k.as_str())
+                    .map(|k| k.strip_prefix('-').map_or((k.to_string(), false), |k| (k.to_string(), true)))
+                    .collect();
+                rows.sort_by(|a, b| {
+                    for (k, desc) in &keys {
+                        let o = compare(get_path(a, k), get_path(b, k));
+                        if o != Ordering::Equal {
+                            return if *desc { o.reverse() } else { o };
+                        }
+                    }
+                    Ordering::Equal
+                });
+                rows
+            }
+            "limit" => {
+                let n = arg.as_u64().ok_or("limit takes a number")? as usize;
+                rows.truncate(n);
+                rows
+            }
+            "segment" => {
+                let id = arg["id"].as_str().ok_or("segment.id is required")?;
+                if !["seg-power-users", "seg-dormant"].contains(&id) {
+                    return Err(format!("segment {id} not found"));
+                }
+                rows.into_iter()
+                    .filter(|r| {
+                        r["visitorId"]
+                            .as_str()
+                            .and_then(super::data::parse_visitor)
+                            .is_some_and(|v| ds.in_segment(id, v))
+                    })
+                    .collect()
+            }
+            "count" => vec![json!({"count": rows.len()})],
+            other => return Err(format!("unsupported pipeline operator {other}")),
+        };
+    }
+    Ok(rows)
+}
