@@ -3,6 +3,8 @@
 
 #[path = "suites/hubspot.rs"]
 mod hubspot;
+#[path = "suites/pendo.rs"]
+mod pendo;
 #[path = "suites/queue.rs"]
 mod queue;
 #[path = "suites/scheduler.rs"]

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod domain;
 pub mod http;
 pub mod hubspot;
+pub mod pendo;
 pub mod queue;
 pub mod scheduler;
 pub mod secret;

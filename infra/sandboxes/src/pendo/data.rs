@@ -97,7 +97,8 @@ impl Dataset {
             let answers = 1 + (r >> 8) % 2;
             for n in 0..answers {
                 let day = cfg.today - 1 - ((h(cfg.seed, v as u64, 100 + n) % 300) as i32);
-                let at = day as i64 * DAY_MS + (h(cfg.seed, v as u64, 200 + n) % DAY_MS as u64) as i64;
+                let at =
+                    day as i64 * DAY_MS + (h(cfg.seed, v as u64, 200 + n) % DAY_MS as u64) as i64;
                 let score = h(cfg.seed, v as u64, 300 + n) % 11;
                 polls.push(PollEvent {
                     visitor: v,
@@ -108,7 +109,10 @@ impl Dataset {
                 polls.push(PollEvent {
                     visitor: v,
                     poll_id: cfg.nps_text_poll.clone(),
-                    response: json!(format!("feedback {n} from {}: score {score}", visitor_id(v))),
+                    response: json!(format!(
+                        "feedback {n} from {}: score {score}",
+                        visitor_id(v)
+                    )),
                     browser_time: at + 4_000,
                 });
             }
@@ -210,15 +214,23 @@ impl Dataset {
                 last = Some(d);
             }
         }
-        let offset = |d: i32, salt: u64| d as i64 * DAY_MS + (h(self.cfg.seed, v as u64, salt) % 36_000_000) as i64;
+        let offset = |d: i32, salt: u64| {
+            d as i64 * DAY_MS + (h(self.cfg.seed, v as u64, salt) % 36_000_000) as i64
+        };
         Some((offset(first?, 5), offset(last?, 6)))
     }
 
     pub fn visitor_row(&self, v: usize) -> Value {
         let accounts: Vec<String> = self.accounts_of(v).into_iter().map(account_id).collect();
-        let (first, last) = self.visit_bounds(v).map_or((Value::Null, Value::Null), |(f, l)| (json!(f), json!(l)));
+        let (first, last) = self
+            .visit_bounds(v)
+            .map_or((Value::Null, Value::Null), |(f, l)| (json!(f), json!(l)));
         let id = visitor_id(v);
-        let custom = self.custom.get(&("visitor".to_string(), id.clone())).cloned().unwrap_or_default();
+        let custom = self
+            .custom
+            .get(&("visitor".to_string(), id.clone()))
+            .cloned()
+            .unwrap_or_default();
         json!({"visitorId": id, "metadata": {
             "auto": {"id": id, "accountid": accounts[0], "accountids": accounts, "firstvisit": first, "lastvisit": last},
             "agent": {"email": self.email(v)},
@@ -227,7 +239,11 @@ impl Dataset {
 
     pub fn account_row(&self, a: usize) -> Value {
         let id = account_id(a);
-        let custom = self.custom.get(&("account".to_string(), id.clone())).cloned().unwrap_or_default();
+        let custom = self
+            .custom
+            .get(&("account".to_string(), id.clone()))
+            .cloned()
+            .unwrap_or_default();
         json!({"accountId": id, "metadata": {
             "auto": {"id": id},
             "agent": {"name": format!("Company {a}"), "domain": self.account_domain(a)},

@@ -107,7 +107,12 @@ impl PendoSandbox {
     }
 }
 
-async fn gate(State(state): State<Shared>, Path(params): Path<HashMap<String, String>>, req: Request, next: Next) -> Response {
+async fn gate(
+    State(state): State<Shared>,
+    Path(params): Path<HashMap<String, String>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let region = params.get("region").cloned().unwrap_or_default();
     let path = req.uri().path().to_string();
     let key = req
@@ -123,12 +128,17 @@ async fn gate(State(state): State<Shared>, Path(params): Path<HashMap<String, St
             .map(|rest| format!("{} /{rest}", req.method()))
             .unwrap_or_default();
         let template = if template.contains("/metadata/") && template.contains("/value") {
-            template.replace("/visitor/", "/{kind}/").replace("/account/", "/{kind}/")
+            template
+                .replace("/visitor/", "/{kind}/")
+                .replace("/account/", "/{kind}/")
         } else {
             template
         };
         *s.counts.entry(template).or_default() += 1;
-        let ok = key.as_ref().and_then(|k| s.keys.get(k)).is_some_and(|(r, _)| *r == region);
+        let ok = key
+            .as_ref()
+            .and_then(|k| s.keys.get(k))
+            .is_some_and(|(r, _)| *r == region);
         if !ok {
             return StatusCode::FORBIDDEN.into_response();
         }
@@ -142,8 +152,15 @@ async fn gate(State(state): State<Shared>, Path(params): Path<HashMap<String, St
             "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms)).await,
             "429" => return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response(),
             code => {
-                let status = code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok());
-                return (status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "Unexpected error occurred").into_response();
+                let status = code
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|c| StatusCode::from_u16(c).ok());
+                return (
+                    status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    "Unexpected error occurred",
+                )
+                    .into_response();
             }
         }
     }
@@ -171,12 +188,18 @@ async fn aggregation(State(state): State<Shared>, body: Bytes) -> Response {
     };
     let s = state.lock().unwrap();
     match pipeline::run(&s.data, pipeline) {
-        Ok(rows) => Json(json!({"startTime": chrono::Utc::now().timestamp_millis(), "results": rows})).into_response(),
+        Ok(rows) => {
+            Json(json!({"startTime": chrono::Utc::now().timestamp_millis(), "results": rows}))
+                .into_response()
+        }
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
 
-async fn schema(State(state): State<Shared>, Path(params): Path<HashMap<String, String>>) -> Response {
+async fn schema(
+    State(state): State<Shared>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
     let kind = params.get("kind").cloned().unwrap_or_default();
     let s = state.lock().unwrap();
     let Some(fields) = s.data.schema.get(&kind) else {
@@ -184,7 +207,12 @@ async fn schema(State(state): State<Shared>, Path(params): Path<HashMap<String, 
     };
     let custom: serde_json::Map<String, Value> = fields
         .iter()
-        .map(|(n, t)| (n.clone(), json!({"Type": t, "DisplayName": n, "isHidden": false, "isDeleted": false})))
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                json!({"Type": t, "DisplayName": n, "isHidden": false, "isDeleted": false}),
+            )
+        })
         .collect();
     Json(json!({"auto": {"id": {"Type": "string"}}, "agent": {"email": {"Type": "string"}}, "custom": custom})).into_response()
 }
@@ -200,17 +228,27 @@ fn type_ok(expected: &str, v: &Value) -> bool {
     }
 }
 
-async fn write_values(State(state): State<Shared>, Path(params): Path<HashMap<String, String>>, body: Bytes) -> Response {
+async fn write_values(
+    State(state): State<Shared>,
+    Path(params): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
     let kind = params.get("kind").cloned().unwrap_or_default();
     let group = params.get("group").cloned().unwrap_or_default();
-    if !["visitor", "account"].contains(&kind.as_str()) || !["custom", "agent"].contains(&group.as_str()) {
+    if !["visitor", "account"].contains(&kind.as_str())
+        || !["custom", "agent"].contains(&group.as_str())
+    {
         return StatusCode::NOT_FOUND.into_response();
     }
     let Ok(rows) = serde_json::from_slice::<Vec<Value>>(&body) else {
         return (StatusCode::BAD_REQUEST, "body must be a JSON array").into_response();
     };
     let mut s = state.lock().unwrap();
-    let id_field = if kind == "visitor" { "visitorId" } else { "accountId" };
+    let id_field = if kind == "visitor" {
+        "visitorId"
+    } else {
+        "accountId"
+    };
     let (mut updated, mut failed, mut missing, mut errors) = (0u64, 0u64, Vec::new(), Vec::new());
     let schema = s.data.schema.get(&kind).cloned().unwrap_or_default();
     for row in &rows {
@@ -227,7 +265,9 @@ async fn write_values(State(state): State<Shared>, Path(params): Path<HashMap<St
         let values = row["values"].as_object().cloned().unwrap_or_default();
         let bad = values.iter().find_map(|(f, v)| match schema.get(f) {
             None => Some(format!("field {f} does not exist in {group} metadata")),
-            Some(t) if !v.is_null() && !type_ok(t, v) => Some(format!("value for {f} is not of type {t}")),
+            Some(t) if !v.is_null() && !type_ok(t, v) => {
+                Some(format!("value for {f} is not of type {t}"))
+            }
             _ => None,
         });
         if let Some(e) = bad {
@@ -270,7 +310,9 @@ pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
     s.data.cfg.today += m.advance_days;
     let today = s.data.cfg.today;
     for (v, offset, minutes, events) in m.activity {
-        s.data.overrides.insert((v, today + offset), (minutes, events));
+        s.data
+            .overrides
+            .insert((v, today + offset), (minutes, events));
     }
     for (v, score, text) in m.nps {
         let at = (today as i64 - 1) * data::DAY_MS + 3_600_000;
@@ -296,7 +338,10 @@ pub fn router(state: Shared) -> Router {
         .route("/{region}/api/v1/token/verify", get(verify))
         .route("/{region}/api/v1/aggregation", post(aggregation))
         .route("/{region}/api/v1/metadata/schema/{kind}", get(schema))
-        .route("/{region}/api/v1/metadata/{kind}/{group}/value", post(write_values))
+        .route(
+            "/{region}/api/v1/metadata/{kind}/{group}/value",
+            post(write_values),
+        )
         .route("/{region}/api/v1/segment", get(segments))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate));
     let control = Router::new()
@@ -316,10 +361,12 @@ pub fn router(state: Shared) -> Router {
         )
         .route(
             "/_sandbox/mutate",
-            post(|State(s): State<Shared>, Json(m): Json<Mutation>| async move {
-                apply_mutation(&mut s.lock().unwrap(), m);
-                StatusCode::NO_CONTENT
-            }),
+            post(
+                |State(s): State<Shared>, Json(m): Json<Mutation>| async move {
+                    apply_mutation(&mut s.lock().unwrap(), m);
+                    StatusCode::NO_CONTENT
+                },
+            ),
         );
     api.merge(control).with_state(state)
 }

@@ -28,7 +28,9 @@ fn time_range(ts: &Value, today: i32) -> Result<(i32, i32), AggError> {
     if ts["period"] != "dayRange" {
         return Err("only timeSeries.period=dayRange is supported".into());
     }
-    let count = ts["count"].as_i64().ok_or("timeSeries.count must be a number")?;
+    let count = ts["count"]
+        .as_i64()
+        .ok_or("timeSeries.count must be a number")?;
     let first = match &ts["first"] {
         Value::Number(n) => (n.as_i64().unwrap_or(0).div_euclid(DAY_MS)) as i32,
         Value::String(s) if s == "now()" => today,
@@ -45,13 +47,21 @@ fn time_range(ts: &Value, today: i32) -> Result<(i32, i32), AggError> {
     })
 }
 
-fn source_rows(ds: &Dataset, source: &Value) -> Result<(Vec<Value>, Option<&'static str>), AggError> {
-    let src = source["source"].as_object().ok_or("first step must be a source")?;
+fn source_rows(
+    ds: &Dataset,
+    source: &Value,
+) -> Result<(Vec<Value>, Option<&'static str>), AggError> {
+    let src = source["source"]
+        .as_object()
+        .ok_or("first step must be a source")?;
     let ts = &source["source"]["timeSeries"];
     if let Some(params) = src.get("visitors") {
         let identified_only = params["identified"].as_bool().unwrap_or(false);
         let _ = identified_only; // generated visitors are all identified
-        return Ok(((0..ds.cfg.visitors).map(|v| ds.visitor_row(v)).collect(), Some("visitorId")));
+        return Ok((
+            (0..ds.cfg.visitors).map(|v| ds.visitor_row(v)).collect(),
+            Some("visitorId"),
+        ));
     }
     if src.contains_key("accounts") {
         let visits = ds.account_visits();
@@ -106,16 +116,24 @@ fn source_rows(ds: &Dataset, source: &Value) -> Result<(Vec<Value>, Option<&'sta
     }
     if src.contains_key("guides") {
         return Ok((
-            vec![json!({"id": ds.cfg.nps_guide_id, "name": "NPS", "polls": [{"id": ds.cfg.nps_score_poll}, {"id": ds.cfg.nps_text_poll}]})],
+            vec![
+                json!({"id": ds.cfg.nps_guide_id, "name": "NPS", "polls": [{"id": ds.cfg.nps_score_poll}, {"id": ds.cfg.nps_text_poll}]}),
+            ],
             None,
         ));
     }
-    Err(format!("unsupported source {:?}", src.keys().collect::<Vec<_>>()))
+    Err(format!(
+        "unsupported source {:?}",
+        src.keys().collect::<Vec<_>>()
+    ))
 }
 
 fn compare(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
@@ -131,9 +149,14 @@ fn eval_filter(row: &Value, expr: &str) -> Result<bool, AggError> {
         let clause = clause.trim();
         let (path, op, lit) = ["==", "!=", ">=", "<=", ">", "<"]
             .iter()
-            .find_map(|op| clause.split_once(op).map(|(l, r)| (l.trim(), *op, r.trim())))
+            .find_map(|op| {
+                clause
+                    .split_once(op)
+                    .map(|(l, r)| (l.trim(), *op, r.trim()))
+            })
             .ok_or_else(|| format!("unsupported filter expression: {clause}"))?;
-        let literal = if (lit.starts_with('"') && lit.ends_with('"') || lit.starts_with('`') && lit.ends_with('`'))
+        let literal = if (lit.starts_with('"') && lit.ends_with('"')
+            || lit.starts_with('`') && lit.ends_with('`'))
             && lit.len() >= 2
         {
             Value::String(lit[1..lit.len() - 1].to_string())
@@ -167,7 +190,10 @@ fn group(rows: Vec<Value>, spec: &Value) -> Result<Vec<Value>, AggError> {
         .filter_map(|k| k.as_str().map(str::to_string))
         .collect();
     let fields: Vec<(String, String, Value)> = match &spec["fields"] {
-        Value::Object(m) => m.iter().map(|(n, f)| field_spec(n, f)).collect::<Result<_, _>>()?,
+        Value::Object(m) => m
+            .iter()
+            .map(|(n, f)| field_spec(n, f))
+            .collect::<Result<_, _>>()?,
         Value::Array(a) => a
             .iter()
             .filter_map(|o| o.as_object())
@@ -194,7 +220,10 @@ fn group(rows: Vec<Value>, spec: &Value) -> Result<Vec<Value>, AggError> {
             first: vec![Value::Null; fields.len()],
         });
         for (i, (_, op, arg)) in fields.iter().enumerate() {
-            let v = arg.as_str().map(|p| get_path(row, p).clone()).unwrap_or(Value::Null);
+            let v = arg
+                .as_str()
+                .map(|p| get_path(row, p).clone())
+                .unwrap_or(Value::Null);
             match op.as_str() {
                 "sum" => acc.sums[i] += v.as_f64().unwrap_or(0.0),
                 "count" if arg.is_null() => acc.rows[i] += 1,
@@ -263,7 +292,9 @@ pub fn run(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
                 let (neg, f) = f.strip_prefix('!').map_or((false, f), |f| (true, f));
                 rows.into_iter()
                     .filter(|r| {
-                        let anon = get_path(r, f).as_str().is_none_or(|s| s.starts_with("_PENDO_T_"));
+                        let anon = get_path(r, f)
+                            .as_str()
+                            .is_none_or(|s| s.starts_with("_PENDO_T_"));
                         anon == neg
                     })
                     .collect()
@@ -288,14 +319,21 @@ pub fn run(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
                             Map::new()
                         };
                         for (name, path) in m {
-                            out.insert(name.clone(), path.as_str().map_or(Value::Null, |p| get_path(&r, p).clone()));
+                            out.insert(
+                                name.clone(),
+                                path.as_str()
+                                    .map_or(Value::Null, |p| get_path(&r, p).clone()),
+                            );
                         }
                         Value::Object(out)
                     })
                     .collect()
             }
             "unwind" => {
-                let field = arg["field"].as_str().ok_or("unwind.field is required")?.to_string();
+                let field = arg["field"]
+                    .as_str()
+                    .ok_or("unwind.field is required")?
+                    .to_string();
                 let keep = arg["keepEmpty"].as_bool().unwrap_or(false);
                 let mut out = Vec::new();
                 for r in rows {
@@ -320,7 +358,10 @@ pub fn run(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
                     .ok_or("sort takes a list")?
                     .iter()
                     .filter_map(|k| k.as_str())
-                    .map(|k| k.strip_prefix('-').map_or((k.to_string(), false), |k| (k.to_string(), true)))
+                    .map(|k| {
+                        k.strip_prefix('-')
+                            .map_or((k.to_string(), false), |k| (k.to_string(), true))
+                    })
                     .collect();
                 rows.sort_by(|a, b| {
                     for (k, desc) in &keys {

@@ -1,0 +1,432 @@
+//! reqwest adapter of [`PendoApi`]: `x-pendo-integration-key` auth, region base URL, a
+//! client-side limiter (Pendo documents none, so it is configurable), bounded retries.
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use super::{
+    pipelines, DayRollup, KeyCheck, MetadataOutcome, MetadataRow, NpsResponse, PendoAccount,
+    PendoApi, PendoError, PendoVisitor,
+};
+use crate::domain::{NpsConfig, ObjectKind};
+use crate::http::{backoff_delay, CallCounter, RetryPolicy, RollingWindowLimiter};
+use crate::secret::SecretString;
+
+pub const METADATA_BATCH: usize = 500;
+
+#[derive(Clone, Debug)]
+pub struct PendoConfig {
+    /// Region host (`PendoRegion::api_base`) or a sandbox URL.
+    pub api_base: String,
+    pub requests_per_second: usize,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+}
+
+impl PendoConfig {
+    pub fn new(api_base: impl Into<String>) -> Self {
+        Self {
+            api_base: api_base.into(),
+            requests_per_second: 10,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+pub struct PendoClient {
+    http: reqwest::Client,
+    cfg: PendoConfig,
+    key: SecretString,
+    limiter: RollingWindowLimiter,
+    calls: CallCounter,
+}
+
+impl PendoClient {
+    pub fn new(cfg: PendoConfig, key: SecretString) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(cfg.timeout)
+                .build()
+                .expect("reqwest client"),
+            limiter: RollingWindowLimiter::new(cfg.requests_per_second, Duration::from_secs(1)),
+            cfg,
+            key,
+            calls: CallCounter::default(),
+        }
+    }
+
+    async fn call(
+        &self,
+        kind: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, PendoError> {
+        let url = format!("{}{}", self.cfg.api_base, path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.limiter.acquire().await;
+            self.calls.incr(kind);
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .header("x-pendo-integration-key", self.key.expose())
+                .header("content-type", "application/json");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let reason = match req.send().await {
+                Err(e) => format!("transport: {}", e.without_url()),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    match resp.bytes().await {
+                        Err(e) => format!("body: {}", e.without_url()),
+                        Ok(bytes) => match status {
+                            200..=299 => {
+                                return serde_json::from_slice(&bytes).map_err(|e| {
+                                    PendoError::Decode {
+                                        operation: kind.into(),
+                                        message: e.to_string(),
+                                    }
+                                })
+                            }
+                            401 | 403 => return Err(PendoError::InvalidKey),
+                            429 | 500..=599 | 408 => format!("{status}"),
+                            _ => {
+                                return Err(PendoError::Api {
+                                    operation: kind.into(),
+                                    status,
+                                    message: String::from_utf8_lossy(&bytes)
+                                        .chars()
+                                        .take(300)
+                                        .collect(),
+                                })
+                            }
+                        },
+                    }
+                }
+            };
+            if attempt >= self.cfg.retry.max_attempts {
+                return Err(PendoError::RetriesExhausted {
+                    operation: kind.into(),
+                    attempts: attempt,
+                    last: reason,
+                });
+            }
+            tracing::debug!(operation = kind, attempt, reason = %reason, "retrying Pendo call");
+            tokio::time::sleep(backoff_delay(&self.cfg.retry, attempt, None)).await;
+        }
+    }
+
+    async fn aggregate(&self, body: Value) -> Result<Vec<Value>, PendoError> {
+        let v = self
+            .call(
+                "pendo.aggregation",
+                Method::POST,
+                "/api/v1/aggregation",
+                Some(&body),
+            )
+            .await?;
+        match v.get("results") {
+            Some(Value::Array(rows)) => Ok(rows.clone()),
+            _ => Err(PendoError::Decode {
+                operation: "aggregation".into(),
+                message: "response has no results array".into(),
+            }),
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    rows: Vec<Value>,
+    op: &str,
+) -> Result<Vec<T>, PendoError> {
+    rows.into_iter()
+        .map(|r| {
+            serde_json::from_value(r).map_err(|e| PendoError::Decode {
+                operation: op.into(),
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn id_field(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Visitor => "visitorId",
+        ObjectKind::Account => "accountId",
+    }
+}
+
+#[async_trait]
+impl PendoApi for PendoClient {
+    async fn verify_key(&self) -> Result<KeyCheck, PendoError> {
+        let v = self
+            .call("pendo.verify", Method::GET, "/api/v1/token/verify", None)
+            .await?;
+        serde_json::from_value(v).map_err(|e| PendoError::Decode {
+            operation: "verify".into(),
+            message: e.to_string(),
+        })
+    }
+
+    async fn visitors_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PendoVisitor>, PendoError> {
+        decode(
+            self.aggregate(pipelines::visitors(after, limit)).await?,
+            "visitors",
+        )
+    }
+
+    async fn accounts_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        domain_field: Option<&str>,
+    ) -> Result<Vec<PendoAccount>, PendoError> {
+        let rows = self
+            .aggregate(pipelines::accounts(after, limit, domain_field))
+            .await?;
+        let rows = rows
+            .into_iter()
+            .map(|mut r| {
+                let domain = [r["domainAgent"].clone(), r["domainCustom"].clone()]
+                    .into_iter()
+                    .find(|v| v.is_string())
+                    .unwrap_or(Value::Null);
+                r["domain"] = domain;
+                r
+            })
+            .collect();
+        decode(rows, "accounts")
+    }
+
+    async fn daily_rollups(
+        &self,
+        kind: ObjectKind,
+        first_day: i32,
+        days: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DayRollup>, PendoError> {
+        let field = id_field(kind);
+        // A page must hold at least one id's full range of days.
+        let limit = limit.max(days as usize + 1);
+        let rows = self
+            .aggregate(pipelines::daily_rollups(
+                field, first_day, days, after, limit,
+            ))
+            .await?;
+        let full = rows.len() >= limit;
+        let mut out: Vec<DayRollup> = rows
+            .iter()
+            .filter_map(|r| {
+                Some(DayRollup {
+                    id: r[field].as_str()?.to_string(),
+                    day: r["day"].as_i64()?.div_euclid(pipelines::DAY_MS) as i32,
+                    minutes: r["minutes"].as_f64().unwrap_or(0.0).round() as u32,
+                    events: r["events"].as_f64().unwrap_or(0.0).round() as u32,
+                })
+            })
+            .collect();
+        if full {
+            // The last id may continue on the next page: drop it here and start there next time.
+            if let Some(last) = out.last().map(|r| r.id.clone()) {
+                out.retain(|r| r.id != last);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn nps_responses(
+        &self,
+        nps: &NpsConfig,
+        first_day: i32,
+        days: u32,
+    ) -> Result<Vec<NpsResponse>, PendoError> {
+        let scores = self
+            .aggregate(pipelines::poll_responses(
+                &nps.guide_id,
+                &nps.score_poll_id,
+                first_day,
+                days,
+            ))
+            .await?;
+        let mut texts: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+        if let Some(text_poll) = &nps.text_poll_id {
+            for r in self
+                .aggregate(pipelines::poll_responses(
+                    &nps.guide_id,
+                    text_poll,
+                    first_day,
+                    days,
+                ))
+                .await?
+            {
+                if let (Some(v), Some(at), Some(t)) = (
+                    r["visitorId"].as_str(),
+                    r["at"].as_i64(),
+                    r["response"].as_str(),
+                ) {
+                    texts
+                        .entry(v.to_string())
+                        .or_default()
+                        .push((at, t.to_string()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for r in scores {
+            let (Some(v), Some(at)) = (r["visitorId"].as_str(), r["at"].as_i64()) else {
+                continue;
+            };
+            let score = r["response"]
+                .as_u64()
+                .or_else(|| r["response"].as_str().and_then(|s| s.trim().parse().ok()));
+            let Some(score) = score.filter(|s| *s <= 10) else {
+                continue;
+            };
+            // The follow-up text is answered right after the score: take the nearest one
+            // within an hour after it.
+            let text = texts.get(v).and_then(|ts| {
+                ts.iter()
+                    .filter(|(t, _)| *t >= at && *t - at <= 3_600_000)
+                    .min_by_key(|(t, _)| *t - at)
+                    .map(|(_, s)| s.clone())
+            });
+            out.push(NpsResponse {
+                visitor_id: v.to_string(),
+                account_id: r["accountId"].as_str().map(str::to_string),
+                score: score as u8,
+                text,
+                at_ms: at,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn account_visitor_counts(&self) -> Result<HashMap<String, u64>, PendoError> {
+        let rows = self.aggregate(pipelines::account_visitor_counts()).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some((
+                    r["accountId"].as_str()?.to_string(),
+                    r["totalVisitors"].as_u64()?,
+                ))
+            })
+            .collect())
+    }
+
+    async fn custom_fields(
+        &self,
+        kind: ObjectKind,
+    ) -> Result<BTreeMap<String, String>, PendoError> {
+        let v = self
+            .call(
+                "pendo.schema",
+                Method::GET,
+                &format!("/api/v1/metadata/schema/{}", kind.pendo_kind()),
+                None,
+            )
+            .await?;
+        Ok(v["custom"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, f)| !f["isDeleted"].as_bool().unwrap_or(false))
+            .map(|(n, f)| {
+                (
+                    n.clone(),
+                    f["Type"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect())
+    }
+
+    async fn write_custom(
+        &self,
+        kind: ObjectKind,
+        rows: Vec<MetadataRow>,
+    ) -> Result<MetadataOutcome, PendoError> {
+        let field = id_field(kind);
+        let mut outcome = MetadataOutcome::default();
+        for chunk in rows.chunks(METADATA_BATCH) {
+            let body: Vec<Value> = chunk
+                .iter()
+                .map(|r| serde_json::json!({field: r.id, "values": r.values}))
+                .collect();
+            let v = self
+                .call(
+                    "pendo.metadata_write",
+                    Method::POST,
+                    &format!("/api/v1/metadata/{}/custom/value", kind.pendo_kind()),
+                    Some(&Value::Array(body)),
+                )
+                .await?;
+            outcome.updated += v["updated"].as_u64().unwrap_or(0);
+            let mut failed_ids = std::collections::HashSet::new();
+            for m in v["missing"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.as_str())
+            {
+                failed_ids.insert(m.to_string());
+                outcome.failed.push((
+                    m.to_string(),
+                    format!("{} not found in Pendo", kind.pendo_kind()),
+                ));
+            }
+            for e in v["errors"].as_array().into_iter().flatten() {
+                if let Some(id) = e["id"].as_str() {
+                    failed_ids.insert(id.to_string());
+                    outcome.failed.push((
+                        id.to_string(),
+                        e["error"].as_str().unwrap_or("rejected").to_string(),
+                    ));
+                }
+            }
+            // Pendo answers 200 even when rows fail. If it counts failures it did not name,
+            // none of the unnamed rows can be trusted as written.
+            let named = failed_ids.len() as u64;
+            let reported = v["failed"].as_u64().unwrap_or(0)
+                + v["missing"].as_array().map_or(0, |m| m.len() as u64);
+            let accounted = v["updated"].as_u64().unwrap_or(0) + named;
+            if reported > named || accounted < chunk.len() as u64 {
+                for r in chunk.iter().filter(|r| !failed_ids.contains(&r.id)) {
+                    outcome.failed.push((
+                        r.id.clone(),
+                        "Pendo reported failures without naming rows".into(),
+                    ));
+                }
+                outcome.updated = outcome
+                    .updated
+                    .saturating_sub(v["updated"].as_u64().unwrap_or(0));
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn segment_members(&self, segment_id: &str) -> Result<Vec<String>, PendoError> {
+        let rows = self
+            .aggregate(pipelines::segment_members(segment_id))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r["visitorId"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+}

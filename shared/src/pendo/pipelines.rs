@@ -1,0 +1,148 @@
+//! Typed builders for the aggregation pipelines the sync sends (one place, unit-tested).
+//! Paging is keyset (sort + `filter id > last` + `limit`): the API has no cursor.
+
+use serde_json::{json, Value};
+
+use crate::domain::day_date;
+
+pub const DAY_MS: i64 = 86_400_000;
+
+pub fn envelope(request_id: &str, pipeline: Vec<Value>) -> Value {
+    json!({"response": {"mimeType": "application/json"},
+           "request": {"requestId": request_id, "pipeline": pipeline}})
+}
+
+fn quote(s: &str) -> String {
+    // Backtick literals need no escaping of double quotes; ids never contain backticks in practice,
+    // and one that does is dropped from the literal rather than breaking the expression.
+    format!("`{}`", s.replace('`', ""))
+}
+
+fn keyset(id_field: &str, after: Option<&str>, limit: usize) -> Vec<Value> {
+    let mut steps = vec![json!({"sort": [id_field]})];
+    if let Some(a) = after {
+        steps.push(json!({"filter": format!("{id_field}>{}", quote(a))}));
+    }
+    steps.push(json!({"limit": limit}));
+    steps
+}
+
+/// Pipeline A: visitors with first/last visit, primary account and email.
+pub fn visitors(after: Option<&str>, limit: usize) -> Value {
+    let mut p = vec![json!({"source": {"visitors": {"identified": true}}})];
+    p.extend(keyset("visitorId", after, limit));
+    p.push(
+        json!({"select": {"visitorId": "visitorId", "firstVisit": "metadata.auto.firstvisit",
+        "lastVisit": "metadata.auto.lastvisit", "accountId": "metadata.auto.accountid",
+        "email": "metadata.agent.email"}}),
+    );
+    envelope("visitors", p)
+}
+
+/// Pipeline B: accounts with first/last visit, name and an optional domain field.
+pub fn accounts(after: Option<&str>, limit: usize, domain_field: Option<&str>) -> Value {
+    let mut p = vec![json!({"source": {"accounts": null}})];
+    p.extend(keyset("accountId", after, limit));
+    let mut select = json!({"accountId": "accountId", "firstVisit": "metadata.auto.firstvisit",
+        "lastVisit": "metadata.auto.lastvisit", "name": "metadata.agent.name"});
+    if let Some(f) = domain_field {
+        select["domainAgent"] = json!(format!("metadata.agent.{f}"));
+        select["domainCustom"] = json!(format!("metadata.custom.{f}"));
+    }
+    p.push(json!({"select": select}));
+    envelope("accounts", p)
+}
+
+/// Pipeline C: per-day rollup of the `events` source grouped by id and day, for a day range.
+pub fn daily_rollups(
+    id_field: &str,
+    first_day: i32,
+    days: u32,
+    after: Option<&str>,
+    limit: usize,
+) -> Value {
+    let first_ms = day_start_ms(first_day);
+    let mut p = vec![
+        json!({"source": {"events": null, "timeSeries": {"period": "dayRange", "first": first_ms, "count": days}}}),
+        json!({"identified": "visitorId"}),
+        json!({"group": {"group": [id_field, "day"], "fields": {"minutes": {"sum": "numMinutes"}, "events": {"sum": "numEvents"}}}}),
+        json!({"sort": [id_field, "day"]}),
+    ];
+    if let Some(a) = after {
+        p.push(json!({"filter": format!("{id_field}>{}", quote(a))}));
+    }
+    p.push(json!({"limit": limit}));
+    envelope("rollups", p)
+}
+
+/// Pipeline F: responses to one poll of an NPS guide over a day range.
+pub fn poll_responses(guide_id: &str, poll_id: &str, first_day: i32, days: u32) -> Value {
+    envelope(
+        "nps",
+        vec![
+            json!({"source": {"pollEvents": {"guideId": guide_id, "pollId": poll_id},
+                              "timeSeries": {"period": "dayRange", "first": day_start_ms(first_day), "count": days}}}),
+            json!({"identified": "visitorId"}),
+            json!({"select": {"visitorId": "visitorId", "accountId": "accountId", "response": "pollResponse", "at": "browserTime"}}),
+            json!({"sort": ["visitorId", "-at"]}),
+        ],
+    )
+}
+
+/// Pipeline E: number of visitors per account (visitors can belong to several accounts).
+pub fn account_visitor_counts() -> Value {
+    envelope(
+        "account-visitors",
+        vec![
+            json!({"source": {"visitors": {"identified": true}}}),
+            json!({"eval": {"accountId": "metadata.auto.accountids"}}),
+            json!({"unwind": {"field": "accountId"}}),
+            json!({"group": {"group": ["accountId"], "fields": {"totalVisitors": {"count": "visitorId"}}}}),
+        ],
+    )
+}
+
+/// Visitors in a segment.
+pub fn segment_members(segment_id: &str) -> Value {
+    envelope(
+        "segment",
+        vec![
+            json!({"source": {"visitors": {"identified": true}}}),
+            json!({"segment": {"id": segment_id}}),
+            json!({"select": {"visitorId": "visitorId"}}),
+        ],
+    )
+}
+
+pub fn day_start_ms(day: i32) -> i64 {
+    day_date(day)
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyset_paging_shapes() {
+        let v = visitors(Some("v0001"), 500);
+        let p = v["request"]["pipeline"].as_array().unwrap();
+        assert_eq!(p[1], json!({"sort": ["visitorId"]}));
+        assert_eq!(p[2], json!({"filter": "visitorId>`v0001`"}));
+        assert_eq!(p[3], json!({"limit": 500}));
+        let first = visitors(None, 10);
+        assert_eq!(first["request"]["pipeline"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn rollup_time_series_is_one_day_per_bucket() {
+        let r = daily_rollups("visitorId", 20_000, 30, None, 1000);
+        let ts = &r["request"]["pipeline"][0]["source"]["timeSeries"];
+        assert_eq!(ts["period"], "dayRange");
+        assert_eq!(ts["first"], 20_000i64 * DAY_MS);
+        assert_eq!(ts["count"], 30);
+    }
+}

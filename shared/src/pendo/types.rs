@@ -1,0 +1,94 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct KeyCheck {
+    pub valid: bool,
+    #[serde(rename = "writeAccess", default)]
+    pub write_access: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PendoVisitor {
+    #[serde(rename = "visitorId")]
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, rename = "accountId")]
+    pub account_id: Option<String>,
+    #[serde(default, rename = "firstVisit")]
+    pub first_visit_ms: Option<i64>,
+    #[serde(default, rename = "lastVisit")]
+    pub last_visit_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PendoAccount {
+    #[serde(rename = "accountId")]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default, rename = "firstVisit")]
+    pub first_visit_ms: Option<i64>,
+    #[serde(default, rename = "lastVisit")]
+    pub last_visit_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayRollup {
+    pub id: String,
+    pub day: i32,
+    pub minutes: u32,
+    pub events: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NpsCategory {
+    Promoter,
+    Passive,
+    Detractor,
+}
+
+impl NpsCategory {
+    /// 9–10 promoter, 7–8 passive, 0–6 detractor.
+    pub fn of(score: u8) -> Self {
+        match score {
+            9..=10 => NpsCategory::Promoter,
+            7..=8 => NpsCategory::Passive,
+            _ => NpsCategory::Detractor,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NpsCategory::Promoter => "promoter",
+            NpsCategory::Passive => "passive",
+            NpsCategory::Detractor => "detractor",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NpsResponse {
+    pub visitor_id: String,
+    pub account_id: Option<String>,
+    pub score: u8,
+    pub text: Option<String>,
+    pub at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetadataRow {
+    pub id: String,
+    pub values: BTreeMap<String, Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetadataOutcome {
+    pub updated: u64,
+    /// (id, reason) for failed and missing rows.
+    pub failed: Vec<(String, String)>,
+}
