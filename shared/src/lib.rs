@@ -11,4 +11,6 @@ pub mod scheduler;
 pub mod secret;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
+pub mod worker;

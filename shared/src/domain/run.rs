@@ -91,6 +91,12 @@ pub struct RunRecord {
     /// Number of invocations (1 + continuations) the run took.
     #[serde(default = "one")]
     pub invocations: u32,
+    /// Per-record errors stored for this run (paged separately).
+    #[serde(default)]
+    pub errors_recorded: u64,
+    /// Seconds spent across invocations.
+    #[serde(default)]
+    pub busy_seconds: f64,
 }
 
 fn one() -> u32 {
@@ -117,6 +123,8 @@ impl RunRecord {
             api_calls: BTreeMap::new(),
             error: None,
             invocations: 1,
+            errors_recorded: 0,
+            busy_seconds: 0.0,
         }
     }
 }

@@ -15,6 +15,9 @@ pub struct ObjectState {
     /// Set while the last write failed; the next run retries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// Day the record was last looked for in HubSpot without a match (re-checked daily, not per run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched_day: Option<i32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,11 +45,23 @@ pub struct PullState {
     pub failure: Option<Failure>,
 }
 
-/// Where the incremental HubSpot read resumes: strictly after (modified, id).
+/// Where the incremental HubSpot read resumes. A pass reads every record modified at or after
+/// `since_ms` in id order; `after_id` is the position inside the pass. When the pass ends, the
+/// next one starts from the pass's own start time (minus the search index lag).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullCursor {
-    pub modified_ms: i64,
-    pub last_id: u64,
+    pub since_ms: i64,
+    pub after_id: u64,
+    pub pass_started_ms: Option<i64>,
+}
+
+/// The latest NPS answer known for a visitor or account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestNps {
+    pub score: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub at_ms: i64,
 }
 
 /// Compact usage history of one visitor or account: one entry per *active* day in the
@@ -63,6 +78,8 @@ pub struct ActivityHistory {
     /// Last day number folded in, so a re-fetched day is not counted twice.
     #[serde(rename = "t")]
     pub through_day: i32,
+    #[serde(default, rename = "n", skip_serializing_if = "Option::is_none")]
+    pub nps: Option<LatestNps>,
 }
 
 pub const WINDOW_DAYS: i32 = 180;

@@ -1,0 +1,311 @@
+use chrono::Utc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use super::{pull, push, usage, Checkpoint, PlannedWrite, SyncError, SyncOptions, PHASES};
+use crate::domain::{
+    ObjectKind, PushField, RecordError, RunId, RunRecord, RunStatus, SyncConfig, Tenant, TenantId, Trigger,
+};
+use crate::http::calls_since;
+use crate::hubspot::HubSpotApi;
+use crate::pendo::{PendoApi, PendoError};
+use crate::store::repo::{Lease, Repo};
+
+const CHECKPOINT: &str = "checkpoint";
+
+pub(crate) enum Step {
+    Done,
+    /// More work in this phase, resuming after this id (`None` = from the start of the next chunk).
+    More(Option<String>),
+}
+
+/// Everything one invocation of a run works with.
+pub(crate) struct RunCtx<'a> {
+    pub tenant: &'a TenantId,
+    pub config: &'a SyncConfig,
+    pub repo: &'a Repo,
+    pub hubspot: &'a dyn HubSpotApi,
+    pub pendo: &'a dyn PendoApi,
+    pub opts: &'a SyncOptions,
+    pub run: RunRecord,
+    pub errors: Vec<RecordError>,
+    pub samples: Vec<PlannedWrite>,
+    pub planned: Vec<PlannedWrite>,
+    pub excluded_fields: BTreeSet<PushField>,
+    pub account_visitors: Option<HashMap<String, u64>>,
+    pub pendo_types: HashMap<ObjectKind, BTreeMap<String, String>>,
+}
+
+impl RunCtx<'_> {
+    pub fn planned(&mut self, w: PlannedWrite) {
+        if self.planned.len() < 200 {
+            self.planned.push(w);
+        }
+    }
+}
+
+pub enum SyncOutcome {
+    Finished,
+    /// Out of budget; enqueue a continuation for this run.
+    Continued { run_id: RunId, continuations: u32 },
+}
+
+pub struct RunResult {
+    pub run: RunRecord,
+    pub outcome: SyncOutcome,
+    /// A few records written, for reports.
+    pub samples: Vec<PlannedWrite>,
+    /// Dry run: what would be written (first 200).
+    pub planned: Vec<PlannedWrite>,
+}
+
+pub struct SyncEngine {
+    pub repo: Repo,
+}
+
+impl SyncEngine {
+    pub fn new(repo: Repo) -> Self {
+        Self { repo }
+    }
+
+    /// Runs (or resumes) one sync of `tenant` until done or out of budget.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run(
+        &self,
+        tenant: &Tenant,
+        config: &SyncConfig,
+        hubspot: &dyn HubSpotApi,
+        pendo: &dyn PendoApi,
+        trigger: Trigger,
+        job_id: &str,
+        resume: Option<&RunId>,
+        opts: &SyncOptions,
+        mut lease: Option<&mut Lease>,
+    ) -> Result<RunResult, SyncError> {
+        let started = Instant::now();
+        let hs_before = hubspot.calls().snapshot();
+        let pendo_before = pendo.calls().snapshot();
+        let stored: Option<Checkpoint> = self.repo.get_cursor(&tenant.id, CHECKPOINT).await?;
+        let (mut checkpoint, run) = match (resume, stored) {
+            (Some(id), Some(cp)) if &cp.run_id == id => {
+                let mut run = self
+                    .repo
+                    .get_run(&tenant.id, id)
+                    .await?
+                    .ok_or_else(|| SyncError::Config(format!("run {id} of the checkpoint is missing")))?;
+                run.invocations += 1;
+                run.status = RunStatus::Running;
+                (cp, run)
+            }
+            (Some(id), _) => {
+                return Err(SyncError::Config(format!("run {id} has no checkpoint to continue from")));
+            }
+            (None, _) => {
+                let now = Utc::now();
+                let run = RunRecord::start(
+                    RunId::new_at(now),
+                    tenant.id.clone(),
+                    job_id.to_string(),
+                    if opts.dry_run { Trigger::DryRun } else { trigger },
+                    now,
+                );
+                let cp = Checkpoint {
+                    run_id: run.run_id.clone(),
+                    trigger,
+                    job_id: job_id.to_string(),
+                    phase: 0,
+                    after: None,
+                    continuations: 0,
+                };
+                (cp, run)
+            }
+        };
+        let span = tracing::info_span!("sync", tenant_id = %tenant.id, run_id = %run.run_id);
+        let _enter = span.enter();
+        if !opts.dry_run {
+            self.repo.put_run(&run).await?;
+        }
+        let mut ctx = RunCtx {
+            tenant: &tenant.id,
+            config,
+            repo: &self.repo,
+            hubspot,
+            pendo,
+            opts,
+            run,
+            errors: Vec::new(),
+            samples: Vec::new(),
+            planned: Vec::new(),
+            excluded_fields: BTreeSet::new(),
+            account_visitors: None,
+            pendo_types: HashMap::new(),
+        };
+        let result = self.drive(&mut ctx, &mut checkpoint, started, &mut lease).await;
+        let mut run = ctx.run;
+        for (k, v) in calls_since(&hs_before, &hubspot.calls().snapshot())
+            .into_iter()
+            .chain(calls_since(&pendo_before, &pendo.calls().snapshot()))
+        {
+            *run.api_calls.entry(k).or_default() += v;
+        }
+        run.busy_seconds += started.elapsed().as_secs_f64();
+        let outcome = match result {
+            Ok(true) => {
+                run.status = if run.counts.failed > 0 || run.counts.ambiguous > 0 {
+                    RunStatus::Partial
+                } else {
+                    RunStatus::Succeeded
+                };
+                run.finished_at = Some(Utc::now());
+                if !opts.dry_run {
+                    self.repo.delete_cursor(&tenant.id, CHECKPOINT).await?;
+                }
+                SyncOutcome::Finished
+            }
+            Ok(false) => {
+                run.status = RunStatus::Continued;
+                checkpoint.continuations += 1;
+                if !opts.dry_run {
+                    self.repo.put_cursor(&tenant.id, CHECKPOINT, &checkpoint).await?;
+                }
+                SyncOutcome::Continued {
+                    run_id: run.run_id.clone(),
+                    continuations: checkpoint.continuations,
+                }
+            }
+            Err(e) => {
+                run.status = RunStatus::Failed;
+                run.error = Some(e.to_string());
+                run.finished_at = Some(Utc::now());
+                if !opts.dry_run {
+                    self.repo.put_run(&run).await?;
+                    // A failed run starts over next time (fingerprints make that cheap).
+                    self.repo.delete_cursor(&tenant.id, CHECKPOINT).await?;
+                }
+                tracing::warn!(error = %e, "sync failed");
+                return Err(e);
+            }
+        };
+        if !opts.dry_run {
+            self.repo.put_run(&run).await?;
+        }
+        tracing::info!(
+            status = ?run.status,
+            pushed = run.counts.pushed,
+            pulled = run.counts.pulled,
+            unchanged = run.counts.unchanged,
+            failed = run.counts.failed,
+            "sync invocation finished"
+        );
+        Ok(RunResult {
+            run,
+            outcome,
+            samples: ctx.samples,
+            planned: ctx.planned,
+        })
+    }
+
+    /// `Ok(true)` when every phase is done, `Ok(false)` when the budget ran out.
+    async fn drive(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        cp: &mut Checkpoint,
+        started: Instant,
+        lease: &mut Option<&mut Lease>,
+    ) -> Result<bool, SyncError> {
+        setup(ctx).await?;
+        let mut lease_renewed = Instant::now();
+        while cp.phase < PHASES.len() {
+            let after = cp.after.take();
+            let step = match cp.phase {
+                0 => Step::Done, // schema: done in setup, every invocation
+                1 => usage::activity_step(ctx, ObjectKind::Visitor, after).await?,
+                2 => usage::activity_step(ctx, ObjectKind::Account, after).await?,
+                3 => usage::nps_step(ctx).await?,
+                4 => push::push_step(ctx, ObjectKind::Visitor, after).await?,
+                5 => push::push_step(ctx, ObjectKind::Account, after).await?,
+                6 => pull::pull_step(ctx, ObjectKind::Visitor, after).await?,
+                _ => pull::pull_step(ctx, ObjectKind::Account, after).await?,
+            };
+            match step {
+                Step::Done => {
+                    cp.phase += 1;
+                    cp.after = None;
+                }
+                Step::More(a) => cp.after = a,
+            }
+            self.flush_errors(ctx).await?;
+            if ctx.opts.dry_run {
+                continue;
+            }
+            self.repo.put_cursor(ctx.tenant, CHECKPOINT, &*cp).await?;
+            if let Some(l) = lease.as_deref_mut() {
+                if lease_renewed.elapsed().as_secs() >= 60 {
+                    if !self.repo.renew_lease(l, chrono::Duration::minutes(20)).await? {
+                        return Err(SyncError::LeaseLost);
+                    }
+                    lease_renewed = Instant::now();
+                }
+            }
+            if cp.phase < PHASES.len() && ctx.opts.budget.is_some_and(|b| started.elapsed() >= b) {
+                tracing::info!(phase = PHASES[cp.phase], "time budget reached; continuing in a new invocation");
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn flush_errors(&self, ctx: &mut RunCtx<'_>) -> Result<(), SyncError> {
+        if ctx.errors.is_empty() {
+            return Ok(());
+        }
+        let errors = std::mem::take(&mut ctx.errors);
+        if !ctx.opts.dry_run {
+            self.repo.put_run_errors(&ctx.run, ctx.run.errors_recorded, &errors).await?;
+        }
+        ctx.run.errors_recorded += errors.len() as u64;
+        Ok(())
+    }
+}
+
+/// Schema and configuration checks, every invocation (cheap when nothing is missing).
+async fn setup(ctx: &mut RunCtx<'_>) -> Result<(), SyncError> {
+    if !ctx.opts.dry_run {
+        for kind in ObjectKind::ALL {
+            let report = ctx.hubspot.ensure_schema(kind).await?;
+            for (name, found) in report.wrong_type {
+                if let Some(f) = PushField::ALL.iter().find(|f| f.property() == name) {
+                    ctx.excluded_fields.insert(*f);
+                }
+                ctx.errors.push(RecordError {
+                    direction: crate::domain::Direction::Push,
+                    object: kind,
+                    object_id: format!("schema:{}", kind.hubspot_object()),
+                    field: Some(name.clone()),
+                    message: format!(
+                        "HubSpot property {name} exists with type {found}; not overwritten, field skipped until fixed"
+                    ),
+                });
+            }
+        }
+    }
+    for kind in ObjectKind::ALL {
+        let mappings: Vec<_> = ctx.config.pull_for(kind).collect();
+        if mappings.is_empty() {
+            continue;
+        }
+        let fields = ctx.pendo.custom_fields(kind).await?;
+        for m in &mappings {
+            if !fields.contains_key(&m.pendo_field) {
+                return Err(PendoError::FieldConfig {
+                    kind: kind.pendo_kind(),
+                    field: m.pendo_field.clone(),
+                    problem: "does not exist".into(),
+                }
+                .into());
+            }
+        }
+        ctx.pendo_types.insert(kind, fields);
+    }
+    Ok(())
+}

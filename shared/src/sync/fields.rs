@@ -1,0 +1,152 @@
+//! Values pushed to HubSpot, computed from Pendo data and the stored usage history, and the
+//! fingerprint that makes an unchanged record cost nothing.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::domain::{ActivityHistory, PushField};
+use crate::hubspot::validate_value;
+use crate::pendo::NpsCategory;
+
+pub fn iso_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// A `date` property value: the UTC day, which HubSpot stores as midnight UTC.
+pub fn date_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+pub struct FieldInputs<'a> {
+    pub first_visit_ms: Option<i64>,
+    pub last_visit_ms: Option<i64>,
+    pub history: Option<&'a ActivityHistory>,
+    pub total_visitors: Option<u64>,
+}
+
+/// The property map for one record; fields whose value fails validation are returned separately.
+pub fn push_values(
+    fields: impl Iterator<Item = PushField>,
+    input: &FieldInputs<'_>,
+    today: i32,
+) -> (BTreeMap<String, String>, Vec<(PushField, String)>) {
+    let mut out = BTreeMap::new();
+    let mut invalid = Vec::new();
+    let nps = input.history.and_then(|h| h.nps.as_ref());
+    for f in fields {
+        let v = match f {
+            PushField::FirstVisit => input.first_visit_ms.map(iso_ms).unwrap_or_default(),
+            PushField::LastVisit => input.last_visit_ms.map(iso_ms).unwrap_or_default(),
+            PushField::UsageTrending => input
+                .history
+                .and_then(|h| h.trending(today))
+                .map(|t| format!("{t:.1}"))
+                .unwrap_or_default(),
+            PushField::NpsScore => nps.map(|n| n.score.to_string()).unwrap_or_default(),
+            PushField::NpsText => nps.and_then(|n| n.text.clone()).unwrap_or_default(),
+            PushField::NpsDate => nps.map(|n| date_ms(n.at_ms)).unwrap_or_default(),
+            PushField::NpsCategory => nps.map(|n| NpsCategory::of(n.score).as_str().to_string()).unwrap_or_default(),
+            PushField::DaysActive => input.history.map_or(0, |h| h.days_active(today)).to_string(),
+            PushField::TimeOnApp => input.history.map_or(0, |h| h.minutes(today)).to_string(),
+            PushField::TotalVisitors => input.total_visitors.unwrap_or(0).to_string(),
+        };
+        match validate_value(f, &v) {
+            Ok(()) => {
+                out.insert(f.property().to_string(), v);
+            }
+            Err(e) => invalid.push((f, e)),
+        }
+    }
+    (out, invalid)
+}
+
+/// Stable fingerprint of a value map (sorted keys), 128 bits of SHA-256.
+pub fn fingerprint<V: serde::Serialize>(values: &BTreeMap<String, V>) -> String {
+    let bytes = serde_json::to_vec(values).expect("values serialise");
+    hex::encode(&Sha256::digest(bytes)[..16])
+}
+
+/// Free-mail domains never identify a company.
+pub fn is_free_mail(domain: &str) -> bool {
+    const FREE: &[&str] = &[
+        "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com",
+        "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "gmx.de", "yandex.com", "mail.com",
+    ];
+    FREE.contains(&domain)
+}
+
+pub fn normalise_email(e: &str) -> Option<String> {
+    let e = e.trim().to_lowercase();
+    (e.contains('@') && !e.starts_with('@') && !e.ends_with('@')).then_some(e)
+}
+
+pub fn normalise_domain(d: &str) -> Option<String> {
+    let d = d.trim().to_lowercase();
+    let d = d.trim_start_matches("https://").trim_start_matches("http://").trim_start_matches("www.");
+    let d = d.split('/').next().unwrap_or_default().to_string();
+    (d.contains('.') && !is_free_mail(&d)).then_some(d)
+}
+
+/// Values that occur more than once (ambiguous keys).
+pub fn duplicates<'a>(keys: impl Iterator<Item = &'a str>) -> std::collections::HashSet<String> {
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    for k in keys {
+        *seen.entry(k).or_default() += 1;
+    }
+    seen.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{LatestNps, ObjectKind, SyncConfig};
+
+    #[test]
+    fn values_and_fingerprints() {
+        let mut h = ActivityHistory::default();
+        h.record(20_000, 30);
+        h.record(19_800, 10);
+        h.nps = Some(LatestNps {
+            score: 6,
+            text: Some("meh".into()),
+            at_ms: 1_764_000_000_000,
+        });
+        let cfg = SyncConfig::default();
+        let input = FieldInputs {
+            first_visit_ms: Some(1_700_000_000_000),
+            last_visit_ms: None,
+            history: Some(&h),
+            total_visitors: None,
+        };
+        let (v, invalid) = push_values(cfg.push_for(ObjectKind::Visitor), &input, 20_000);
+        assert!(invalid.is_empty());
+        assert_eq!(v["pendo_first_visit"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(v["pendo_last_visit"], "");
+        assert_eq!(v["pendo_days_active"], "1");
+        assert_eq!(v["pendo_time_on_app"], "30");
+        assert_eq!(v["pendo_usage_trending"], "200.0");
+        assert_eq!(v["pendo_latest_nps_category"], "detractor");
+        assert_eq!(v["pendo_latest_nps_date"], "2025-11-24");
+        assert!(!v.contains_key("pendo_total_visitors"));
+        let fp = fingerprint(&v);
+        assert_eq!(fp, fingerprint(&v.clone()));
+        let mut changed = v.clone();
+        changed.insert("pendo_days_active".into(), "2".into());
+        assert_ne!(fp, fingerprint(&changed));
+    }
+
+    #[test]
+    fn identity_normalisation() {
+        assert_eq!(normalise_email("  Ann@Example.COM ").as_deref(), Some("ann@example.com"));
+        assert_eq!(normalise_email("nope"), None);
+        assert_eq!(normalise_domain("https://www.Acme.io/about").as_deref(), Some("acme.io"));
+        assert_eq!(normalise_domain("gmail.com"), None);
+        let d = duplicates(["a", "b", "a"].into_iter());
+        assert!(d.contains("a") && !d.contains("b"));
+    }
+}

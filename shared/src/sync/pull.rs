@@ -1,0 +1,231 @@
+//! HubSpot → Pendo: one search page of contacts/companies modified since the cursor per step,
+//! mapped to Pendo custom metadata, written only when the mapped values changed. Records that
+//! failed are kept in a retry list and read back by id on the next run.
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+use super::engine::{RunCtx, Step};
+use super::fields::fingerprint;
+use super::{PlannedWrite, SyncError};
+use crate::domain::{Direction, Failure, ObjectKind, PullCursor, PullState, RecordError};
+use crate::hubspot::{HsRecord, SearchCursor};
+use crate::pendo::MetadataRow;
+
+/// HubSpot search is eventually consistent ("a few moments"): each pass overlaps the previous
+/// one by this much so a late-indexed record is never missed.
+const INDEX_LAG_MS: i64 = 5 * 60 * 1000;
+const MAX_PULL_ATTEMPTS: u32 = 5;
+
+fn cursor_name(kind: ObjectKind) -> String {
+    format!("pull:{}", kind.code())
+}
+fn retry_name(kind: ObjectKind) -> String {
+    format!("pullfail:{}", kind.code())
+}
+
+pub(crate) async fn pull_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Option<String>) -> Result<Step, SyncError> {
+    let mappings: Vec<_> = ctx.config.pull_for(kind).cloned().collect();
+    if mappings.is_empty() {
+        return Ok(Step::Done);
+    }
+    let join = ctx.config.join_property(kind).to_string();
+    let mut props: Vec<String> = mappings.iter().map(|m| m.hubspot_property.clone()).collect();
+    props.push(join.clone());
+
+    // First step of the phase: retry what failed last time.
+    if after.is_none() {
+        let retry: Vec<String> = ctx.repo.get_cursor(ctx.tenant, &retry_name(kind)).await?.unwrap_or_default();
+        if !retry.is_empty() {
+            let records = ctx.hubspot.read_by(kind, "hs_object_id", &retry, &props).await?;
+            ctx.repo.put_cursor(ctx.tenant, &retry_name(kind), &Vec::<String>::new()).await?;
+            process(ctx, kind, &join, records).await?;
+        }
+        return Ok(Step::More(Some("search".into())));
+    }
+
+    let mut cursor: PullCursor = ctx.repo.get_cursor(ctx.tenant, &cursor_name(kind)).await?.unwrap_or_default();
+    if cursor.pass_started_ms.is_none() {
+        cursor.pass_started_ms = Some(Utc::now().timestamp_millis());
+        ctx.repo.put_cursor(ctx.tenant, &cursor_name(kind), &cursor).await?;
+    }
+    let page = ctx
+        .hubspot
+        .search_modified(
+            kind,
+            &SearchCursor {
+                since_ms: cursor.since_ms,
+                after_id: cursor.after_id,
+            },
+            &props,
+        )
+        .await?;
+    process(ctx, kind, &join, page.records).await?;
+    // The cursor advances only after the page's writes and state are stored.
+    let next = match page.next {
+        Some(n) => PullCursor {
+            after_id: n.after_id,
+            ..cursor
+        },
+        None => PullCursor {
+            since_ms: cursor.pass_started_ms.unwrap_or(cursor.since_ms) - INDEX_LAG_MS,
+            after_id: 0,
+            pass_started_ms: None,
+        },
+    };
+    let finished = next.pass_started_ms.is_none();
+    if !ctx.opts.dry_run {
+        ctx.repo.put_cursor(ctx.tenant, &cursor_name(kind), &next).await?;
+    }
+    Ok(if finished { Step::Done } else { Step::More(Some("search".into())) })
+}
+
+/// HubSpot's string value converted to the Pendo field's type; `Err` names the problem.
+fn convert(value: Option<&str>, pendo_type: &str) -> Result<Value, String> {
+    let Some(v) = value else {
+        return Ok(Value::Null);
+    };
+    match pendo_type {
+        "float" => v.parse::<f64>().map(|n| json!(n)).map_err(|_| format!("'{v}' is not a number")),
+        "integer" => v
+            .parse::<f64>()
+            .map(|n| json!(n.round() as i64))
+            .map_err(|_| format!("'{v}' is not a number")),
+        "boolean" => match v {
+            "true" => Ok(json!(true)),
+            "false" => Ok(json!(false)),
+            _ => Err(format!("'{v}' is not true/false")),
+        },
+        "time" => v
+            .parse::<i64>()
+            .ok()
+            .or_else(|| chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| d.timestamp_millis()))
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .ok()
+                    .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis())
+            })
+            .map(|ms| json!(ms))
+            .ok_or_else(|| format!("'{v}' is not a date")),
+        _ => Ok(json!(v)),
+    }
+}
+
+async fn process(ctx: &mut RunCtx<'_>, kind: ObjectKind, join: &str, records: Vec<HsRecord>) -> Result<(), SyncError> {
+    let types = ctx.pendo_types.get(&kind).cloned().unwrap_or_default();
+    let mappings: Vec<_> = ctx.config.pull_for(kind).cloned().collect();
+    let linked: Vec<(String, HsRecord)> = records
+        .into_iter()
+        .filter_map(|r| r.prop(join).map(|p| (p.to_string(), r.clone())))
+        .collect();
+    if linked.is_empty() {
+        return Ok(());
+    }
+    let hs_ids: Vec<String> = linked.iter().map(|(_, r)| r.id.clone()).collect();
+    let mut states = ctx.repo.get_pull_states(ctx.tenant, kind, &hs_ids).await?;
+    let mut rows = Vec::new();
+    let mut pending: HashMap<String, (String, String, PullState)> = HashMap::new(); // pendo id → (hs id, fp, state)
+    let now = Utc::now();
+    let mut done = Vec::new();
+    for (pendo_id, r) in linked {
+        let mut values = BTreeMap::new();
+        let mut problem = None;
+        for m in &mappings {
+            match convert(r.prop(&m.hubspot_property), types.get(&m.pendo_field).map_or("string", String::as_str)) {
+                Ok(v) => {
+                    values.insert(m.pendo_field.clone(), v);
+                }
+                Err(e) => problem = Some((m.hubspot_property.clone(), e)),
+            }
+        }
+        let state = states.remove(&r.id).unwrap_or_default();
+        if let Some((field, message)) = problem {
+            ctx.run.counts.failed += 1;
+            ctx.errors.push(RecordError {
+                direction: Direction::Pull,
+                object: kind,
+                object_id: r.id.clone(),
+                field: Some(field),
+                message,
+            });
+            continue;
+        }
+        let fp = fingerprint(&values);
+        if state.fingerprint.as_deref() == Some(fp.as_str()) && state.failure.is_none() {
+            ctx.run.counts.unchanged += 1;
+            continue;
+        }
+        if ctx.opts.dry_run {
+            ctx.run.counts.pulled += 1;
+            ctx.planned(PlannedWrite {
+                direction: Direction::Pull,
+                object: kind,
+                id: format!("{} → {pendo_id}", r.id),
+                values: values.clone(),
+            });
+            continue;
+        }
+        if pending.contains_key(&pendo_id) {
+            // Two HubSpot records claim one Pendo id: writing both would flip-flop.
+            ctx.run.counts.ambiguous += 1;
+            ctx.errors.push(RecordError {
+                direction: Direction::Pull,
+                object: kind,
+                object_id: r.id.clone(),
+                field: Some(join.to_string()),
+                message: format!("another HubSpot record in this page also maps to Pendo id {pendo_id}"),
+            });
+            continue;
+        }
+        rows.push(MetadataRow {
+            id: pendo_id.clone(),
+            values,
+        });
+        pending.insert(pendo_id, (r.id.clone(), fp, state));
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let outcome = ctx.pendo.write_custom(kind, rows).await?;
+    let mut retry: Vec<String> = ctx.repo.get_cursor(ctx.tenant, &retry_name(kind)).await?.unwrap_or_default();
+    for (pendo_id, message) in outcome.failed {
+        if let Some((hs, _, mut state)) = pending.remove(&pendo_id) {
+            if state.failure.is_some() {
+                ctx.run.counts.retried += 1;
+            }
+            let failure = Failure::next(state.failure.as_ref(), message.clone(), now);
+            if failure.attempts < MAX_PULL_ATTEMPTS {
+                retry.push(hs.clone());
+            }
+            state.failure = Some(failure);
+            ctx.run.counts.failed += 1;
+            ctx.errors.push(RecordError {
+                direction: Direction::Pull,
+                object: kind,
+                object_id: hs.clone(),
+                field: None,
+                message: format!("Pendo {pendo_id}: {message}"),
+            });
+            done.push((hs, state));
+        }
+    }
+    for (_, (hs, fp, state)) in pending {
+        if state.failure.is_some() {
+            ctx.run.counts.retried += 1;
+        }
+        ctx.run.counts.pulled += 1;
+        done.push((
+            hs,
+            PullState {
+                fingerprint: Some(fp),
+                failure: None,
+            },
+        ));
+    }
+    retry.sort();
+    retry.dedup();
+    ctx.repo.put_cursor(ctx.tenant, &retry_name(kind), &retry).await?;
+    ctx.repo.put_pull_states(ctx.tenant, kind, &done).await?;
+    Ok(())
+}

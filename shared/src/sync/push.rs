@@ -1,0 +1,361 @@
+//! Pendo → HubSpot: one page of visitors or accounts per step. Joins each record to its
+//! HubSpot contact/company (resolving and stamping the id where missing), and writes only
+//! records whose fingerprint changed, ≤100 per call.
+
+use chrono::Utc;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::engine::{RunCtx, Step};
+use super::fields::{duplicates, fingerprint, normalise_domain, normalise_email, push_values, FieldInputs};
+use super::{PlannedWrite, SyncError};
+use crate::domain::{
+    Direction, Failure, ObjectKind, ObjectState, RecordError, ACCOUNT_ID_PROPERTY, VISITOR_ID_PROPERTY,
+};
+use crate::hubspot::{HsRecord, WriteInput};
+
+/// One Pendo record, ready to join and write.
+struct Candidate {
+    id: String,
+    email: Option<String>,
+    domain: Option<String>,
+    values: BTreeMap<String, String>,
+    fingerprint: String,
+    state: ObjectState,
+}
+
+pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Option<String>) -> Result<Step, SyncError> {
+    let today = ctx.opts.today;
+    let fields: Vec<_> = ctx
+        .config
+        .push_for(kind)
+        .filter(|f| !ctx.excluded_fields.contains(f))
+        .collect();
+    // (id, email, domain, first, last)
+    let page: Vec<(String, Option<String>, Option<String>, Option<i64>, Option<i64>)> = match kind {
+        ObjectKind::Visitor => ctx
+            .pendo
+            .visitors_page(after.as_deref(), ctx.opts.page_size)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v.email, None, v.first_visit_ms, v.last_visit_ms))
+            .collect(),
+        ObjectKind::Account => {
+            if ctx.account_visitors.is_none() {
+                ctx.account_visitors = Some(ctx.pendo.account_visitor_counts().await?);
+            }
+            let field = ctx.config.identity.account_domain_field.clone();
+            ctx.pendo
+                .accounts_page(after.as_deref(), ctx.opts.page_size, field.as_deref())
+                .await?
+                .into_iter()
+                .map(|a| (a.id, None, a.domain, a.first_visit_ms, a.last_visit_ms))
+                .collect()
+        }
+    };
+    let Some(last) = page.last().map(|p| p.0.clone()) else {
+        return Ok(Step::Done);
+    };
+    let ids: Vec<String> = page.iter().map(|p| p.0.clone()).collect();
+    let mut states = ctx.repo.get_object_states(ctx.tenant, kind, &ids).await?;
+    let histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
+    let mut candidates = Vec::with_capacity(page.len());
+    for (id, email, domain, first, last_visit) in page {
+        let input = FieldInputs {
+            first_visit_ms: first,
+            last_visit_ms: last_visit,
+            history: histories.get(&id),
+            total_visitors: ctx.account_visitors.as_ref().map(|m| m.get(&id).copied().unwrap_or(0)),
+        };
+        let (values, invalid) = push_values(fields.iter().copied(), &input, today);
+        for (f, message) in invalid {
+            ctx.errors.push(RecordError {
+                direction: Direction::Push,
+                object: kind,
+                object_id: id.clone(),
+                field: Some(f.property().to_string()),
+                message,
+            });
+        }
+        let fingerprint = fingerprint(&values);
+        candidates.push(Candidate {
+            state: states.remove(&id).unwrap_or_default(),
+            email: email.as_deref().and_then(normalise_email),
+            domain: domain.as_deref().and_then(normalise_domain),
+            id,
+            values,
+            fingerprint,
+        });
+    }
+
+    let mut to_write: Vec<(Candidate, String, bool)> = Vec::new(); // (candidate, hubspot id, stamp join)
+    let mut unresolved = Vec::new();
+    let mut done_states: Vec<(String, ObjectState)> = Vec::new();
+    for c in candidates {
+        match c.state.hubspot_id.clone() {
+            Some(hs) if c.state.fingerprint.as_deref() == Some(c.fingerprint.as_str()) && c.state.failure.is_none() => {
+                let _ = hs;
+                ctx.run.counts.unchanged += 1;
+            }
+            Some(hs) => to_write.push((c, hs, false)),
+            None if c.state.unmatched_day == Some(today) => ctx.run.counts.unmatched += 1,
+            None => unresolved.push(c),
+        }
+    }
+
+    let join = ctx.config.join_property(kind).to_string();
+    let (resolved, unmatched) = resolve(ctx, kind, &join, unresolved).await?;
+    to_write.extend(resolved);
+    let mut creates = Vec::new();
+    for mut c in unmatched {
+        if kind == ObjectKind::Visitor && ctx.config.identity.create_missing_contacts {
+            creates.push(c);
+        } else {
+            ctx.run.counts.unmatched += 1;
+            c.state.unmatched_day = Some(today);
+            done_states.push((c.id.clone(), c.state));
+        }
+    }
+
+    if ctx.opts.dry_run {
+        for (c, hs, _) in to_write.iter() {
+            ctx.planned(PlannedWrite {
+                direction: Direction::Push,
+                object: kind,
+                id: format!("{} → {hs}", c.id),
+                values: c.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
+            });
+        }
+        ctx.run.counts.pushed += (to_write.len() + creates.len()) as u64;
+        return Ok(Step::More(Some(last)));
+    }
+
+    let now = Utc::now();
+    // Updates by record id.
+    let mut by_hs: HashMap<String, Candidate> = HashMap::new();
+    let mut inputs = Vec::new();
+    for (c, hs, stamp) in to_write {
+        let mut properties = c.values.clone();
+        if stamp {
+            properties.insert(join.clone(), c.id.clone());
+        }
+        inputs.push(WriteInput {
+            key: hs.clone(),
+            properties,
+        });
+        by_hs.insert(hs, c);
+    }
+    if !inputs.is_empty() {
+        let outcome = ctx.hubspot.update(kind, inputs).await?;
+        for (hs, _) in outcome.ok {
+            if let Some(c) = by_hs.remove(&hs) {
+                done_states.push(succeeded(ctx, kind, c, hs));
+            }
+        }
+        for f in outcome.failed {
+            if let Some(c) = by_hs.remove(&f.key) {
+                let gone = f.message.contains("not found") || f.message.contains("Object not found");
+                let mut state = c.state;
+                if state.failure.is_some() {
+                    ctx.run.counts.retried += 1;
+                }
+                state.failure = Some(Failure::next(state.failure.as_ref(), f.message.clone(), now));
+                if gone {
+                    state.hubspot_id = None; // deleted in HubSpot: resolve again next run
+                }
+                ctx.run.counts.failed += 1;
+                ctx.errors.push(RecordError {
+                    direction: Direction::Push,
+                    object: kind,
+                    object_id: c.id.clone(),
+                    field: f.property,
+                    message: f.message,
+                });
+                done_states.push((c.id, state));
+            }
+        }
+    }
+    // Creates go through upsert on our unique id property: a retry can never duplicate.
+    if !creates.is_empty() {
+        let id_prop = match kind {
+            ObjectKind::Visitor => VISITOR_ID_PROPERTY,
+            ObjectKind::Account => ACCOUNT_ID_PROPERTY,
+        };
+        let mut by_key: HashMap<String, Candidate> = HashMap::new();
+        let inputs: Vec<WriteInput> = creates
+            .into_iter()
+            .map(|c| {
+                let mut properties = c.values.clone();
+                if let Some(e) = &c.email {
+                    properties.insert("email".into(), e.clone());
+                }
+                if join != id_prop {
+                    properties.insert(join.clone(), c.id.clone());
+                }
+                let input = WriteInput {
+                    key: c.id.clone(),
+                    properties,
+                };
+                by_key.insert(c.id.clone(), c);
+                input
+            })
+            .collect();
+        let outcome = ctx.hubspot.upsert(kind, id_prop, inputs).await?;
+        for (key, hs) in outcome.ok {
+            if let Some(c) = by_key.remove(&key) {
+                ctx.run.counts.resolved += 1;
+                done_states.push(succeeded(ctx, kind, c, hs));
+            }
+        }
+        for f in outcome.failed {
+            if let Some(c) = by_key.remove(&f.key) {
+                let mut state = c.state;
+                state.failure = Some(Failure::next(state.failure.as_ref(), f.message.clone(), now));
+                ctx.run.counts.failed += 1;
+                ctx.errors.push(RecordError {
+                    direction: Direction::Push,
+                    object: kind,
+                    object_id: c.id.clone(),
+                    field: f.property,
+                    message: format!("create failed: {}", f.message),
+                });
+                done_states.push((c.id, state));
+            }
+        }
+    }
+    ctx.repo.put_object_states(ctx.tenant, kind, &done_states).await?;
+    Ok(Step::More(Some(last)))
+}
+
+fn succeeded(ctx: &mut RunCtx<'_>, kind: ObjectKind, c: Candidate, hs: String) -> (String, ObjectState) {
+    ctx.run.counts.pushed += 1;
+    if c.state.failure.is_some() {
+        ctx.run.counts.retried += 1;
+    }
+    if ctx.samples.len() < 6 {
+        ctx.samples.push(PlannedWrite {
+            direction: Direction::Push,
+            object: kind,
+            id: format!("{} → {hs}", c.id),
+            values: c.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
+        });
+    }
+    (
+        c.id,
+        ObjectState {
+            hubspot_id: Some(hs),
+            fingerprint: Some(c.fingerprint),
+            failure: None,
+            unmatched_day: None,
+        },
+    )
+}
+
+/// Finds HubSpot records for candidates without a known id: by the join property, then by
+/// email (contacts) or domain (companies). Ambiguous matches are reported, never guessed.
+async fn resolve(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    join: &str,
+    candidates: Vec<Candidate>,
+) -> Result<(Vec<(Candidate, String, bool)>, Vec<Candidate>), SyncError> {
+    if candidates.is_empty() {
+        return Ok((vec![], vec![]));
+    }
+    let props = vec![join.to_string(), "email".to_string(), "domain".to_string()];
+    let ids: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
+    let found = ctx.hubspot.read_by(kind, join, &ids, &props).await?;
+    let mut by_join: HashMap<String, Vec<HsRecord>> = HashMap::new();
+    for r in found {
+        if let Some(v) = r.prop(join) {
+            by_join.entry(v.to_string()).or_default().push(r);
+        }
+    }
+    let mut resolved = Vec::new();
+    let mut rest = Vec::new();
+    for c in candidates {
+        match by_join.get(&c.id).map(Vec::as_slice) {
+            Some([one]) => resolved.push((c, one.id.clone(), false)),
+            Some(many) if many.len() > 1 => ambiguous(ctx, kind, &c.id, format!("{} HubSpot records share {join}={}", many.len(), c.id)),
+            _ => rest.push(c),
+        }
+    }
+    let mut unmatched = Vec::new();
+    match kind {
+        ObjectKind::Visitor if ctx.config.identity.match_contacts_by_email => {
+            let dup = duplicates(rest.iter().filter_map(|c| c.email.as_deref()));
+            let emails: Vec<String> = rest
+                .iter()
+                .filter_map(|c| c.email.clone())
+                .filter(|e| !dup.contains(e))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let found = if emails.is_empty() {
+                vec![]
+            } else {
+                ctx.hubspot.read_by(kind, "email", &emails, &props).await?
+            };
+            let by_email: HashMap<String, HsRecord> = found
+                .into_iter()
+                .filter_map(|r| r.prop("email").and_then(normalise_email).map(|e| (e, r.clone())))
+                .collect();
+            for c in rest {
+                match c.email.clone() {
+                    Some(e) if dup.contains(&e) => {
+                        ambiguous(ctx, kind, &c.id, format!("email {e} belongs to more than one Pendo visitor"))
+                    }
+                    Some(e) => match by_email.get(&e) {
+                        Some(r) if r.prop(join).is_some_and(|v| v != c.id) => ambiguous(
+                            ctx,
+                            kind,
+                            &c.id,
+                            format!("contact {} with email {e} is already linked to {}", r.id, r.prop(join).unwrap_or("")),
+                        ),
+                        Some(r) => {
+                            ctx.run.counts.resolved += 1;
+                            let id = r.id.clone();
+                            resolved.push((c, id, true));
+                        }
+                        None => unmatched.push(c),
+                    },
+                    None => unmatched.push(c),
+                }
+            }
+        }
+        ObjectKind::Account => {
+            for c in rest {
+                let Some(domain) = c.domain.clone() else {
+                    unmatched.push(c);
+                    continue;
+                };
+                let hits = ctx.hubspot.search_eq(kind, "domain", &domain, &props).await?;
+                match hits.as_slice() {
+                    [one] if one.prop(join).is_none_or(|v| v == c.id) => {
+                        ctx.run.counts.resolved += 1;
+                        let id = one.id.clone();
+                        resolved.push((c, id, true));
+                    }
+                    [] => unmatched.push(c),
+                    many => {
+                        let n = many.len();
+                        ambiguous(ctx, kind, &c.id, format!("{n} companies match domain {domain}"))
+                    }
+                }
+            }
+        }
+        _ => unmatched = rest,
+    }
+    Ok((resolved, unmatched))
+}
+
+fn ambiguous(ctx: &mut RunCtx<'_>, kind: ObjectKind, id: &str, message: String) {
+    ctx.run.counts.ambiguous += 1;
+    ctx.errors.push(RecordError {
+        direction: Direction::Push,
+        object: kind,
+        object_id: id.to_string(),
+        field: None,
+        message: format!("ambiguous match, not synced: {message}"),
+    });
+}

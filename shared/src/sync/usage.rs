@@ -1,0 +1,113 @@
+//! Usage history: folds Pendo's per-day rollups and NPS answers into each visitor's and
+//! account's compact history, fetching only days not folded yet (the first run backfills
+//! 360 days in 30-day chunks, resuming where it stopped).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::engine::{RunCtx, Step};
+use super::SyncError;
+use crate::domain::{ActivityHistory, LatestNps, ObjectKind};
+
+const CHUNK_DAYS: i32 = 30;
+const ROLLUP_PAGE: usize = 5000;
+
+fn cursor_name(kind: ObjectKind) -> String {
+    format!("activity:{}", kind.code())
+}
+
+pub(crate) async fn activity_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Option<String>) -> Result<Step, SyncError> {
+    let today = ctx.opts.today;
+    let through: Option<i32> = ctx.repo.get_cursor(ctx.tenant, &cursor_name(kind)).await?;
+    let start = through.map_or(today - ctx.opts.backfill_days + 1, |t| t + 1);
+    if start > today {
+        return Ok(Step::Done);
+    }
+    let days = CHUNK_DAYS.min(today - start + 1);
+    let rows = ctx
+        .pendo
+        .daily_rollups(kind, start, days as u32, after.as_deref(), ROLLUP_PAGE)
+        .await?;
+    if rows.is_empty() {
+        let end = start + days - 1;
+        ctx.repo.put_cursor(ctx.tenant, &cursor_name(kind), &end).await?;
+        tracing::info!(
+            phase = %format!("activity:{}", kind.pendo_kind()),
+            through = %crate::domain::day_date(end),
+            remaining_days = today - end,
+            "usage history chunk folded"
+        );
+        return Ok(if end >= today { Step::Done } else { Step::More(None) });
+    }
+    let last = rows.last().map(|r| r.id.clone());
+    let mut by_id: BTreeMap<String, Vec<(i32, u32)>> = BTreeMap::new();
+    for r in rows {
+        by_id.entry(r.id).or_default().push((r.day, r.minutes));
+    }
+    let ids: Vec<String> = by_id.keys().cloned().collect();
+    let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (id, days) in by_id {
+        let h = histories.remove(&id).unwrap_or_default();
+        let mut h = h;
+        for (day, minutes) in days {
+            h.record(day, minutes);
+        }
+        out.push((id, h));
+    }
+    ctx.repo.put_activity(ctx.tenant, kind, &out).await?;
+    Ok(Step::More(last))
+}
+
+/// Folds NPS answers since the last folded day into visitor and account histories.
+pub(crate) async fn nps_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncError> {
+    let Some(nps) = ctx.config.nps.clone() else {
+        return Ok(Step::Done);
+    };
+    let today = ctx.opts.today;
+    let through: Option<i32> = ctx.repo.get_cursor(ctx.tenant, "nps").await?;
+    let start = through.map_or(today - 364, |t| t + 1);
+    if start > today {
+        return Ok(Step::Done);
+    }
+    let responses = ctx.pendo.nps_responses(&nps, start, (today - start + 1) as u32).await?;
+    let mut latest: HashMap<(ObjectKind, String), LatestNps> = HashMap::new();
+    for r in responses {
+        let entry = LatestNps {
+            score: r.score,
+            text: r.text.clone(),
+            at_ms: r.at_ms,
+        };
+        let mut keys = vec![(ObjectKind::Visitor, r.visitor_id.clone())];
+        if let Some(a) = &r.account_id {
+            keys.push((ObjectKind::Account, a.clone()));
+        }
+        for k in keys {
+            let newer = latest.get(&k).is_none_or(|cur| cur.at_ms < entry.at_ms);
+            if newer {
+                latest.insert(k, entry.clone());
+            }
+        }
+    }
+    for kind in ObjectKind::ALL {
+        let items: Vec<(&String, &LatestNps)> = latest
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|((_, id), n)| (id, n))
+            .collect();
+        for chunk in items.chunks(100) {
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| (*id).clone()).collect();
+            let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
+            let mut out = Vec::new();
+            for (id, n) in chunk {
+                let mut h: ActivityHistory = histories.remove(*id).unwrap_or_default();
+                if h.nps.as_ref().is_none_or(|cur| cur.at_ms < n.at_ms) {
+                    h.nps = Some((*n).clone());
+                    out.push(((*id).clone(), h));
+                }
+            }
+            ctx.repo.put_activity(ctx.tenant, kind, &out).await?;
+        }
+    }
+    ctx.repo.put_cursor(ctx.tenant, "nps", &today).await?;
+    Ok(Step::Done)
+}

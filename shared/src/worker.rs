@@ -1,0 +1,234 @@
+//! The sync worker: takes jobs (from SQS in Lambda, from the local queue locally), holds the
+//! tenant lease, runs the engine, and enqueues continuations and deferrals.
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::domain::{day_number, Job, JobKind, Tenant, TenantStatus, Trigger};
+use crate::hubspot::oauth::OAuthApp;
+use crate::hubspot::{Auth, HubSpotApi, HubSpotClient, HubSpotConfig, HubSpotError};
+use crate::pendo::{PendoApi, PendoClient, PendoConfig, PendoError};
+use crate::queue::{decode_job, Queue};
+use crate::secrets::Secrets;
+use crate::store::repo::Repo;
+use crate::sync::{RunResult, SyncEngine, SyncError, SyncOptions, SyncOutcome};
+
+/// Builds a tenant's API clients (from its secrets in production; pointed at sandboxes locally).
+#[async_trait]
+pub trait Connectors: Send + Sync {
+    async fn hubspot(&self, tenant: &Tenant) -> Result<Arc<dyn HubSpotApi>, SyncError>;
+    async fn pendo(&self, tenant: &Tenant) -> Result<Arc<dyn PendoApi>, SyncError>;
+}
+
+pub struct SecretConnectors {
+    pub secrets: Arc<dyn Secrets>,
+    pub hubspot: HubSpotConfig,
+    pub redirect_uri: String,
+    /// Sandbox base: regions become `{base}/{region}`; `None` = Pendo's real region hosts.
+    pub pendo_base_override: Option<String>,
+    pub pendo_requests_per_second: usize,
+}
+
+fn secrets_error(e: crate::secrets::SecretsError) -> SyncError {
+    SyncError::Config(e.to_string())
+}
+
+#[async_trait]
+impl Connectors for SecretConnectors {
+    async fn hubspot(&self, tenant: &Tenant) -> Result<Arc<dyn HubSpotApi>, SyncError> {
+        let s = self.secrets.tenant(&tenant.id).await.map_err(secrets_error)?;
+        let refresh_token = s.hubspot_refresh_token.ok_or(HubSpotError::NotConnected)?;
+        let app = self.secrets.app().await.map_err(secrets_error)?;
+        Ok(Arc::new(HubSpotClient::new(
+            self.hubspot.clone(),
+            Auth::OAuth {
+                app: OAuthApp {
+                    client_id: app.hubspot_client_id,
+                    client_secret: app.hubspot_client_secret,
+                    redirect_uri: self.redirect_uri.clone(),
+                },
+                refresh_token,
+            },
+        )))
+    }
+
+    async fn pendo(&self, tenant: &Tenant) -> Result<Arc<dyn PendoApi>, SyncError> {
+        let s = self.secrets.tenant(&tenant.id).await.map_err(secrets_error)?;
+        let key = s.pendo_integration_key.ok_or(PendoError::NotConnected)?;
+        let base = match &self.pendo_base_override {
+            Some(b) => format!("{b}/{}", serde_json::to_value(tenant.pendo_region).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+            None => tenant.pendo_region.api_base().to_string(),
+        };
+        let mut cfg = PendoConfig::new(base);
+        cfg.requests_per_second = self.pendo_requests_per_second;
+        Ok(Arc::new(PendoClient::new(cfg, key)))
+    }
+}
+
+#[derive(Debug)]
+pub enum JobResult {
+    Finished(Box<crate::domain::RunRecord>),
+    Continued,
+    /// Another worker holds the lease: the job was re-enqueued with a delay.
+    Deferred,
+    /// Nothing to do (tenant gone, disabled, or a stale continuation).
+    Skipped(String),
+}
+
+pub struct Worker {
+    pub repo: Repo,
+    pub queue: Arc<dyn Queue>,
+    pub connectors: Arc<dyn Connectors>,
+    /// Identifies this worker as lease owner.
+    pub owner: String,
+    /// Time kept back from the Lambda deadline for checkpointing and enqueueing.
+    pub safety_margin: Duration,
+    /// Overrides the time budget (tests force a tiny one).
+    pub budget_override: Option<Duration>,
+    /// Overrides "today" (local demo against a sandbox clock).
+    pub today_override: Option<i32>,
+    pub defer_delay: Duration,
+}
+
+impl Worker {
+    pub fn new(repo: Repo, queue: Arc<dyn Queue>, connectors: Arc<dyn Connectors>) -> Self {
+        Self {
+            repo,
+            queue,
+            connectors,
+            owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            safety_margin: Duration::from_secs(60),
+            budget_override: None,
+            today_override: None,
+            defer_delay: Duration::from_secs(60),
+        }
+    }
+
+    /// Handles one job. `Err` only for failures worth a queue retry (outages); errors an admin
+    /// must fix put the tenant in needs-attention and end the job.
+    pub async fn handle(&self, job: &Job, deadline: Option<Instant>) -> Result<JobResult, SyncError> {
+        let span = tracing::info_span!("job", tenant_id = %job.tenant_id, job_id = %job.job_id);
+        let _enter = span.enter();
+        let Some(tenant) = self.repo.get_tenant(&job.tenant_id).await? else {
+            return Ok(JobResult::Skipped("tenant no longer exists".into()));
+        };
+        if tenant.status != TenantStatus::Enabled && !matches!(job.kind, JobKind::Full { trigger: Trigger::RunNow }) {
+            return Ok(JobResult::Skipped(format!("tenant is {:?}", tenant.status)));
+        }
+        let Some(config) = self.repo.get_config(&tenant.id).await? else {
+            return Ok(JobResult::Skipped("tenant has no sync configuration".into()));
+        };
+        let Some(mut lease) = self
+            .repo
+            .acquire_lease(&tenant.id, &self.owner, chrono::Duration::minutes(20))
+            .await?
+        else {
+            self.queue
+                .send(std::slice::from_ref(job), self.defer_delay)
+                .await
+                .map_err(|e| SyncError::Config(e.to_string()))?;
+            tracing::info!("tenant busy; job deferred");
+            return Ok(JobResult::Deferred);
+        };
+        let result = self.run_locked(&tenant, &config, job, deadline, &mut lease).await;
+        if let Err(e) = self.repo.release_lease(&lease).await {
+            tracing::warn!(error = %e, "could not release lease; it expires on its own");
+        }
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) if e.needs_attention() => {
+                let mut t = self.repo.get_tenant(&tenant.id).await?.unwrap_or(tenant);
+                t.needs_attention(e.to_string());
+                self.repo.update_tenant(&t, Utc::now()).await?;
+                tracing::warn!(error = %e, "tenant needs attention");
+                Ok(JobResult::Skipped(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn run_locked(
+        &self,
+        tenant: &Tenant,
+        config: &crate::domain::SyncConfig,
+        job: &Job,
+        deadline: Option<Instant>,
+        lease: &mut crate::store::repo::Lease,
+    ) -> Result<JobResult, SyncError> {
+        let hubspot = self.connectors.hubspot(tenant).await?;
+        let pendo = self.connectors.pendo(tenant).await?;
+        let today = self
+            .today_override
+            .unwrap_or_else(|| day_number(Utc::now().date_naive()) - 1);
+        let mut opts = SyncOptions::new(today);
+        opts.budget = self.budget_override.or_else(|| {
+            deadline.map(|d| d.saturating_duration_since(Instant::now()).saturating_sub(self.safety_margin))
+        });
+        let (trigger, resume) = match &job.kind {
+            JobKind::Full { trigger } => (*trigger, None),
+            JobKind::Incremental { .. } => (Trigger::Webhook, None),
+            JobKind::Continuation { run_id, trigger } => (*trigger, Some(run_id.clone())),
+        };
+        let engine = SyncEngine::new(self.repo.clone());
+        let r = engine.run(
+            tenant,
+            config,
+            hubspot.as_ref(),
+            pendo.as_ref(),
+            trigger,
+            &job.job_id,
+            resume.as_ref(),
+            &opts,
+            Some(lease),
+        );
+        let RunResult { run, outcome, .. } = match r.await {
+            Err(SyncError::Config(m)) if resume.is_some() && m.contains("no checkpoint") => {
+                return Ok(JobResult::Skipped(m));
+            }
+            other => other?,
+        };
+        match outcome {
+            SyncOutcome::Finished => Ok(JobResult::Finished(Box::new(run))),
+            SyncOutcome::Continued { run_id, continuations } => {
+                let next = Job::continuation(tenant.id.clone(), run_id, trigger, continuations, Utc::now());
+                self.queue
+                    .send(&[next], Duration::ZERO)
+                    .await
+                    .map_err(|e| SyncError::Config(e.to_string()))?;
+                Ok(JobResult::Continued)
+            }
+        }
+    }
+
+    /// Lambda entry: one result per message; failures are reported per message so SQS retries
+    /// only those (ReportBatchItemFailures).
+    pub async fn handle_sqs(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
+        let mut failures = Vec::new();
+        for msg in event.records {
+            let id = msg.message_id.clone().unwrap_or_default();
+            let job = match msg.body.as_deref().map(decode_job) {
+                Some(Ok(j)) => j,
+                other => {
+                    // A malformed message can never succeed: log and drop rather than loop to the DLQ.
+                    tracing::error!(message_id = %id, error = ?other.map(|r| r.err()), "dropping malformed job message");
+                    continue;
+                }
+            };
+            match self.handle(&job, deadline).await {
+                Ok(r) => tracing::info!(message_id = %id, result = ?r, "job handled"),
+                Err(e) => {
+                    tracing::error!(message_id = %id, error = %e, "job failed; SQS will retry it");
+                    let mut f = BatchItemFailure::default();
+                    f.item_identifier = id;
+                    failures.push(f);
+                }
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures;
+        response
+    }
+}
