@@ -13,3 +13,7 @@ mod scheduler;
 mod secrets;
 #[path = "suites/store_contract.rs"]
 mod store_contract;
+#[path = "suites/sync_e2e.rs"]
+mod sync_e2e;
+#[path = "suites/sync_fixture.rs"]
+mod sync_fixture;

@@ -39,7 +39,11 @@ fn secrets_error(e: crate::secrets::SecretsError) -> SyncError {
 #[async_trait]
 impl Connectors for SecretConnectors {
     async fn hubspot(&self, tenant: &Tenant) -> Result<Arc<dyn HubSpotApi>, SyncError> {
-        let s = self.secrets.tenant(&tenant.id).await.map_err(secrets_error)?;
+        let s = self
+            .secrets
+            .tenant(&tenant.id)
+            .await
+            .map_err(secrets_error)?;
         let refresh_token = s.hubspot_refresh_token.ok_or(HubSpotError::NotConnected)?;
         let app = self.secrets.app().await.map_err(secrets_error)?;
         Ok(Arc::new(HubSpotClient::new(
@@ -56,10 +60,20 @@ impl Connectors for SecretConnectors {
     }
 
     async fn pendo(&self, tenant: &Tenant) -> Result<Arc<dyn PendoApi>, SyncError> {
-        let s = self.secrets.tenant(&tenant.id).await.map_err(secrets_error)?;
+        let s = self
+            .secrets
+            .tenant(&tenant.id)
+            .await
+            .map_err(secrets_error)?;
         let key = s.pendo_integration_key.ok_or(PendoError::NotConnected)?;
         let base = match &self.pendo_base_override {
-            Some(b) => format!("{b}/{}", serde_json::to_value(tenant.pendo_region).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+            Some(b) => format!(
+                "{b}/{}",
+                serde_json::to_value(tenant.pendo_region)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
             None => tenant.pendo_region.api_base().to_string(),
         };
         let mut cfg = PendoConfig::new(base);
@@ -109,17 +123,30 @@ impl Worker {
 
     /// Handles one job. `Err` only for failures worth a queue retry (outages); errors an admin
     /// must fix put the tenant in needs-attention and end the job.
-    pub async fn handle(&self, job: &Job, deadline: Option<Instant>) -> Result<JobResult, SyncError> {
+    pub async fn handle(
+        &self,
+        job: &Job,
+        deadline: Option<Instant>,
+    ) -> Result<JobResult, SyncError> {
         let span = tracing::info_span!("job", tenant_id = %job.tenant_id, job_id = %job.job_id);
         let _enter = span.enter();
         let Some(tenant) = self.repo.get_tenant(&job.tenant_id).await? else {
             return Ok(JobResult::Skipped("tenant no longer exists".into()));
         };
-        if tenant.status != TenantStatus::Enabled && !matches!(job.kind, JobKind::Full { trigger: Trigger::RunNow }) {
+        if tenant.status != TenantStatus::Enabled
+            && !matches!(
+                job.kind,
+                JobKind::Full {
+                    trigger: Trigger::RunNow
+                }
+            )
+        {
             return Ok(JobResult::Skipped(format!("tenant is {:?}", tenant.status)));
         }
         let Some(config) = self.repo.get_config(&tenant.id).await? else {
-            return Ok(JobResult::Skipped("tenant has no sync configuration".into()));
+            return Ok(JobResult::Skipped(
+                "tenant has no sync configuration".into(),
+            ));
         };
         let Some(mut lease) = self
             .repo
@@ -133,7 +160,9 @@ impl Worker {
             tracing::info!("tenant busy; job deferred");
             return Ok(JobResult::Deferred);
         };
-        let result = self.run_locked(&tenant, &config, job, deadline, &mut lease).await;
+        let result = self
+            .run_locked(&tenant, &config, job, deadline, &mut lease)
+            .await;
         if let Err(e) = self.repo.release_lease(&lease).await {
             tracing::warn!(error = %e, "could not release lease; it expires on its own");
         }
@@ -165,7 +194,10 @@ impl Worker {
             .unwrap_or_else(|| day_number(Utc::now().date_naive()) - 1);
         let mut opts = SyncOptions::new(today);
         opts.budget = self.budget_override.or_else(|| {
-            deadline.map(|d| d.saturating_duration_since(Instant::now()).saturating_sub(self.safety_margin))
+            deadline.map(|d| {
+                d.saturating_duration_since(Instant::now())
+                    .saturating_sub(self.safety_margin)
+            })
         });
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),
@@ -192,8 +224,17 @@ impl Worker {
         };
         match outcome {
             SyncOutcome::Finished => Ok(JobResult::Finished(Box::new(run))),
-            SyncOutcome::Continued { run_id, continuations } => {
-                let next = Job::continuation(tenant.id.clone(), run_id, trigger, continuations, Utc::now());
+            SyncOutcome::Continued {
+                run_id,
+                continuations,
+            } => {
+                let next = Job::continuation(
+                    tenant.id.clone(),
+                    run_id,
+                    trigger,
+                    continuations,
+                    Utc::now(),
+                );
                 self.queue
                     .send(&[next], Duration::ZERO)
                     .await

@@ -335,6 +335,7 @@ async fn state_runs_dedupe_and_delete(f: Fixture) {
                     hubspot_id: Some(format!("{}", 1000 + i)),
                     fingerprint: Some(format!("fp{i}")),
                     failure: None,
+                    unmatched_day: None,
                 },
             )
         })

@@ -21,7 +21,10 @@ async fn main() -> Result<(), Error> {
         DynamoClient::new(&config),
         required_env("TABLE_NAME")?,
     )));
-    let queue = Arc::new(SqsQueue::new(SqsClient::new(&config), required_env("JOB_QUEUE_URL")?));
+    let queue = Arc::new(SqsQueue::new(
+        SqsClient::new(&config),
+        required_env("JOB_QUEUE_URL")?,
+    ));
     let secrets = Arc::new(AwsSecrets::new(
         SecretsManagerClient::new(&config),
         required_env("TENANT_SECRET_PREFIX")?,
@@ -45,6 +48,9 @@ async fn main() -> Result<(), Error> {
 
 /// The Lambda deadline (epoch ms) as an `Instant`.
 fn deadline_instant(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use super::{pull, push, usage, Checkpoint, PlannedWrite, SyncError, SyncOptions, PHASES};
 use crate::domain::{
-    ObjectKind, PushField, RecordError, RunId, RunRecord, RunStatus, SyncConfig, Tenant, TenantId, Trigger,
+    ObjectKind, PushField, RecordError, RunId, RunRecord, RunStatus, SyncConfig, Tenant, TenantId,
+    Trigger,
 };
 use crate::http::calls_since;
 use crate::hubspot::HubSpotApi;
@@ -47,7 +48,10 @@ impl RunCtx<'_> {
 pub enum SyncOutcome {
     Finished,
     /// Out of budget; enqueue a continuation for this run.
-    Continued { run_id: RunId, continuations: u32 },
+    Continued {
+        run_id: RunId,
+        continuations: u32,
+    },
 }
 
 pub struct RunResult {
@@ -88,17 +92,17 @@ impl SyncEngine {
         let stored: Option<Checkpoint> = self.repo.get_cursor(&tenant.id, CHECKPOINT).await?;
         let (mut checkpoint, run) = match (resume, stored) {
             (Some(id), Some(cp)) if &cp.run_id == id => {
-                let mut run = self
-                    .repo
-                    .get_run(&tenant.id, id)
-                    .await?
-                    .ok_or_else(|| SyncError::Config(format!("run {id} of the checkpoint is missing")))?;
+                let mut run = self.repo.get_run(&tenant.id, id).await?.ok_or_else(|| {
+                    SyncError::Config(format!("run {id} of the checkpoint is missing"))
+                })?;
                 run.invocations += 1;
                 run.status = RunStatus::Running;
                 (cp, run)
             }
             (Some(id), _) => {
-                return Err(SyncError::Config(format!("run {id} has no checkpoint to continue from")));
+                return Err(SyncError::Config(format!(
+                    "run {id} has no checkpoint to continue from"
+                )));
             }
             (None, _) => {
                 let now = Utc::now();
@@ -106,7 +110,11 @@ impl SyncEngine {
                     RunId::new_at(now),
                     tenant.id.clone(),
                     job_id.to_string(),
-                    if opts.dry_run { Trigger::DryRun } else { trigger },
+                    if opts.dry_run {
+                        Trigger::DryRun
+                    } else {
+                        trigger
+                    },
                     now,
                 );
                 let cp = Checkpoint {
@@ -140,7 +148,9 @@ impl SyncEngine {
             account_visitors: None,
             pendo_types: HashMap::new(),
         };
-        let result = self.drive(&mut ctx, &mut checkpoint, started, &mut lease).await;
+        let result = self
+            .drive(&mut ctx, &mut checkpoint, started, &mut lease)
+            .await;
         let mut run = ctx.run;
         for (k, v) in calls_since(&hs_before, &hubspot.calls().snapshot())
             .into_iter()
@@ -166,7 +176,9 @@ impl SyncEngine {
                 run.status = RunStatus::Continued;
                 checkpoint.continuations += 1;
                 if !opts.dry_run {
-                    self.repo.put_cursor(&tenant.id, CHECKPOINT, &checkpoint).await?;
+                    self.repo
+                        .put_cursor(&tenant.id, CHECKPOINT, &checkpoint)
+                        .await?;
                 }
                 SyncOutcome::Continued {
                     run_id: run.run_id.clone(),
@@ -241,14 +253,21 @@ impl SyncEngine {
             self.repo.put_cursor(ctx.tenant, CHECKPOINT, &*cp).await?;
             if let Some(l) = lease.as_deref_mut() {
                 if lease_renewed.elapsed().as_secs() >= 60 {
-                    if !self.repo.renew_lease(l, chrono::Duration::minutes(20)).await? {
+                    if !self
+                        .repo
+                        .renew_lease(l, chrono::Duration::minutes(20))
+                        .await?
+                    {
                         return Err(SyncError::LeaseLost);
                     }
                     lease_renewed = Instant::now();
                 }
             }
             if cp.phase < PHASES.len() && ctx.opts.budget.is_some_and(|b| started.elapsed() >= b) {
-                tracing::info!(phase = PHASES[cp.phase], "time budget reached; continuing in a new invocation");
+                tracing::info!(
+                    phase = PHASES[cp.phase],
+                    "time budget reached; continuing in a new invocation"
+                );
                 return Ok(false);
             }
         }
@@ -261,7 +280,9 @@ impl SyncEngine {
         }
         let errors = std::mem::take(&mut ctx.errors);
         if !ctx.opts.dry_run {
-            self.repo.put_run_errors(&ctx.run, ctx.run.errors_recorded, &errors).await?;
+            self.repo
+                .put_run_errors(&ctx.run, ctx.run.errors_recorded, &errors)
+                .await?;
         }
         ctx.run.errors_recorded += errors.len() as u64;
         Ok(())

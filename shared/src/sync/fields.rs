@@ -50,8 +50,13 @@ pub fn push_values(
             PushField::NpsScore => nps.map(|n| n.score.to_string()).unwrap_or_default(),
             PushField::NpsText => nps.and_then(|n| n.text.clone()).unwrap_or_default(),
             PushField::NpsDate => nps.map(|n| date_ms(n.at_ms)).unwrap_or_default(),
-            PushField::NpsCategory => nps.map(|n| NpsCategory::of(n.score).as_str().to_string()).unwrap_or_default(),
-            PushField::DaysActive => input.history.map_or(0, |h| h.days_active(today)).to_string(),
+            PushField::NpsCategory => nps
+                .map(|n| NpsCategory::of(n.score).as_str().to_string())
+                .unwrap_or_default(),
+            PushField::DaysActive => input
+                .history
+                .map_or(0, |h| h.days_active(today))
+                .to_string(),
             PushField::TimeOnApp => input.history.map_or(0, |h| h.minutes(today)).to_string(),
             PushField::TotalVisitors => input.total_visitors.unwrap_or(0).to_string(),
         };
@@ -74,8 +79,21 @@ pub fn fingerprint<V: serde::Serialize>(values: &BTreeMap<String, V>) -> String 
 /// Free-mail domains never identify a company.
 pub fn is_free_mail(domain: &str) -> bool {
     const FREE: &[&str] = &[
-        "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com",
-        "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "gmx.de", "yandex.com", "mail.com",
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "hotmail.com",
+        "outlook.com",
+        "live.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.de",
+        "yandex.com",
+        "mail.com",
     ];
     FREE.contains(&domain)
 }
@@ -87,7 +105,10 @@ pub fn normalise_email(e: &str) -> Option<String> {
 
 pub fn normalise_domain(d: &str) -> Option<String> {
     let d = d.trim().to_lowercase();
-    let d = d.trim_start_matches("https://").trim_start_matches("http://").trim_start_matches("www.");
+    let d = d
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_start_matches("www.");
     let d = d.split('/').next().unwrap_or_default().to_string();
     (d.contains('.') && !is_free_mail(&d)).then_some(d)
 }
@@ -98,7 +119,10 @@ pub fn duplicates<'a>(keys: impl Iterator<Item = &'a str>) -> std::collections::
     for k in keys {
         *seen.entry(k).or_default() += 1;
     }
-    seen.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.to_string()).collect()
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -142,9 +166,15 @@ mod tests {
 
     #[test]
     fn identity_normalisation() {
-        assert_eq!(normalise_email("  Ann@Example.COM ").as_deref(), Some("ann@example.com"));
+        assert_eq!(
+            normalise_email("  Ann@Example.COM ").as_deref(),
+            Some("ann@example.com")
+        );
         assert_eq!(normalise_email("nope"), None);
-        assert_eq!(normalise_domain("https://www.Acme.io/about").as_deref(), Some("acme.io"));
+        assert_eq!(
+            normalise_domain("https://www.Acme.io/about").as_deref(),
+            Some("acme.io")
+        );
         assert_eq!(normalise_domain("gmail.com"), None);
         let d = duplicates(["a", "b", "a"].into_iter());
         assert!(d.contains("a") && !d.contains("b"));

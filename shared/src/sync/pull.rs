@@ -25,30 +25,52 @@ fn retry_name(kind: ObjectKind) -> String {
     format!("pullfail:{}", kind.code())
 }
 
-pub(crate) async fn pull_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Option<String>) -> Result<Step, SyncError> {
+pub(crate) async fn pull_step(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    after: Option<String>,
+) -> Result<Step, SyncError> {
     let mappings: Vec<_> = ctx.config.pull_for(kind).cloned().collect();
     if mappings.is_empty() {
         return Ok(Step::Done);
     }
     let join = ctx.config.join_property(kind).to_string();
-    let mut props: Vec<String> = mappings.iter().map(|m| m.hubspot_property.clone()).collect();
+    let mut props: Vec<String> = mappings
+        .iter()
+        .map(|m| m.hubspot_property.clone())
+        .collect();
     props.push(join.clone());
 
     // First step of the phase: retry what failed last time.
     if after.is_none() {
-        let retry: Vec<String> = ctx.repo.get_cursor(ctx.tenant, &retry_name(kind)).await?.unwrap_or_default();
+        let retry: Vec<String> = ctx
+            .repo
+            .get_cursor(ctx.tenant, &retry_name(kind))
+            .await?
+            .unwrap_or_default();
         if !retry.is_empty() {
-            let records = ctx.hubspot.read_by(kind, "hs_object_id", &retry, &props).await?;
-            ctx.repo.put_cursor(ctx.tenant, &retry_name(kind), &Vec::<String>::new()).await?;
+            let records = ctx
+                .hubspot
+                .read_by(kind, "hs_object_id", &retry, &props)
+                .await?;
+            ctx.repo
+                .put_cursor(ctx.tenant, &retry_name(kind), &Vec::<String>::new())
+                .await?;
             process(ctx, kind, &join, records).await?;
         }
         return Ok(Step::More(Some("search".into())));
     }
 
-    let mut cursor: PullCursor = ctx.repo.get_cursor(ctx.tenant, &cursor_name(kind)).await?.unwrap_or_default();
+    let mut cursor: PullCursor = ctx
+        .repo
+        .get_cursor(ctx.tenant, &cursor_name(kind))
+        .await?
+        .unwrap_or_default();
     if cursor.pass_started_ms.is_none() {
         cursor.pass_started_ms = Some(Utc::now().timestamp_millis());
-        ctx.repo.put_cursor(ctx.tenant, &cursor_name(kind), &cursor).await?;
+        ctx.repo
+            .put_cursor(ctx.tenant, &cursor_name(kind), &cursor)
+            .await?;
     }
     let page = ctx
         .hubspot
@@ -76,9 +98,15 @@ pub(crate) async fn pull_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Opt
     };
     let finished = next.pass_started_ms.is_none();
     if !ctx.opts.dry_run {
-        ctx.repo.put_cursor(ctx.tenant, &cursor_name(kind), &next).await?;
+        ctx.repo
+            .put_cursor(ctx.tenant, &cursor_name(kind), &next)
+            .await?;
     }
-    Ok(if finished { Step::Done } else { Step::More(Some("search".into())) })
+    Ok(if finished {
+        Step::Done
+    } else {
+        Step::More(Some("search".into()))
+    })
 }
 
 /// HubSpot's string value converted to the Pendo field's type; `Err` names the problem.
@@ -87,7 +115,10 @@ fn convert(value: Option<&str>, pendo_type: &str) -> Result<Value, String> {
         return Ok(Value::Null);
     };
     match pendo_type {
-        "float" => v.parse::<f64>().map(|n| json!(n)).map_err(|_| format!("'{v}' is not a number")),
+        "float" => v
+            .parse::<f64>()
+            .map(|n| json!(n))
+            .map_err(|_| format!("'{v}' is not a number")),
         "integer" => v
             .parse::<f64>()
             .map(|n| json!(n.round() as i64))
@@ -100,11 +131,20 @@ fn convert(value: Option<&str>, pendo_type: &str) -> Result<Value, String> {
         "time" => v
             .parse::<i64>()
             .ok()
-            .or_else(|| chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| d.timestamp_millis()))
+            .or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .ok()
+                    .map(|d| d.timestamp_millis())
+            })
             .or_else(|| {
                 chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
                     .ok()
-                    .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis())
+                    .map(|d| {
+                        d.and_hms_opt(0, 0, 0)
+                            .expect("midnight")
+                            .and_utc()
+                            .timestamp_millis()
+                    })
             })
             .map(|ms| json!(ms))
             .ok_or_else(|| format!("'{v}' is not a date")),
@@ -112,7 +152,12 @@ fn convert(value: Option<&str>, pendo_type: &str) -> Result<Value, String> {
     }
 }
 
-async fn process(ctx: &mut RunCtx<'_>, kind: ObjectKind, join: &str, records: Vec<HsRecord>) -> Result<(), SyncError> {
+async fn process(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    join: &str,
+    records: Vec<HsRecord>,
+) -> Result<(), SyncError> {
     let types = ctx.pendo_types.get(&kind).cloned().unwrap_or_default();
     let mappings: Vec<_> = ctx.config.pull_for(kind).cloned().collect();
     let linked: Vec<(String, HsRecord)> = records
@@ -132,7 +177,10 @@ async fn process(ctx: &mut RunCtx<'_>, kind: ObjectKind, join: &str, records: Ve
         let mut values = BTreeMap::new();
         let mut problem = None;
         for m in &mappings {
-            match convert(r.prop(&m.hubspot_property), types.get(&m.pendo_field).map_or("string", String::as_str)) {
+            match convert(
+                r.prop(&m.hubspot_property),
+                types.get(&m.pendo_field).map_or("string", String::as_str),
+            ) {
                 Ok(v) => {
                     values.insert(m.pendo_field.clone(), v);
                 }
@@ -174,7 +222,9 @@ async fn process(ctx: &mut RunCtx<'_>, kind: ObjectKind, join: &str, records: Ve
                 object: kind,
                 object_id: r.id.clone(),
                 field: Some(join.to_string()),
-                message: format!("another HubSpot record in this page also maps to Pendo id {pendo_id}"),
+                message: format!(
+                    "another HubSpot record in this page also maps to Pendo id {pendo_id}"
+                ),
             });
             continue;
         }
@@ -188,7 +238,11 @@ async fn process(ctx: &mut RunCtx<'_>, kind: ObjectKind, join: &str, records: Ve
         return Ok(());
     }
     let outcome = ctx.pendo.write_custom(kind, rows).await?;
-    let mut retry: Vec<String> = ctx.repo.get_cursor(ctx.tenant, &retry_name(kind)).await?.unwrap_or_default();
+    let mut retry: Vec<String> = ctx
+        .repo
+        .get_cursor(ctx.tenant, &retry_name(kind))
+        .await?
+        .unwrap_or_default();
     for (pendo_id, message) in outcome.failed {
         if let Some((hs, _, mut state)) = pending.remove(&pendo_id) {
             if state.failure.is_some() {
@@ -225,7 +279,9 @@ async fn process(ctx: &mut RunCtx<'_>, kind: ObjectKind, join: &str, records: Ve
     }
     retry.sort();
     retry.dedup();
-    ctx.repo.put_cursor(ctx.tenant, &retry_name(kind), &retry).await?;
+    ctx.repo
+        .put_cursor(ctx.tenant, &retry_name(kind), &retry)
+        .await?;
     ctx.repo.put_pull_states(ctx.tenant, kind, &done).await?;
     Ok(())
 }

@@ -7,10 +7,13 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::engine::{RunCtx, Step};
-use super::fields::{duplicates, fingerprint, normalise_domain, normalise_email, push_values, FieldInputs};
+use super::fields::{
+    duplicates, fingerprint, normalise_domain, normalise_email, push_values, FieldInputs,
+};
 use super::{PlannedWrite, SyncError};
 use crate::domain::{
-    Direction, Failure, ObjectKind, ObjectState, RecordError, ACCOUNT_ID_PROPERTY, VISITOR_ID_PROPERTY,
+    Direction, Failure, ObjectKind, ObjectState, RecordError, ACCOUNT_ID_PROPERTY,
+    VISITOR_ID_PROPERTY,
 };
 use crate::hubspot::{HsRecord, WriteInput};
 
@@ -24,7 +27,11 @@ struct Candidate {
     state: ObjectState,
 }
 
-pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Option<String>) -> Result<Step, SyncError> {
+pub(crate) async fn push_step(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    after: Option<String>,
+) -> Result<Step, SyncError> {
     let today = ctx.opts.today;
     let fields: Vec<_> = ctx
         .config
@@ -32,7 +39,13 @@ pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Opt
         .filter(|f| !ctx.excluded_fields.contains(f))
         .collect();
     // (id, email, domain, first, last)
-    let page: Vec<(String, Option<String>, Option<String>, Option<i64>, Option<i64>)> = match kind {
+    let page: Vec<(
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    )> = match kind {
         ObjectKind::Visitor => ctx
             .pendo
             .visitors_page(after.as_deref(), ctx.opts.page_size)
@@ -65,7 +78,10 @@ pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Opt
             first_visit_ms: first,
             last_visit_ms: last_visit,
             history: histories.get(&id),
-            total_visitors: ctx.account_visitors.as_ref().map(|m| m.get(&id).copied().unwrap_or(0)),
+            total_visitors: ctx
+                .account_visitors
+                .as_ref()
+                .map(|m| m.get(&id).copied().unwrap_or(0)),
         };
         let (values, invalid) = push_values(fields.iter().copied(), &input, today);
         for (f, message) in invalid {
@@ -93,7 +109,10 @@ pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Opt
     let mut done_states: Vec<(String, ObjectState)> = Vec::new();
     for c in candidates {
         match c.state.hubspot_id.clone() {
-            Some(hs) if c.state.fingerprint.as_deref() == Some(c.fingerprint.as_str()) && c.state.failure.is_none() => {
+            Some(hs)
+                if c.state.fingerprint.as_deref() == Some(c.fingerprint.as_str())
+                    && c.state.failure.is_none() =>
+            {
                 let _ = hs;
                 ctx.run.counts.unchanged += 1;
             }
@@ -123,7 +142,11 @@ pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Opt
                 direction: Direction::Push,
                 object: kind,
                 id: format!("{} → {hs}", c.id),
-                values: c.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
+                values: c
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect(),
             });
         }
         ctx.run.counts.pushed += (to_write.len() + creates.len()) as u64;
@@ -154,12 +177,17 @@ pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Opt
         }
         for f in outcome.failed {
             if let Some(c) = by_hs.remove(&f.key) {
-                let gone = f.message.contains("not found") || f.message.contains("Object not found");
+                let gone =
+                    f.message.contains("not found") || f.message.contains("Object not found");
                 let mut state = c.state;
                 if state.failure.is_some() {
                     ctx.run.counts.retried += 1;
                 }
-                state.failure = Some(Failure::next(state.failure.as_ref(), f.message.clone(), now));
+                state.failure = Some(Failure::next(
+                    state.failure.as_ref(),
+                    f.message.clone(),
+                    now,
+                ));
                 if gone {
                     state.hubspot_id = None; // deleted in HubSpot: resolve again next run
                 }
@@ -210,7 +238,11 @@ pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Opt
         for f in outcome.failed {
             if let Some(c) = by_key.remove(&f.key) {
                 let mut state = c.state;
-                state.failure = Some(Failure::next(state.failure.as_ref(), f.message.clone(), now));
+                state.failure = Some(Failure::next(
+                    state.failure.as_ref(),
+                    f.message.clone(),
+                    now,
+                ));
                 ctx.run.counts.failed += 1;
                 ctx.errors.push(RecordError {
                     direction: Direction::Push,
@@ -223,11 +255,18 @@ pub(crate) async fn push_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Opt
             }
         }
     }
-    ctx.repo.put_object_states(ctx.tenant, kind, &done_states).await?;
+    ctx.repo
+        .put_object_states(ctx.tenant, kind, &done_states)
+        .await?;
     Ok(Step::More(Some(last)))
 }
 
-fn succeeded(ctx: &mut RunCtx<'_>, kind: ObjectKind, c: Candidate, hs: String) -> (String, ObjectState) {
+fn succeeded(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    c: Candidate,
+    hs: String,
+) -> (String, ObjectState) {
     ctx.run.counts.pushed += 1;
     if c.state.failure.is_some() {
         ctx.run.counts.retried += 1;
@@ -237,7 +276,11 @@ fn succeeded(ctx: &mut RunCtx<'_>, kind: ObjectKind, c: Candidate, hs: String) -
             direction: Direction::Push,
             object: kind,
             id: format!("{} → {hs}", c.id),
-            values: c.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
+            values: c
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect(),
         });
     }
     (
@@ -276,7 +319,12 @@ async fn resolve(
     for c in candidates {
         match by_join.get(&c.id).map(Vec::as_slice) {
             Some([one]) => resolved.push((c, one.id.clone(), false)),
-            Some(many) if many.len() > 1 => ambiguous(ctx, kind, &c.id, format!("{} HubSpot records share {join}={}", many.len(), c.id)),
+            Some(many) if many.len() > 1 => ambiguous(
+                ctx,
+                kind,
+                &c.id,
+                format!("{} HubSpot records share {join}={}", many.len(), c.id),
+            ),
             _ => rest.push(c),
         }
     }
@@ -298,19 +346,30 @@ async fn resolve(
             };
             let by_email: HashMap<String, HsRecord> = found
                 .into_iter()
-                .filter_map(|r| r.prop("email").and_then(normalise_email).map(|e| (e, r.clone())))
+                .filter_map(|r| {
+                    r.prop("email")
+                        .and_then(normalise_email)
+                        .map(|e| (e, r.clone()))
+                })
                 .collect();
             for c in rest {
                 match c.email.clone() {
-                    Some(e) if dup.contains(&e) => {
-                        ambiguous(ctx, kind, &c.id, format!("email {e} belongs to more than one Pendo visitor"))
-                    }
+                    Some(e) if dup.contains(&e) => ambiguous(
+                        ctx,
+                        kind,
+                        &c.id,
+                        format!("email {e} belongs to more than one Pendo visitor"),
+                    ),
                     Some(e) => match by_email.get(&e) {
                         Some(r) if r.prop(join).is_some_and(|v| v != c.id) => ambiguous(
                             ctx,
                             kind,
                             &c.id,
-                            format!("contact {} with email {e} is already linked to {}", r.id, r.prop(join).unwrap_or("")),
+                            format!(
+                                "contact {} with email {e} is already linked to {}",
+                                r.id,
+                                r.prop(join).unwrap_or("")
+                            ),
                         ),
                         Some(r) => {
                             ctx.run.counts.resolved += 1;
@@ -329,7 +388,10 @@ async fn resolve(
                     unmatched.push(c);
                     continue;
                 };
-                let hits = ctx.hubspot.search_eq(kind, "domain", &domain, &props).await?;
+                let hits = ctx
+                    .hubspot
+                    .search_eq(kind, "domain", &domain, &props)
+                    .await?;
                 match hits.as_slice() {
                     [one] if one.prop(join).is_none_or(|v| v == c.id) => {
                         ctx.run.counts.resolved += 1;
@@ -339,7 +401,12 @@ async fn resolve(
                     [] => unmatched.push(c),
                     many => {
                         let n = many.len();
-                        ambiguous(ctx, kind, &c.id, format!("{n} companies match domain {domain}"))
+                        ambiguous(
+                            ctx,
+                            kind,
+                            &c.id,
+                            format!("{n} companies match domain {domain}"),
+                        )
                     }
                 }
             }

@@ -15,7 +15,11 @@ fn cursor_name(kind: ObjectKind) -> String {
     format!("activity:{}", kind.code())
 }
 
-pub(crate) async fn activity_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after: Option<String>) -> Result<Step, SyncError> {
+pub(crate) async fn activity_step(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    after: Option<String>,
+) -> Result<Step, SyncError> {
     let today = ctx.opts.today;
     let through: Option<i32> = ctx.repo.get_cursor(ctx.tenant, &cursor_name(kind)).await?;
     let start = through.map_or(today - ctx.opts.backfill_days + 1, |t| t + 1);
@@ -29,14 +33,20 @@ pub(crate) async fn activity_step(ctx: &mut RunCtx<'_>, kind: ObjectKind, after:
         .await?;
     if rows.is_empty() {
         let end = start + days - 1;
-        ctx.repo.put_cursor(ctx.tenant, &cursor_name(kind), &end).await?;
+        ctx.repo
+            .put_cursor(ctx.tenant, &cursor_name(kind), &end)
+            .await?;
         tracing::info!(
             phase = %format!("activity:{}", kind.pendo_kind()),
             through = %crate::domain::day_date(end),
             remaining_days = today - end,
             "usage history chunk folded"
         );
-        return Ok(if end >= today { Step::Done } else { Step::More(None) });
+        return Ok(if end >= today {
+            Step::Done
+        } else {
+            Step::More(None)
+        });
     }
     let last = rows.last().map(|r| r.id.clone());
     let mut by_id: BTreeMap<String, Vec<(i32, u32)>> = BTreeMap::new();
@@ -69,7 +79,10 @@ pub(crate) async fn nps_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncError> {
     if start > today {
         return Ok(Step::Done);
     }
-    let responses = ctx.pendo.nps_responses(&nps, start, (today - start + 1) as u32).await?;
+    let responses = ctx
+        .pendo
+        .nps_responses(&nps, start, (today - start + 1) as u32)
+        .await?;
     let mut latest: HashMap<(ObjectKind, String), LatestNps> = HashMap::new();
     for r in responses {
         let entry = LatestNps {

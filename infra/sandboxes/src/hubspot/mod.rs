@@ -71,6 +71,8 @@ pub struct HubSpotState {
     pub next_id: u64,
     /// When set, every write is stamped with this time (many records sharing one timestamp).
     pub frozen_ms: Option<i64>,
+    /// Record ids whose writes fail with a per-record validation error (207), until removed.
+    pub reject_writes: HashSet<u64>,
 }
 
 impl HubSpotState {
@@ -120,6 +122,7 @@ impl HubSpotState {
             objects,
             next_id: 100_001,
             frozen_ms: None,
+            reject_writes: HashSet::new(),
         }
     }
 

@@ -283,7 +283,17 @@ async fn batch(
                     }
                     _ => None,
                 };
-                match validate(&s, &object, &props, id) {
+                let rejected = id.is_some_and(|i| s.reject_writes.contains(&i));
+                let checked = if rejected {
+                    Err((
+                        "hs_object_id".to_string(),
+                        "INVALID_RECORD",
+                        "record is locked by a sandbox fault".to_string(),
+                    ))
+                } else {
+                    validate(&s, &object, &props, id)
+                };
+                match checked {
                     Err((prop, code, message)) => errors.push(record_error(
                         "VALIDATION_ERROR",
                         &format!("Property values were not valid: {message}"),

@@ -1,0 +1,401 @@
+//! A tenant wired to both sandboxes, with DynamoDB, SQS and Secrets Manager on moto, and the
+//! real worker. Expected values are computed here from the sandbox dataset, independently of
+//! the engine.
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use chrono::Utc;
+use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
+use sandboxes::pendo::data::{account_id, visitor_id, Dataset, DatasetConfig, DAY_MS};
+use sandboxes::pendo::{PendoSandbox, PendoSandboxConfig};
+use shared::domain::{Job, PendoRegion, SyncConfig, Tenant, TenantId, TenantStatus, Trigger};
+use shared::hubspot::HubSpotConfig;
+use shared::queue::sqs::SqsQueue;
+use shared::queue::{decode_job, encode_job};
+use shared::secret::SecretString;
+use shared::secrets::aws::AwsSecrets;
+use shared::secrets::{AppSecret, Secrets, TenantSecrets};
+use shared::store::dynamo::DynamoStore;
+use shared::store::repo::Repo;
+use shared::worker::{SecretConnectors, Worker};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+pub struct Fixture {
+    pub hubspot: HubSpotSandbox,
+    pub pendo: PendoSandbox,
+    pub repo: Repo,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub worker: Worker,
+    pub tenant: TenantId,
+}
+
+pub const VISITORS: usize = 300;
+pub const ACCOUNTS: usize = 20;
+
+impl Fixture {
+    pub async fn new() -> Self {
+        let hubspot = HubSpotSandbox::start(HubSpotSandboxConfig::default())
+            .await
+            .unwrap();
+        let pendo = PendoSandbox::start(PendoSandboxConfig {
+            dataset: DatasetConfig {
+                visitors: VISITORS,
+                accounts: ACCOUNTS,
+                ..Default::default()
+            },
+            requests_per_second: 100,
+        })
+        .await
+        .unwrap();
+        let config = suites::aws_config().await;
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            suites::unique("sync"),
+        );
+        store.create_table().await.unwrap();
+        let repo = Repo::new(Arc::new(store));
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let (queue_url, _) = crate::queue::queue_with_dlq(&sqs, 5).await;
+        let prefix = format!("{}/", suites::unique("sync"));
+        let secrets = Arc::new(AwsSecrets::new(
+            aws_sdk_secretsmanager::Client::new(&config),
+            prefix.clone(),
+            format!("{prefix}app"),
+        ));
+        let cfg = hubspot.with(|s| s.cfg.clone());
+        aws_sdk_secretsmanager::Client::new(&config)
+            .create_secret()
+            .name(format!("{prefix}app"))
+            .secret_string(
+                serde_json::to_string(&AppSecret {
+                    hubspot_client_id: cfg.client_id.clone(),
+                    hubspot_client_secret: SecretString::new(cfg.client_secret.clone()),
+                    state_signing_key: SecretString::new("k"),
+                })
+                .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let tenant = TenantId::parse(&suites::unique("acme")).unwrap();
+        let key = format!("pendo-{}", uuid::Uuid::new_v4().simple());
+        pendo.add_key(&key, "eu", true);
+        secrets
+            .put_tenant(
+                &tenant,
+                &TenantSecrets {
+                    pendo_integration_key: Some(SecretString::new(key)),
+                    hubspot_refresh_token: Some(SecretString::new(hubspot.issue_refresh_token())),
+                    webhook_token: None,
+                },
+            )
+            .await
+            .unwrap();
+        let mut t = Tenant::new(tenant.clone(), "Acme", PendoRegion::Eu, Utc::now()).unwrap();
+        t.status = TenantStatus::Enabled;
+        repo.create_tenant(&t).await.unwrap();
+        let ds = pendo.with(|s| s.data.cfg.clone());
+        let sync_config: SyncConfig = serde_json::from_value(serde_json::json!({
+            "pull": [
+                {"object": "visitor", "hubspot_property": "jobtitle", "pendo_field": "hubspot_jobtitle"},
+                {"object": "visitor", "hubspot_property": "lifecyclestage", "pendo_field": "hubspot_lifecycle"},
+                {"object": "account", "hubspot_property": "industry", "pendo_field": "hubspot_industry"},
+                {"object": "account", "hubspot_property": "annualrevenue", "pendo_field": "hubspot_revenue"}
+            ],
+            "identity": {"match_contacts_by_email": true, "account_domain_field": "domain"},
+            "nps": {"guide_id": ds.nps_guide_id, "score_poll_id": ds.nps_score_poll, "text_poll_id": ds.nps_text_poll}
+        }))
+        .unwrap();
+        repo.put_config(&tenant, &sync_config).await.unwrap();
+        seed_crm(&hubspot, &pendo);
+        let connectors = Arc::new(SecretConnectors {
+            secrets,
+            hubspot: HubSpotConfig {
+                api_base: hubspot.base_url.clone(),
+                ..Default::default()
+            },
+            redirect_uri: "http://localhost/cb".into(),
+            pendo_base_override: Some(pendo.base_url.clone()),
+            pendo_requests_per_second: 100,
+        });
+        let queue = Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone()));
+        let mut worker = Worker::new(repo.clone(), queue, connectors);
+        worker.today_override = Some(ds.today - 1);
+        worker.defer_delay = std::time::Duration::ZERO;
+        Self {
+            hubspot,
+            pendo,
+            repo,
+            sqs,
+            queue_url,
+            worker,
+            tenant,
+        }
+    }
+
+    pub fn today(&self) -> i32 {
+        self.pendo.with(|s| s.data.cfg.today) - 1
+    }
+
+    /// Delivers jobs to the worker the way Lambda does: an SQS event, one record per job.
+    pub async fn deliver(&self, jobs: &[Job]) -> aws_lambda_events::sqs::SqsBatchResponse {
+        let mut event = SqsEvent::default();
+        event.records = jobs
+            .iter()
+            .map(|j| {
+                let mut m = SqsMessage::default();
+                m.message_id = Some(j.job_id.clone());
+                m.body = Some(encode_job(j));
+                m
+            })
+            .collect();
+        self.worker.handle_sqs(event, None).await
+    }
+
+    pub async fn full_sync(&self) -> shared::domain::RunRecord {
+        let job = Job::full(self.tenant.clone(), Trigger::RunNow, Utc::now());
+        let resp = self.deliver(&[job]).await;
+        assert!(resp.batch_item_failures.is_empty());
+        self.drain().await;
+        self.repo
+            .list_runs(&self.tenant, None, 1)
+            .await
+            .unwrap()
+            .items
+            .remove(0)
+    }
+
+    /// Runs every job waiting on the queue (continuations, deferrals) until it is empty.
+    pub async fn drain(&self) -> usize {
+        let mut handled = 0;
+        loop {
+            let msgs = crate::queue::receive_all(&self.sqs, &self.queue_url).await;
+            if msgs.is_empty() {
+                return handled;
+            }
+            let jobs: Vec<Job> = msgs
+                .iter()
+                .map(|m| decode_job(m.body().unwrap()).unwrap())
+                .collect();
+            handled += jobs.len();
+            let resp = self.deliver(&jobs).await;
+            assert!(resp.batch_item_failures.is_empty());
+        }
+    }
+
+    pub fn hubspot_writes(&self) -> u64 {
+        self.hubspot
+            .counts()
+            .iter()
+            .filter(|(k, _)| {
+                k.contains("/batch/update")
+                    || k.contains("/batch/upsert")
+                    || k.contains("/batch/create")
+            })
+            .map(|(k, v)| if k.contains("properties") { 0 } else { *v })
+            .sum()
+    }
+
+    pub fn pendo_writes(&self) -> u64 {
+        self.pendo
+            .count("POST /api/v1/metadata/{kind}/custom/value")
+    }
+
+    /// HubSpot contacts by the Pendo visitor they are linked to.
+    pub fn contacts_by_visitor(&self) -> HashMap<String, BTreeMap<String, String>> {
+        self.hubspot.with(|s| {
+            s.objects["contacts"]
+                .values()
+                .filter_map(|r| {
+                    Some((
+                        r.properties.get("pendo_visitor_id")?.clone(),
+                        r.properties.clone(),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    pub fn companies_by_account(&self) -> HashMap<String, BTreeMap<String, String>> {
+        self.hubspot.with(|s| {
+            s.objects["companies"]
+                .values()
+                .filter_map(|r| {
+                    Some((
+                        r.properties.get("pendo_account_id")?.clone(),
+                        r.properties.clone(),
+                    ))
+                })
+                .collect()
+        })
+    }
+}
+
+/// CRM records for 80 % of visitors (some already linked by id, most only by email) and 80 %
+/// of accounts (by domain), with properties to pull.
+fn seed_crm(hubspot: &HubSpotSandbox, pendo: &PendoSandbox) {
+    let (emails, domains): (Vec<(usize, String)>, Vec<(usize, String)>) = pendo.with(|s| {
+        (
+            (0..VISITORS)
+                .filter(|v| v % 5 != 4)
+                .map(|v| (v, s.data.email(v)))
+                .collect(),
+            (0..ACCOUNTS)
+                .filter(|a| a % 5 != 4)
+                .map(|a| (a, s.data.account_domain(a)))
+                .collect(),
+        )
+    });
+    hubspot.with(|s| {
+        for (v, email) in emails {
+            let mut p = BTreeMap::from([
+                ("email".to_string(), email.to_uppercase()),
+                ("jobtitle".to_string(), format!("Engineer {v}")),
+                ("lifecyclestage".to_string(), "customer".to_string()),
+            ]);
+            if v % 3 == 0 {
+                p.insert("pendo_visitor_id".into(), visitor_id(v));
+            }
+            s.insert("contacts", p);
+        }
+        for (a, domain) in domains {
+            s.insert(
+                "companies",
+                BTreeMap::from([
+                    ("domain".to_string(), domain),
+                    ("name".to_string(), format!("Company {a}")),
+                    ("industry".to_string(), format!("Industry {}", a % 4)),
+                    ("annualrevenue".to_string(), format!("{}", 1000 * (a + 1))),
+                ]),
+            );
+        }
+    });
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+fn usage(minutes_by_day: impl Fn(i32) -> Option<u32>, today: i32) -> (String, String, String) {
+    let cur: Vec<u32> = (today - 179..=today).filter_map(&minutes_by_day).collect();
+    let prior: u64 = (today - 359..=today - 180)
+        .filter_map(&minutes_by_day)
+        .map(u64::from)
+        .sum();
+    let total: u64 = cur.iter().map(|m| *m as u64).sum();
+    let trend = if prior == 0 {
+        String::new()
+    } else {
+        let pct = (total as f64 - prior as f64) / prior as f64 * 100.0;
+        format!("{:.1}", (pct * 10.0).round() / 10.0)
+    };
+    (cur.len().to_string(), total.to_string(), trend)
+}
+
+fn nps_values(
+    ds: &Dataset,
+    responders: impl Fn(usize) -> bool,
+    out: &mut BTreeMap<String, String>,
+) {
+    let latest = ds
+        .polls
+        .iter()
+        .filter(|p| p.poll_id == ds.cfg.nps_score_poll && responders(p.visitor))
+        .max_by_key(|p| p.browser_time);
+    let (score, text, date, cat) = match latest {
+        Some(p) => {
+            let score = p.response.as_u64().unwrap();
+            let text = ds
+                .polls
+                .iter()
+                .find(|t| {
+                    t.poll_id == ds.cfg.nps_text_poll
+                        && t.visitor == p.visitor
+                        && t.browser_time == p.browser_time + 4_000
+                })
+                .and_then(|t| t.response.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let date =
+                chrono::DateTime::<Utc>::from_timestamp_millis(p.browser_time / DAY_MS * DAY_MS)
+                    .unwrap()
+                    .format("%Y-%m-%d")
+                    .to_string();
+            let cat = match score {
+                0..=6 => "detractor",
+                7 | 8 => "passive",
+                _ => "promoter",
+            };
+            (score.to_string(), text, date, cat.to_string())
+        }
+        None => Default::default(),
+    };
+    out.insert("pendo_latest_nps_score".into(), score);
+    out.insert("pendo_latest_nps_text".into(), text);
+    out.insert("pendo_latest_nps_date".into(), date);
+    out.insert("pendo_latest_nps_category".into(), cat);
+}
+
+/// What the push should have written for visitor `v` on `today`, from the raw dataset.
+pub fn expected_visitor(ds: &Dataset, v: usize, today: i32) -> BTreeMap<String, String> {
+    let (days, minutes, trend) = usage(|d| ds.activity(v, d).map(|a| a.0), today);
+    let (first, last) = ds
+        .visit_bounds(v)
+        .map_or((String::new(), String::new()), |(f, l)| (iso(f), iso(l)));
+    let mut out = BTreeMap::from([
+        ("pendo_first_visit".to_string(), first),
+        ("pendo_last_visit".to_string(), last),
+        ("pendo_days_active".to_string(), days),
+        ("pendo_time_on_app".to_string(), minutes),
+        ("pendo_usage_trending".to_string(), trend),
+    ]);
+    nps_values(ds, |x| x == v, &mut out);
+    out
+}
+
+pub fn expected_account(ds: &Dataset, a: usize, today: i32) -> BTreeMap<String, String> {
+    let members: Vec<usize> = (0..ds.cfg.visitors)
+        .filter(|v| ds.primary_account(*v) == a)
+        .collect();
+    let minutes_on = |d: i32| {
+        let active: Vec<u32> = members
+            .iter()
+            .filter_map(|v| ds.activity(*v, d).map(|x| x.0))
+            .collect();
+        (!active.is_empty()).then(|| active.iter().sum())
+    };
+    let (days, minutes, trend) = usage(minutes_on, today);
+    let visits = ds.account_visits();
+    let (first, last) = visits
+        .get(&a)
+        .map_or((String::new(), String::new()), |(f, l)| (iso(*f), iso(*l)));
+    let total = (0..ds.cfg.visitors)
+        .filter(|v| ds.accounts_of(*v).contains(&a))
+        .count();
+    let mut out = BTreeMap::from([
+        ("pendo_first_visit".to_string(), first),
+        ("pendo_last_visit".to_string(), last),
+        ("pendo_days_active".to_string(), days),
+        ("pendo_time_on_app".to_string(), minutes),
+        ("pendo_usage_trending".to_string(), trend),
+        ("pendo_total_visitors".to_string(), total.to_string()),
+    ]);
+    nps_values(ds, |x| ds.primary_account(x) == a, &mut out);
+    let _ = account_id;
+    out
+}
+
+/// Compares the pushed properties of one record with the expectation (empty = unset).
+pub fn assert_pushed(
+    actual: &BTreeMap<String, String>,
+    expected: &BTreeMap<String, String>,
+    who: &str,
+) {
+    for (k, want) in expected {
+        let have = actual.get(k).cloned().unwrap_or_default();
+        assert_eq!(&have, want, "{who}: {k}");
+    }
+}
