@@ -101,7 +101,7 @@ async fn daily_rollups_page_without_splitting_a_visitor_and_match_the_data() {
     }
     let truth: BTreeMap<(String, i32), (u32, u32)> = sbx.with(|s| {
         (0..60)
-            .flat_map(|v| (first..today).filter_map(move |d| Some((v, d))))
+            .flat_map(|v| (first..today).map(move |d| (v, d)))
             .filter_map(|(v, d)| s.data.activity(v, d).map(|a| ((visitor_id(v), d), a)))
             .collect()
     });

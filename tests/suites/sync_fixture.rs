@@ -235,7 +235,8 @@ impl Fixture {
 /// CRM records for 80 % of visitors (some already linked by id, most only by email) and 80 %
 /// of accounts (by domain), with properties to pull.
 fn seed_crm(hubspot: &HubSpotSandbox, pendo: &PendoSandbox) {
-    let (emails, domains): (Vec<(usize, String)>, Vec<(usize, String)>) = pendo.with(|s| {
+    type Indexed = Vec<(usize, String)>;
+    let (emails, domains): (Indexed, Indexed) = pendo.with(|s| {
         (
             (0..VISITORS)
                 .filter(|v| v % 5 != 4)

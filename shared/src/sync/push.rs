@@ -17,6 +17,15 @@ use crate::domain::{
 };
 use crate::hubspot::{HsRecord, WriteInput};
 
+/// (id, email, domain, first visit, last visit) of one Pendo visitor or account.
+type PendoRecord = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
 /// One Pendo record, ready to join and write.
 struct Candidate {
     id: String,
@@ -38,14 +47,7 @@ pub(crate) async fn push_step(
         .push_for(kind)
         .filter(|f| !ctx.excluded_fields.contains(f))
         .collect();
-    // (id, email, domain, first, last)
-    let page: Vec<(
-        String,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-    )> = match kind {
+    let page: Vec<PendoRecord> = match kind {
         ObjectKind::Visitor => ctx
             .pendo
             .visitors_page(after.as_deref(), ctx.opts.page_size)

@@ -161,23 +161,23 @@ fn apply(s: &mut HubSpotState, object: &str, id: u64, props: BTreeMap<String, St
     }
 }
 
-fn inputs(body: &Value) -> Result<Vec<Value>, Response> {
+fn inputs(body: &Value) -> Result<Vec<Value>, Box<Response>> {
     let Some(inputs) = body["inputs"].as_array() else {
-        return Err(err(
+        return Err(Box::new(err(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
             "Invalid input JSON: inputs is required",
-        ));
+        )));
     };
     if inputs.len() > BATCH_MAX {
-        return Err(err(
+        return Err(Box::new(err(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
             &format!(
                 "Batch input limit exceeded: {} inputs, the limit is {BATCH_MAX}",
                 inputs.len()
             ),
-        ));
+        )));
     }
     Ok(inputs.clone())
 }
@@ -207,7 +207,7 @@ async fn batch(
     }
     let inputs = match inputs(&body) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let id_property = body["idProperty"].as_str().map(str::to_string);
     match op.as_str() {

@@ -227,20 +227,17 @@ fn group(rows: Vec<Value>, spec: &Value) -> Result<Vec<Value>, AggError> {
             match op.as_str() {
                 "sum" => acc.sums[i] += v.as_f64().unwrap_or(0.0),
                 "count" if arg.is_null() => acc.rows[i] += 1,
-                "count" => {
-                    if !v.is_null() {
-                        acc.distinct[i].insert(v.to_string());
-                    }
+                "count" if !v.is_null() => {
+                    acc.distinct[i].insert(v.to_string());
                 }
-                "max" => {
-                    if acc.first[i].is_null() || compare(&v, &acc.first[i]) == Ordering::Greater {
-                        acc.first[i] = v;
-                    }
+                "max"
+                    if acc.first[i].is_null()
+                        || compare(&v, &acc.first[i]) == Ordering::Greater =>
+                {
+                    acc.first[i] = v;
                 }
-                "first" => {
-                    if acc.first[i].is_null() {
-                        acc.first[i] = v;
-                    }
+                "first" if acc.first[i].is_null() => {
+                    acc.first[i] = v;
                 }
                 _ => {}
             }
