@@ -1,1 +1,82 @@
-fn main() {}
+//! `pendo-hubspot`: the local runner.
+//! - `demo`: the main job — both sandboxes in-process, a demo tenant on the embedded SQLite
+//!   store, connect → enable → first two-way sync → a day of changes → daily sync, with a report.
+//! - `sync`: one full sync of a tenant from a local store against real Pendo/HubSpot.
+//! - `sandbox`: both sandboxes standalone.
+
+mod demo;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "pendo-hubspot", about = "Pendo ↔ HubSpot sync: local runner")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the demo: a real two-way sync of a demo tenant against the built-in sandboxes.
+    Demo {
+        #[arg(long, default_value_t = 5000)]
+        visitors: usize,
+        #[arg(long, default_value_t = 300)]
+        accounts: usize,
+        #[arg(long, default_value_t = 400)]
+        days: i32,
+        /// Where the embedded store and local secrets live.
+        #[arg(long, default_value = ".local/demo")]
+        dir: PathBuf,
+    },
+    /// Run one full sync of a tenant configured in a local store, against real endpoints.
+    Sync {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = ".local/store.db")]
+        db: PathBuf,
+        #[arg(long, default_value = ".local/secrets.json")]
+        secrets: PathBuf,
+        #[arg(long, default_value = "https://api.hubapi.com")]
+        hubspot_api: String,
+    },
+    /// Start the HubSpot and Pendo sandboxes standalone.
+    Sandbox {
+        #[arg(long, default_value_t = 8081)]
+        hubspot_port: u16,
+        #[arg(long, default_value_t = 8082)]
+        pendo_port: u16,
+        #[arg(long, default_value_t = 5000)]
+        visitors: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo {
+            visitors,
+            accounts,
+            days,
+            dir,
+        } => demo::run(visitors, accounts, days, &dir).await,
+        Command::Sync {
+            tenant,
+            db,
+            secrets,
+            hubspot_api,
+        } => demo::sync_real(&tenant, &db, &secrets, &hubspot_api).await,
+        Command::Sandbox {
+            hubspot_port,
+            pendo_port,
+            visitors,
+        } => demo::sandboxes_standalone(hubspot_port, pendo_port, visitors).await,
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
