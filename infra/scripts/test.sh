@@ -7,7 +7,7 @@ cd "$ROOT"
 start=$(date +%s)
 T="$("$ROOT/infra/scripts/setup-tools.sh" | tail -n 1)"
 if command -v mold >/dev/null 2>&1; then
-  export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-fuse-ld=mold"
+  export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-fuse-ld=mold"
 fi
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR=never
