@@ -1,6 +1,7 @@
 //! The common crate of the Pendo ↔ HubSpot sync: domain, ports (`Store`, `Secrets`, `Queue`,
 //! `PendoApi`, `HubSpotApi`), their adapters, and the sync engine. Lambda binaries stay thin.
 
+pub mod api;
 pub mod aws;
 pub mod domain;
 pub mod http;

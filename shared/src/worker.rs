@@ -7,11 +7,12 @@ use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::domain::{day_number, Job, JobKind, Tenant, TenantStatus, Trigger};
+use crate::domain::{day_number, Job, JobKind, PendoRegion, Tenant, TenantStatus, Trigger};
 use crate::hubspot::oauth::OAuthApp;
 use crate::hubspot::{Auth, HubSpotApi, HubSpotClient, HubSpotConfig, HubSpotError};
 use crate::pendo::{PendoApi, PendoClient, PendoConfig, PendoError};
 use crate::queue::{decode_job, Queue};
+use crate::secret::SecretString;
 use crate::secrets::Secrets;
 use crate::store::repo::Repo;
 use crate::sync::{RunResult, SyncEngine, SyncError, SyncOptions, SyncOutcome};
@@ -21,6 +22,8 @@ use crate::sync::{RunResult, SyncEngine, SyncError, SyncOptions, SyncOutcome};
 pub trait Connectors: Send + Sync {
     async fn hubspot(&self, tenant: &Tenant) -> Result<Arc<dyn HubSpotApi>, SyncError>;
     async fn pendo(&self, tenant: &Tenant) -> Result<Arc<dyn PendoApi>, SyncError>;
+    /// A client for a key not stored yet (verifying it before saving).
+    fn pendo_client(&self, region: PendoRegion, key: SecretString) -> Arc<dyn PendoApi>;
 }
 
 pub struct SecretConnectors {
@@ -66,19 +69,17 @@ impl Connectors for SecretConnectors {
             .await
             .map_err(secrets_error)?;
         let key = s.pendo_integration_key.ok_or(PendoError::NotConnected)?;
+        Ok(self.pendo_client(tenant.pendo_region, key))
+    }
+
+    fn pendo_client(&self, region: PendoRegion, key: SecretString) -> Arc<dyn PendoApi> {
         let base = match &self.pendo_base_override {
-            Some(b) => format!(
-                "{b}/{}",
-                serde_json::to_value(tenant.pendo_region)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ),
-            None => tenant.pendo_region.api_base().to_string(),
+            Some(b) => format!("{b}/{}", region.code()),
+            None => region.api_base().to_string(),
         };
         let mut cfg = PendoConfig::new(base);
         cfg.requests_per_second = self.pendo_requests_per_second;
-        Ok(Arc::new(PendoClient::new(cfg, key)))
+        Arc::new(PendoClient::new(cfg, key))
     }
 }
 

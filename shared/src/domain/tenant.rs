@@ -24,6 +24,16 @@ pub enum PendoRegion {
 }
 
 impl PendoRegion {
+    pub fn code(self) -> &'static str {
+        match self {
+            PendoRegion::Us => "us",
+            PendoRegion::Us1 => "us1",
+            PendoRegion::Eu => "eu",
+            PendoRegion::Jp => "jp",
+            PendoRegion::Au => "au",
+        }
+    }
+
     pub fn api_base(self) -> &'static str {
         match self {
             PendoRegion::Us => "https://app.pendo.io",

@@ -3,6 +3,7 @@
 mod client;
 pub mod pipelines;
 mod types;
+pub mod webhook;
 
 pub use client::{PendoClient, PendoConfig};
 pub use types::*;

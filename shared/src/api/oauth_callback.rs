@@ -1,0 +1,160 @@
+//! `GET /oauth/callback?code&state`: verifies the signed state (tenant, 10-minute expiry, one
+//! use), exchanges the code at the v3 token endpoint, finds the portal, stores the refresh token
+//! in the tenant's secret and the portal on the tenant, and answers a small HTML page.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use std::collections::HashMap;
+
+use super::oauth_state::{self, StateError};
+use super::AppState;
+use crate::hubspot::oauth::{self, OAuthApp};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/oauth/callback", get(callback))
+        .with_state(state)
+}
+
+fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    (
+        status,
+        Html(format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{0}</title></head>\
+             <body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>{0}</h1><p>{1}</p></body></html>",
+            esc(title),
+            esc(message)
+        )),
+    )
+        .into_response()
+}
+
+async fn callback(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    match handle(&s, &q).await {
+        Ok(portal) => page(
+            StatusCode::OK,
+            "HubSpot connected",
+            &format!("HubSpot portal {portal} is connected. You can close this window."),
+        ),
+        Err((status, message)) => page(status, "HubSpot was not connected", &message),
+    }
+}
+
+async fn handle(s: &AppState, q: &HashMap<String, String>) -> Result<u64, (StatusCode, String)> {
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, m.to_string());
+    if let Some(err) = q.get("error") {
+        let reason = if err == "access_denied" {
+            "Access was denied on HubSpot's consent screen.".to_string()
+        } else {
+            format!(
+                "HubSpot reported: {}",
+                err.chars().take(100).collect::<String>()
+            )
+        };
+        return Err((StatusCode::BAD_REQUEST, reason));
+    }
+    let state = q
+        .get("state")
+        .ok_or_else(|| bad("The link has no state parameter."))?;
+    let code = q
+        .get("code")
+        .ok_or_else(|| bad("The link has no code parameter."))?;
+    let internal = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "oauth callback failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side; try again.".to_string(),
+        )
+    };
+    let app = s.secrets.app().await.map_err(|e| internal(&e))?;
+    let payload = oauth_state::verify(&app.state_signing_key, state, Utc::now().timestamp())
+        .map_err(|e| match e {
+            StateError::Expired => (StatusCode::BAD_REQUEST, e.to_string()),
+            StateError::Tampered => (StatusCode::BAD_REQUEST, e.to_string()),
+        })?;
+    // One use: the nonce is recorded with a conditional write that outlives the state.
+    let first = s
+        .repo
+        .mark_once(
+            &payload.tenant,
+            &format!("oauth-state:{}", payload.nonce),
+            chrono::Duration::minutes(15),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
+    if !first {
+        return Err(bad(
+            "This sign-in link was already used; start the connection again.",
+        ));
+    }
+    let mut tenant = s
+        .repo
+        .get_tenant(&payload.tenant)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| bad("The tenant of this link no longer exists."))?;
+    let oauth_app = OAuthApp {
+        client_id: app.hubspot_client_id,
+        client_secret: app.hubspot_client_secret,
+        redirect_uri: s.redirect_uri.clone(),
+    };
+    let tokens = oauth::exchange_code(&s.hubspot_api_base, &oauth_app, code)
+        .await
+        .map_err(|e| {
+            (
+                StatusCode::BAD_GATEWAY,
+                format!("HubSpot did not accept the authorization: {e}"),
+            )
+        })?;
+    let portal = match tokens.hub_id {
+        Some(h) => h,
+        None => oauth::introspect_hub_id(&s.hubspot_api_base, &oauth_app, &tokens.access_token)
+            .await
+            .map_err(|e| {
+                (
+                    StatusCode::BAD_GATEWAY,
+                    format!("could not identify the HubSpot portal: {e}"),
+                )
+            })?,
+    };
+    if let Some(existing) = tenant.hubspot_portal_id {
+        if existing != portal && !payload.reconnect {
+            return Err((
+                StatusCode::CONFLICT,
+                format!(
+                    "This tenant is connected to HubSpot portal {existing}; connecting portal {portal} needs an explicit reconnect."
+                ),
+            ));
+        }
+    }
+    let mut secrets = s
+        .secrets
+        .tenant(&tenant.id)
+        .await
+        .map_err(|e| internal(&e))?;
+    secrets.hubspot_refresh_token = Some(tokens.refresh_token);
+    s.secrets
+        .put_tenant(&tenant.id, &secrets)
+        .await
+        .map_err(|e| internal(&e))?;
+    tenant.hubspot_portal_id = Some(portal);
+    if tenant.status == crate::domain::TenantStatus::NeedsAttention {
+        tenant.status = crate::domain::TenantStatus::Enabled;
+        tenant.attention_reason = None;
+    }
+    s.repo
+        .update_tenant(&tenant, Utc::now())
+        .await
+        .map_err(|e| internal(&e))?;
+    tracing::info!(tenant_id = %tenant.id, portal, "HubSpot connected");
+    Ok(portal)
+}

@@ -1,0 +1,148 @@
+//! `POST /webhooks/pendo/{tenant}/{token}`: Pendo URL webhooks can send no custom headers, so
+//! the per-tenant secret is an unguessable URL token, compared in constant time. Events are
+//! deduplicated on `uniqueId` (conditional write with TTL) and coalesced into at most one
+//! incremental job per tenant per minute; nothing calls Pendo or HubSpot inline.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::{constant_time_eq, AppState, MAX_BODY};
+use crate::domain::{Job, JobKind, TenantId};
+use crate::pendo::webhook::RawWebhookEvent;
+
+/// Bursts within this window become one job.
+const COALESCE_SECS: i64 = 60;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/webhooks/pendo/{tenant}/{token}", post(intake))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn intake(
+    State(s): State<AppState>,
+    Path((tenant, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = TenantId::parse(&tenant).map_err(|_| ApiError::not_found("tenant"))?;
+    let t = s
+        .repo
+        .get_tenant(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    let secrets = s.secrets.tenant(&t.id).await?;
+    let expected = secrets.webhook_token.ok_or_else(ApiError::unauthorized)?;
+    if !constant_time_eq(expected.expose().as_bytes(), token.as_bytes()) {
+        return Err(ApiError::unauthorized());
+    }
+    let body = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body rejected: {}", e.body_text()),
+        )
+    })?;
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ));
+    }
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let raw_events: Vec<Value> = match value {
+        Value::Array(a) if !a.is_empty() && a.len() <= 1000 => a,
+        Value::Array(_) => return Err(ApiError::bad_request("expected 1-1000 events")),
+        v @ Value::Object(_) => vec![v],
+        _ => {
+            return Err(ApiError::bad_request(
+                "expected a JSON object or an array of objects",
+            ))
+        }
+    };
+    let mut events = Vec::with_capacity(raw_events.len());
+    for (i, v) in raw_events.into_iter().enumerate() {
+        let raw: RawWebhookEvent = serde_json::from_value(v).map_err(|e| {
+            ApiError::invalid(format!("[{i}]"), format!("not a Pendo webhook event: {e}"))
+        })?;
+        let e = raw.validate().map_err(|(field, msg)| {
+            ApiError::invalid(format!("[{i}].{field}"), format!("{field} {msg}"))
+        })?;
+        events.push(e);
+    }
+    let (mut accepted, mut duplicates, mut ignored) = (0u32, 0u32, 0u32);
+    let mut visitors = Vec::new();
+    let mut accounts = Vec::new();
+    for e in events {
+        if !s
+            .repo
+            .mark_once(&t.id, &format!("wh:{}", e.unique_id), Duration::hours(48))
+            .await?
+        {
+            duplicates += 1;
+            continue;
+        }
+        if !e.kind.relevant() {
+            ignored += 1;
+            tracing::debug!(tenant_id = %t.id, kind = ?e.kind, "ignored webhook event type");
+            continue;
+        }
+        accepted += 1;
+        visitors.extend(e.visitor_id);
+        accounts.extend(e.account_id);
+    }
+    let mut job_id = None;
+    if accepted > 0 {
+        let bucket = Utc::now().timestamp() / COALESCE_SECS;
+        let key = format!("whjob:{bucket}");
+        if s.repo.mark_once(&t.id, &key, Duration::hours(2)).await? {
+            visitors.sort();
+            visitors.dedup();
+            accounts.sort();
+            accounts.dedup();
+            let job = Job {
+                job_id: format!("wh-{}-{bucket}", t.id),
+                tenant_id: t.id.clone(),
+                kind: JobKind::Incremental {
+                    visitor_ids: visitors,
+                    account_ids: accounts,
+                },
+                enqueued_at: Utc::now(),
+            };
+            // Delivered at the end of the window, so the burst is in Pendo's API by then.
+            if let Err(e) = s
+                .queue
+                .send(
+                    std::slice::from_ref(&job),
+                    std::time::Duration::from_secs(COALESCE_SECS as u64),
+                )
+                .await
+            {
+                s.repo.unmark(&t.id, &key).await?;
+                return Err(e.into());
+            }
+            job_id = Some(job.job_id);
+        }
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"accepted": accepted, "duplicates": duplicates, "ignored": ignored, "job_id": job_id})),
+    )
+        .into_response())
+}
