@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod lambda_setup;
 pub mod oauth_callback;
 pub mod oauth_state;
 pub mod openapi;

@@ -1,0 +1,10 @@
+//! Public `POST /webhooks/pendo/{tenant}/{token}` → the webhook intake router.
+
+use lambda_http::{run, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_json();
+    let state = shared::api::lambda_setup::app_state_from_env().await?;
+    run(shared::api::webhooks::router(state)).await
+}
