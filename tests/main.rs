@@ -1,6 +1,10 @@
 //! One test binary for every cross-crate suite (each binary links the AWS SDK; few binaries
 //! keep the build short). Suites needing AWS run against moto; HubSpot/Pendo against the sandboxes.
 
+#[path = "suites/api.rs"]
+mod api;
+#[path = "suites/api_fixture.rs"]
+mod api_fixture;
 #[path = "suites/hubspot.rs"]
 mod hubspot;
 #[path = "suites/pendo.rs"]

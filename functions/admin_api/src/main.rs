@@ -26,6 +26,7 @@ async fn claims_from_authorizer(mut req: Request, next: Next) -> Response {
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_json();
     let state = shared::api::lambda_setup::app_state_from_env().await?;
-    let app = shared::api::admin::router(state).layer(axum::middleware::from_fn(claims_from_authorizer));
+    let app =
+        shared::api::admin::router(state).layer(axum::middleware::from_fn(claims_from_authorizer));
     run(app).await
 }

@@ -159,6 +159,13 @@ async fn update_tenant(
     JsonBody(b): JsonBody<UpdateTenant>,
 ) -> Result<Json<Tenant>, ApiError> {
     let mut t = load(&s, &caller, &id).await?;
+    if b.display_name.is_none() && b.pendo_region.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "nothing to update: give display_name and/or pendo_region",
+        ));
+    }
     if let Some(name) = b.display_name {
         let checked = Tenant::new(t.id.clone(), &name, t.pendo_region, t.created_at)?;
         t.display_name = checked.display_name;
@@ -263,22 +270,32 @@ async fn connect_hubspot(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    req: axum::extract::Request,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = load(&s, &caller, &id).await?;
-    // The body is optional: empty means a first connection.
-    let reconnect = if body.iter().all(u8::is_ascii_whitespace) {
-        false
+    // The body is optional: none means a first connection; one given must be JSON.
+    let reconnect = if req.headers().contains_key("content-type") {
+        use axum::extract::FromRequest;
+        let JsonBody(b) = JsonBody::<ConnectBody>::from_request(req, &()).await?;
+        b.reconnect
     } else {
-        serde_json::from_slice::<ConnectBody>(&body)
-            .map_err(|e| {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map_err(|_| {
                 ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
-                    e.to_string(),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "request body too large",
                 )
-            })?
-            .reconnect
+            })?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Content-Type must be application/json",
+            ));
+        }
+        false
     };
     let (app, key) = app(&s).await?;
     let (state, payload) = oauth_state::sign(&key, &t.id, reconnect, Utc::now().timestamp());

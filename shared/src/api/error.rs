@@ -107,7 +107,8 @@ impl From<crate::queue::QueueError> for ApiError {
     }
 }
 
-/// JSON body extractor whose rejections use our error body and name the problem.
+/// JSON body extractor whose rejections use our error body and name the problem: the body must
+/// be a JSON object, and a field of the wrong type is named by its path.
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
@@ -118,39 +119,51 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::JsonRejection;
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+        let json_ct = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        if !json_ct {
+            return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Content-Type must be application/json",
-            )),
-            Err(JsonRejection::JsonDataError(e)) => {
-                let msg = e.body_text();
-                let field = msg
-                    .split_once(": ")
-                    .map(|(path, _)| {
-                        path.trim_start_matches(
-                            "Failed to deserialize the JSON body into the target type",
-                        )
-                        .to_string()
-                    })
-                    .filter(|p| !p.is_empty() && !p.contains(' '));
-                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", msg);
-                err.field = field;
-                Err(err)
-            }
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request(format!(
-                "malformed JSON: {}",
-                e.body_text()
-            ))),
-            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request body rejected: {}", e.body_text()),
-            )),
-            Err(e) => Err(ApiError::bad_request(e.body_text())),
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("request body rejected: {}", e.body_text()),
+                )
+            })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(JsonBody)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let mut err = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    e.inner().to_string(),
+                );
+                if path != "." {
+                    err.field = Some(path);
+                }
+                err
+            })
     }
 }

@@ -22,12 +22,19 @@ pub async fn app_state_from_env() -> Result<AppState, String> {
         required_env("TENANT_SECRET_PREFIX")?,
         required_env("APP_SECRET_ID")?,
     ));
-    let hubspot_api_base = std::env::var("HUBSPOT_API_BASE").unwrap_or_else(|_| "https://api.hubapi.com".into());
+    let hubspot_api_base =
+        std::env::var("HUBSPOT_API_BASE").unwrap_or_else(|_| "https://api.hubapi.com".into());
     let redirect_uri = required_env("OAUTH_REDIRECT_URI")?;
     let auth: Arc<dyn Authenticator> = Arc::new(TrustedClaims);
     Ok(AppState {
-        repo: Repo::new(Arc::new(DynamoStore::new(DynamoClient::new(&config), required_env("TABLE_NAME")?))),
-        queue: Arc::new(SqsQueue::new(SqsClient::new(&config), required_env("JOB_QUEUE_URL")?)),
+        repo: Repo::new(Arc::new(DynamoStore::new(
+            DynamoClient::new(&config),
+            required_env("TABLE_NAME")?,
+        ))),
+        queue: Arc::new(SqsQueue::new(
+            SqsClient::new(&config),
+            required_env("JOB_QUEUE_URL")?,
+        )),
         connectors: Arc::new(SecretConnectors {
             secrets: secrets.clone(),
             hubspot: HubSpotConfig {
@@ -48,8 +55,14 @@ pub async fn app_state_from_env() -> Result<AppState, String> {
 }
 
 /// Maps the JWT authorizer's claims (`sub`, `tenant_id`, `role`) to our [`super::Claims`].
-pub fn claims_from_jwt(claims: &std::collections::HashMap<String, String>) -> Option<super::Claims> {
-    let role = match claims.get("role").or_else(|| claims.get("custom:role"))?.as_str() {
+pub fn claims_from_jwt(
+    claims: &std::collections::HashMap<String, String>,
+) -> Option<super::Claims> {
+    let role = match claims
+        .get("role")
+        .or_else(|| claims.get("custom:role"))?
+        .as_str()
+    {
         "operator" => super::Role::Operator,
         "admin" => super::Role::Admin,
         _ => return None,
