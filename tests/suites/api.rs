@@ -542,7 +542,9 @@ async fn no_secret_or_token_is_ever_logged() {
     let writer = buf.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug,shared=trace,sandboxes=trace"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,shared=trace,sandboxes=trace",
+        ))
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
@@ -551,23 +553,64 @@ async fn no_secret_or_token_is_ever_logged() {
     let a = api.connected_tenant().await;
     // A wrong key attempt, an enable with its sync, webhooks good and bad.
     let r = api
-        .call("PUT", &format!("/v1/tenants/{a}/pendo"), Some(ADMIN_A), Some(json!({"region": "us", "integration_key": "wrong-secret-key-123"})))
+        .call(
+            "PUT",
+            &format!("/v1/tenants/{a}/pendo"),
+            Some(ADMIN_A),
+            Some(json!({"region": "us", "integration_key": "wrong-secret-key-123"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(!r.body.contains("wrong-secret-key-123"), "the key is not echoed");
-    api.call("POST", &format!("/v1/tenants/{a}/enable"), Some(ADMIN_A), None).await;
+    assert!(
+        !r.body.contains("wrong-secret-key-123"),
+        "the key is not echoed"
+    );
+    api.call(
+        "POST",
+        &format!("/v1/tenants/{a}/enable"),
+        Some(ADMIN_A),
+        None,
+    )
+    .await;
     for job in api.queue.take_all() {
         api.worker.handle(&job, None).await.unwrap();
     }
-    let url = api.call("GET", &format!("/v1/tenants/{a}/webhook"), Some(ADMIN_A), None).await.json()["url"]
+    let url = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/{a}/webhook"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await
+        .json()["url"]
         .as_str()
         .unwrap()
         .to_string();
-    let path = url.trim_start_matches("https://hooks.example.com").to_string();
-    api.call("POST", &path, None, Some(json!({"event": "npsSubmitted", "uniqueId": "x1", "visitorId": "v000001"}))).await;
-    api.call("POST", &(path.clone() + "x"), None, Some(json!({"event": "npsSubmitted", "uniqueId": "x2"}))).await;
+    let path = url
+        .trim_start_matches("https://hooks.example.com")
+        .to_string();
+    api.call(
+        "POST",
+        &path,
+        None,
+        Some(json!({"event": "npsSubmitted", "uniqueId": "x1", "visitorId": "v000001"})),
+    )
+    .await;
+    api.call(
+        "POST",
+        &(path.clone() + "x"),
+        None,
+        Some(json!({"event": "npsSubmitted", "uniqueId": "x2"})),
+    )
+    .await;
 
-    let secrets = api.state.secrets.tenant(&TenantId::parse(&a).unwrap()).await.unwrap();
+    let secrets = api
+        .state
+        .secrets
+        .tenant(&TenantId::parse(&a).unwrap())
+        .await
+        .unwrap();
     let mut values: Vec<String> = vec![
         secrets.pendo_integration_key.unwrap().expose().to_string(),
         secrets.hubspot_refresh_token.unwrap().expose().to_string(),
@@ -576,9 +619,16 @@ async fn no_secret_or_token_is_ever_logged() {
         api.hubspot.with(|s| s.cfg.client_secret.clone()),
         "wrong-secret-key-123".into(),
     ];
-    values.extend(api.hubspot.with(|s| s.access_tokens.keys().cloned().collect::<Vec<_>>()));
+    values.extend(
+        api.hubspot
+            .with(|s| s.access_tokens.keys().cloned().collect::<Vec<_>>()),
+    );
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.len() > 1000, "the journey did log ({} bytes)", logs.len());
+    assert!(
+        logs.len() > 1000,
+        "the journey did log ({} bytes)",
+        logs.len()
+    );
     for v in values {
         assert!(!logs.contains(&v), "a secret value appears in the logs");
     }

@@ -6,6 +6,7 @@
 
 mod demo;
 mod report;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -42,6 +43,22 @@ enum Command {
         #[arg(long, default_value = "https://api.hubapi.com")]
         hubspot_api: String,
     },
+    /// Serve the admin API, OAuth callback and webhook intake locally, with an in-process worker.
+    Serve {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        #[arg(long, default_value = ".local/serve")]
+        dir: PathBuf,
+        /// Bearer token with the operator role.
+        #[arg(long, env = "LOCAL_OPERATOR_TOKEN")]
+        operator_token: String,
+        /// Tenant admin tokens as `tenant=token` (repeatable).
+        #[arg(long = "admin-token")]
+        admin_tokens: Vec<String>,
+        /// Point at in-process HubSpot and Pendo sandboxes instead of the real APIs.
+        #[arg(long)]
+        sandbox: bool,
+    },
     /// Start the HubSpot and Pendo sandboxes standalone.
     Sandbox {
         #[arg(long, default_value_t = 8081)]
@@ -69,6 +86,34 @@ async fn main() {
             secrets,
             hubspot_api,
         } => demo::sync_real(&tenant, &db, &secrets, &hubspot_api).await,
+        Command::Serve {
+            port,
+            dir,
+            operator_token,
+            admin_tokens,
+            sandbox,
+        } => {
+            let admin_tokens = admin_tokens
+                .iter()
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(t, k)| (t.to_string(), k.to_string()))
+                })
+                .collect::<Option<Vec<_>>>();
+            match admin_tokens {
+                None => Err("--admin-token takes tenant=token".into()),
+                Some(admin_tokens) => {
+                    serve::run(serve::ServeOptions {
+                        port,
+                        dir: &dir,
+                        operator_token,
+                        admin_tokens,
+                        sandbox,
+                    })
+                    .await
+                }
+            }
+        }
         Command::Sandbox {
             hubspot_port,
             pendo_port,
