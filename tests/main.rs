@@ -3,6 +3,8 @@
 
 #[path = "suites/api.rs"]
 mod api;
+#[path = "suites/api_bad_input.rs"]
+mod api_bad_input;
 #[path = "suites/api_fixture.rs"]
 mod api_fixture;
 #[path = "suites/hubspot.rs"]

@@ -196,16 +196,37 @@ impl Api {
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
         let (code, state) = self.consent(&a).await;
+        let r = self.callback(&code, &state).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        a
+    }
+
+    /// The path of tenant's webhook URL (as shown to its admin).
+    pub async fn webhook_path(&self, tenant: &str) -> String {
         let r = self
             .call(
                 "GET",
-                &format!("/oauth/callback?code={code}&state={state}"),
-                None,
+                &format!("/v1/tenants/{tenant}/webhook"),
+                Some(ADMIN_A),
                 None,
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        a
+        r.json()["url"]
+            .as_str()
+            .expect("webhook url")
+            .trim_start_matches("https://hooks.example.com")
+            .to_string()
+    }
+
+    /// HubSpot redirecting the admin back to our callback.
+    pub async fn callback(&self, code: &str, state: &str) -> Reply {
+        self.call(
+            "GET",
+            &format!("/oauth/callback?code={code}&state={state}"),
+            None,
+            None,
+        )
+        .await
     }
 
     /// Asks for the authorize URL and follows it through the sandbox's consent page.

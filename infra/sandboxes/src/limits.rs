@@ -74,3 +74,20 @@ pub(crate) fn take_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
     }
     Some(f)
 }
+
+/// State that takes injected faults (both sandboxes).
+pub(crate) trait Faulty: Send + 'static {
+    fn faults(&mut self) -> &mut Vec<Fault>;
+}
+
+/// `POST /_sandbox/faults`: queue a fault for the next matching requests.
+pub(crate) fn fault_route<S: Faulty>(
+) -> axum::routing::MethodRouter<std::sync::Arc<std::sync::Mutex<S>>> {
+    axum::routing::post(
+        |axum::extract::State(s): axum::extract::State<std::sync::Arc<std::sync::Mutex<S>>>,
+         axum::Json(f): axum::Json<Fault>| async move {
+            s.lock().unwrap().faults().push(f);
+            axum::http::StatusCode::NO_CONTENT
+        },
+    )
+}

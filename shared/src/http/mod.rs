@@ -5,7 +5,7 @@ mod limiter;
 mod retry;
 
 pub use limiter::RollingWindowLimiter;
-pub use retry::{backoff_delay, RetryPolicy};
+pub use retry::{backoff_delay, Exhausted, RetryPolicy};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -18,6 +18,35 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Returned when the attempts are used up; each client maps it to its own error type.
+#[derive(Debug)]
+pub struct Exhausted {
+    pub attempts: u32,
+    pub last: String,
+}
+
+impl RetryPolicy {
+    /// Sleeps before the next attempt, or gives up after `max_attempts`.
+    pub async fn pause(
+        &self,
+        api: &str,
+        operation: &str,
+        attempt: u32,
+        reason: String,
+        retry_after: Option<Duration>,
+    ) -> Result<(), Exhausted> {
+        if attempt >= self.max_attempts {
+            return Err(Exhausted {
+                attempts: attempt,
+                last: reason,
+            });
+        }
+        tracing::debug!(api, operation, attempt, reason = %reason, "retrying");
+        tokio::time::sleep(backoff_delay(self, attempt, retry_after)).await;
+        Ok(())
+    }
+}
+
 /// "Full jitter" backoff for `attempt` (1-based), unless the server said how long to wait.
 pub fn backoff_delay(
     policy: &RetryPolicy,

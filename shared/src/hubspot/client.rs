@@ -15,7 +15,7 @@ use super::{
     SchemaReport, SearchCursor, SearchPage, WriteInput,
 };
 use crate::domain::{ObjectKind, PENDO_GROUP};
-use crate::http::{backoff_delay, CallCounter, RetryPolicy, RollingWindowLimiter};
+use crate::http::{CallCounter, RetryPolicy, RollingWindowLimiter};
 use crate::secret::SecretString;
 
 pub const BATCH_LIMIT: usize = 100;
@@ -236,16 +236,15 @@ impl HubSpotClient {
         reason: String,
         retry_after: Option<Duration>,
     ) -> Result<(), HubSpotError> {
-        if attempt >= self.cfg.retry.max_attempts {
-            return Err(HubSpotError::RetriesExhausted {
+        self.cfg
+            .retry
+            .pause("hubspot", kind, attempt, reason, retry_after)
+            .await
+            .map_err(|e| HubSpotError::RetriesExhausted {
                 operation: kind.into(),
-                attempts: attempt,
-                last: reason,
-            });
-        }
-        tracing::debug!(operation = kind, attempt, reason = %reason, "retrying HubSpot call");
-        tokio::time::sleep(backoff_delay(&self.cfg.retry, attempt, retry_after)).await;
-        Ok(())
+                attempts: e.attempts,
+                last: e.last,
+            })
     }
 
     async fn batch_write(

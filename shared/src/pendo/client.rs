@@ -12,7 +12,7 @@ use super::{
     PendoApi, PendoError, PendoVisitor,
 };
 use crate::domain::{NpsConfig, ObjectKind};
-use crate::http::{backoff_delay, CallCounter, RetryPolicy, RollingWindowLimiter};
+use crate::http::{CallCounter, RetryPolicy, RollingWindowLimiter};
 use crate::secret::SecretString;
 
 pub const METADATA_BATCH: usize = 500;
@@ -111,15 +111,15 @@ impl PendoClient {
                     }
                 }
             };
-            if attempt >= self.cfg.retry.max_attempts {
-                return Err(PendoError::RetriesExhausted {
+            self.cfg
+                .retry
+                .pause("pendo", kind, attempt, reason, None)
+                .await
+                .map_err(|e| PendoError::RetriesExhausted {
                     operation: kind.into(),
-                    attempts: attempt,
-                    last: reason,
-                });
-            }
-            tracing::debug!(operation = kind, attempt, reason = %reason, "retrying Pendo call");
-            tokio::time::sleep(backoff_delay(&self.cfg.retry, attempt, None)).await;
+                    attempts: e.attempts,
+                    last: e.last,
+                })?;
         }
     }
 

@@ -180,6 +180,37 @@ fn condition_parts(condition: Condition) -> Option<ConditionParts> {
     }
 }
 
+/// Adds a condition expression to a put or delete request (their builders share no trait).
+macro_rules! conditioned {
+    ($req:expr, $condition:expr) => {{
+        let req = $req;
+        match condition_parts($condition) {
+            Some((expr, names, values)) => req
+                .condition_expression(expr)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values)),
+            None => req,
+        }
+    }};
+}
+
+fn write_error(
+    condition_failed: bool,
+    pk: &str,
+    sk: &str,
+    operation: &'static str,
+    e: impl std::fmt::Display,
+) -> StoreError {
+    if condition_failed {
+        StoreError::ConditionFailed {
+            pk: pk.to_string(),
+            sk: sk.to_string(),
+        }
+    } else {
+        StoreError::backend(operation, e)
+    }
+}
+
 #[async_trait]
 impl Store for DynamoStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -255,32 +286,25 @@ impl Store for DynamoStore {
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let (pk, sk) = (item.pk.clone(), item.sk.clone());
-        let mut req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_attrs(item)));
-        if let Some((expr, names, values)) = condition_parts(condition) {
-            req = req
-                .condition_expression(expr)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values));
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    Err(StoreError::ConditionFailed { pk, sk })
-                } else {
-                    Err(StoreError::backend(
-                        "put",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                    ))
-                }
-            }
-        }
+        let req = conditioned!(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_attrs(item))),
+            condition
+        );
+        req.send().await.map(|_| ()).map_err(|e| {
+            let failed = e
+                .as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception());
+            write_error(
+                failed,
+                &pk,
+                &sk,
+                "put",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e),
+            )
+        })
     }
 
     async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
@@ -298,35 +322,25 @@ impl Store for DynamoStore {
     }
 
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        let mut req = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, sk)));
-        if let Some((expr, names, values)) = condition_parts(condition) {
-            req = req
-                .condition_expression(expr)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values));
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    Err(StoreError::ConditionFailed {
-                        pk: pk.to_string(),
-                        sk: sk.to_string(),
-                    })
-                } else {
-                    Err(StoreError::backend(
-                        "delete",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                    ))
-                }
-            }
-        }
+        let req = conditioned!(
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(pk, sk))),
+            condition
+        );
+        req.send().await.map(|_| ()).map_err(|e| {
+            let failed = e
+                .as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception());
+            write_error(
+                failed,
+                pk,
+                sk,
+                "delete",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e),
+            )
+        })
     }
 
     async fn query(

@@ -140,16 +140,7 @@ pub(crate) async fn push_step(
 
     if ctx.opts.dry_run {
         for (c, hs, _) in to_write.iter() {
-            ctx.planned(PlannedWrite {
-                direction: Direction::Push,
-                object: kind,
-                id: format!("{} → {hs}", c.id),
-                values: c
-                    .values
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect(),
-            });
+            ctx.planned(c.planned(kind, hs));
         }
         ctx.run.counts.pushed += (to_write.len() + creates.len()) as u64;
         return Ok(Step::More(Some(last)));
@@ -179,29 +170,10 @@ pub(crate) async fn push_step(
         }
         for f in outcome.failed {
             if let Some(c) = by_hs.remove(&f.key) {
+                // Deleted in HubSpot: resolve again next run.
                 let gone =
                     f.message.contains("not found") || f.message.contains("Object not found");
-                let mut state = c.state;
-                if state.failure.is_some() {
-                    ctx.run.counts.retried += 1;
-                }
-                state.failure = Some(Failure::next(
-                    state.failure.as_ref(),
-                    f.message.clone(),
-                    now,
-                ));
-                if gone {
-                    state.hubspot_id = None; // deleted in HubSpot: resolve again next run
-                }
-                ctx.run.counts.failed += 1;
-                ctx.errors.push(RecordError {
-                    direction: Direction::Push,
-                    object: kind,
-                    object_id: c.id.clone(),
-                    field: f.property,
-                    message: f.message,
-                });
-                done_states.push((c.id, state));
+                done_states.push(failed(ctx, kind, c, f, now, gone, ""));
             }
         }
     }
@@ -239,21 +211,7 @@ pub(crate) async fn push_step(
         }
         for f in outcome.failed {
             if let Some(c) = by_key.remove(&f.key) {
-                let mut state = c.state;
-                state.failure = Some(Failure::next(
-                    state.failure.as_ref(),
-                    f.message.clone(),
-                    now,
-                ));
-                ctx.run.counts.failed += 1;
-                ctx.errors.push(RecordError {
-                    direction: Direction::Push,
-                    object: kind,
-                    object_id: c.id.clone(),
-                    field: f.property,
-                    message: format!("create failed: {}", f.message),
-                });
-                done_states.push((c.id, state));
+                done_states.push(failed(ctx, kind, c, f, now, false, "create failed: "));
             }
         }
     }
@@ -261,6 +219,54 @@ pub(crate) async fn push_step(
         .put_object_states(ctx.tenant, kind, &done_states)
         .await?;
     Ok(Step::More(Some(last)))
+}
+
+impl Candidate {
+    fn planned(&self, kind: ObjectKind, hs: &str) -> PlannedWrite {
+        PlannedWrite {
+            direction: Direction::Push,
+            object: kind,
+            id: format!("{} → {hs}", self.id),
+            values: self
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect(),
+        }
+    }
+}
+
+/// Records a failed write: kept for retry on the next run, reported in the run record.
+fn failed(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    c: Candidate,
+    f: crate::hubspot::RecordFailure,
+    now: chrono::DateTime<Utc>,
+    forget_link: bool,
+    prefix: &str,
+) -> (String, ObjectState) {
+    let mut state = c.state;
+    if state.failure.is_some() {
+        ctx.run.counts.retried += 1;
+    }
+    state.failure = Some(Failure::next(
+        state.failure.as_ref(),
+        f.message.clone(),
+        now,
+    ));
+    if forget_link {
+        state.hubspot_id = None;
+    }
+    ctx.run.counts.failed += 1;
+    ctx.errors.push(RecordError {
+        direction: Direction::Push,
+        object: kind,
+        object_id: c.id.clone(),
+        field: f.property,
+        message: format!("{prefix}{}", f.message),
+    });
+    (c.id, state)
 }
 
 fn succeeded(
@@ -274,16 +280,7 @@ fn succeeded(
         ctx.run.counts.retried += 1;
     }
     if ctx.samples.len() < 6 {
-        ctx.samples.push(PlannedWrite {
-            direction: Direction::Push,
-            object: kind,
-            id: format!("{} → {hs}", c.id),
-            values: c
-                .values
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect(),
-        });
+        ctx.samples.push(c.planned(kind, &hs));
     }
     (
         c.id,

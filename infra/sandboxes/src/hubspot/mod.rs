@@ -329,10 +329,7 @@ fn control_routes() -> Router<Shared> {
     Router::new()
         .route(
             "/_sandbox/faults",
-            post(|State(s): State<Shared>, Json(f): Json<Fault>| async move {
-                s.lock().unwrap().faults.push(f);
-                StatusCode::NO_CONTENT
-            }),
+            crate::limits::fault_route::<HubSpotState>(),
         )
         .route(
             "/_sandbox/stats",
@@ -381,4 +378,10 @@ pub fn router(state: Shared) -> Router {
         .merge(control_routes())
         .merge(crm)
         .with_state(state)
+}
+
+impl crate::limits::Faulty for HubSpotState {
+    fn faults(&mut self) -> &mut Vec<Fault> {
+        &mut self.faults
+    }
 }

@@ -347,10 +347,7 @@ pub fn router(state: Shared) -> Router {
     let control = Router::new()
         .route(
             "/_sandbox/faults",
-            post(|State(s): State<Shared>, Json(f): Json<Fault>| async move {
-                s.lock().unwrap().faults.push(f);
-                StatusCode::NO_CONTENT
-            }),
+            crate::limits::fault_route::<PendoState>(),
         )
         .route(
             "/_sandbox/stats",
@@ -369,4 +366,10 @@ pub fn router(state: Shared) -> Router {
             ),
         );
     api.merge(control).with_state(state)
+}
+
+impl crate::limits::Faulty for PendoState {
+    fn faults(&mut self) -> &mut Vec<Fault> {
+        &mut self.faults
+    }
 }
