@@ -70,6 +70,10 @@ pub struct Dataset {
     pub schema: HashMap<String, BTreeMap<String, String>>,
     /// Visitors whose email changed through a mutation.
     pub email_overrides: HashMap<usize, String>,
+    /// account → visitors whose primary account it is (fixed by the seed).
+    by_account: Vec<Vec<usize>>,
+    /// account → every visitor that belongs to it (primary or not).
+    members: Vec<Vec<usize>>,
 }
 
 pub fn visitor_id(i: usize) -> String {
@@ -134,7 +138,27 @@ impl Dataset {
                 ]),
             ),
         ]);
+        let mut by_account = vec![Vec::new(); cfg.accounts.max(1)];
+        let mut members = vec![Vec::new(); cfg.accounts.max(1)];
+        let probe = Self {
+            cfg: cfg.clone(),
+            overrides: HashMap::new(),
+            polls: Vec::new(),
+            custom: HashMap::new(),
+            schema: HashMap::new(),
+            email_overrides: HashMap::new(),
+            by_account: Vec::new(),
+            members: Vec::new(),
+        };
+        for v in 0..cfg.visitors {
+            by_account[probe.primary_account(v)].push(v);
+            for a in probe.accounts_of(v) {
+                members[a].push(v);
+            }
+        }
         Self {
+            by_account,
+            members,
             cfg,
             overrides: HashMap::new(),
             polls,
@@ -250,7 +274,21 @@ impl Dataset {
             "custom": custom}})
     }
 
-    /// Account first/last visit = earliest/latest of its visitors (computed on demand: accounts are few).
+    /// Visitors whose primary account is `a` (their events carry it).
+    pub fn visitors_of(&self, a: usize) -> &[usize] {
+        self.by_account.get(a).map_or(&[], Vec::as_slice)
+    }
+
+    /// Earliest first and latest last visit of an account's visitors.
+    pub fn account_visit_bounds(&self, a: usize) -> Option<(i64, i64)> {
+        self.members
+            .get(a)?
+            .iter()
+            .filter_map(|v| self.visit_bounds(*v))
+            .reduce(|x, y| (x.0.min(y.0), x.1.max(y.1)))
+    }
+
+    /// Account first/last visit for every account.
     pub fn account_visits(&self) -> HashMap<usize, (i64, i64)> {
         let mut out: HashMap<usize, (i64, i64)> = HashMap::new();
         for v in 0..self.cfg.visitors {

@@ -47,28 +47,102 @@ fn time_range(ts: &Value, today: i32) -> Result<(i32, i32), AggError> {
     })
 }
 
+/// A keyset page the pipeline asks for: rows whose `key` is after `after`, at most `limit` of
+/// them (after grouping). Generated ids are zero-padded, so their order is the index order.
+/// The source then only generates that window; every step still runs on it, so the answer is
+/// the same as evaluating the whole source, at a fraction of the cost for big subscriptions.
+struct Window {
+    key: String,
+    after: Option<usize>,
+    limit: usize,
+}
+
+fn window(pipeline: &[Value]) -> Option<Window> {
+    let mut key = None;
+    let mut after = None;
+    let mut limit = None;
+    for step in &pipeline[1..] {
+        if let Some(keys) = step["sort"].as_array() {
+            key = keys.first().and_then(|k| k.as_str()).map(str::to_string);
+        }
+        if let Some(g) = step["group"]["group"].as_array() {
+            key = g.first().and_then(|k| k.as_str()).map(str::to_string);
+        }
+        if let Some(f) = step["filter"].as_str() {
+            match f.split_once('>') {
+                Some((k, lit)) if !lit.starts_with('=') && !f.contains("&&") => {
+                    let lit = lit.trim().trim_matches('`').trim_matches('"');
+                    after = Some((k.trim().to_string(), lit.to_string()));
+                }
+                _ => return None,
+            }
+        }
+        if let Some(n) = step["limit"].as_u64() {
+            limit = Some(n as usize);
+        }
+        if step.get("unwind").is_some()
+            || step.get("eval").is_some()
+            || step.get("segment").is_some()
+        {
+            return None;
+        }
+    }
+    let key = key?;
+    let limit = limit?;
+    let after = match after {
+        Some((k, lit)) if k == key => Some(match key.as_str() {
+            "visitorId" => super::data::parse_visitor(&lit)?,
+            "accountId" => super::data::parse_account(&lit)?,
+            _ => return None,
+        }),
+        Some(_) => return None,
+        None => None,
+    };
+    Some(Window { key, after, limit })
+}
+
+fn first_index(w: &Option<Window>, key: &str) -> usize {
+    match w {
+        Some(w) if w.key == key => w.after.map_or(0, |a| a + 1),
+        _ => 0,
+    }
+}
+
+fn event_row(ds: &Dataset, v: usize, d: i32, minutes: u32, events: u32) -> Value {
+    json!({"visitorId": visitor_id(v), "accountId": account_id(ds.primary_account(v)),
+           "day": d as i64 * DAY_MS, "numEvents": events, "numMinutes": minutes, "appId": -323232})
+}
+
 fn source_rows(
     ds: &Dataset,
     source: &Value,
+    w: &Option<Window>,
 ) -> Result<(Vec<Value>, Option<&'static str>), AggError> {
     let src = source["source"]
         .as_object()
         .ok_or("first step must be a source")?;
     let ts = &source["source"]["timeSeries"];
-    if let Some(params) = src.get("visitors") {
-        let identified_only = params["identified"].as_bool().unwrap_or(false);
-        let _ = identified_only; // generated visitors are all identified
-        return Ok((
-            (0..ds.cfg.visitors).map(|v| ds.visitor_row(v)).collect(),
-            Some("visitorId"),
-        ));
+    let cap = |key: &str| {
+        w.as_ref()
+            .filter(|w| w.key == key)
+            .map_or(usize::MAX, |w| w.limit)
+    };
+    if src.contains_key("visitors") {
+        // Generated visitors are all identified, so `identified` changes nothing here.
+        let start = first_index(w, "visitorId");
+        let rows = (start..ds.cfg.visitors)
+            .take(cap("visitorId"))
+            .map(|v| ds.visitor_row(v))
+            .collect();
+        return Ok((rows, Some("visitorId")));
     }
     if src.contains_key("accounts") {
-        let visits = ds.account_visits();
-        let rows = (0..ds.cfg.accounts)
+        let start = first_index(w, "accountId");
+        let rows = (start..ds.cfg.accounts)
+            .take(cap("accountId"))
             .map(|a| {
                 let mut r = ds.account_row(a);
-                if let Some((f, l)) = visits.get(&a) {
+                if let Some((f, l)) = ds.account_visit_bounds(a) {
                     r["metadata"]["auto"]["firstvisit"] = json!(f);
                     r["metadata"]["auto"]["lastvisit"] = json!(l);
                 }
@@ -80,12 +154,34 @@ fn source_rows(
     if src.contains_key("events") {
         let (start, end) = time_range(ts, ds.cfg.today)?;
         let mut rows = Vec::new();
-        for v in 0..ds.cfg.visitors {
-            for d in start..end {
-                if let Some((minutes, events)) = ds.activity(v, d) {
-                    rows.push(json!({"visitorId": visitor_id(v), "accountId": account_id(ds.primary_account(v)),
-                                     "day": d as i64 * DAY_MS, "numEvents": events, "numMinutes": minutes,
-                                     "appId": -323232}));
+        let mut groups = 0;
+        if w.as_ref().is_some_and(|w| w.key == "accountId") {
+            // Whole accounts, in id order, until the page's worth of (account, day) groups.
+            for a in first_index(w, "accountId")..ds.cfg.accounts {
+                let mut days = std::collections::BTreeSet::new();
+                for v in ds.visitors_of(a) {
+                    for d in start..end {
+                        if let Some((m, e)) = ds.activity(*v, d) {
+                            days.insert(d);
+                            rows.push(event_row(ds, *v, d, m, e));
+                        }
+                    }
+                }
+                groups += days.len();
+                if groups >= cap("accountId") {
+                    break;
+                }
+            }
+        } else {
+            for v in first_index(w, "visitorId")..ds.cfg.visitors {
+                for d in start..end {
+                    if let Some((m, e)) = ds.activity(v, d) {
+                        rows.push(event_row(ds, v, d, m, e));
+                        groups += 1;
+                    }
+                }
+                if groups >= cap("visitorId") {
+                    break;
                 }
             }
         }
@@ -277,7 +373,7 @@ fn field_spec(name: &str, f: &Value) -> Result<(String, String, Value), AggError
 
 pub fn run(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
     let first = pipeline.first().ok_or("pipeline is empty")?;
-    let (mut rows, _sorted_by) = source_rows(ds, first)?;
+    let (mut rows, _sorted_by) = source_rows(ds, first, &window(pipeline))?;
     for step in &pipeline[1..] {
         let (op, arg) = step
             .as_object()
