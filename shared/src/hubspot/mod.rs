@@ -9,7 +9,7 @@ pub mod paths;
 mod schema;
 mod types;
 
-pub use client::{Auth, HubSpotClient, HubSpotConfig};
+pub use client::{Auth, HubSpotClient, HubSpotConfig, BATCH_LIMIT};
 pub use error::HubSpotError;
 pub use schema::{pendo_property_specs, validate_value, SchemaReport};
 pub use types::*;

@@ -35,6 +35,8 @@ pub(crate) struct RunCtx<'a> {
     pub excluded_fields: BTreeSet<PushField>,
     pub account_visitors: Option<HashMap<String, u64>>,
     pub pendo_types: HashMap<ObjectKind, BTreeMap<String, String>>,
+    /// Push updates waiting for a full batch (one object kind at a time).
+    pub pending: Vec<push::Pending>,
 }
 
 impl RunCtx<'_> {
@@ -147,6 +149,7 @@ impl SyncEngine {
             excluded_fields: BTreeSet::new(),
             account_visitors: None,
             pendo_types: HashMap::new(),
+            pending: Vec::new(),
         };
         let result = self
             .drive(&mut ctx, &mut checkpoint, started, &mut lease)
@@ -264,6 +267,14 @@ impl SyncEngine {
                 }
             }
             if cp.phase < PHASES.len() && ctx.opts.budget.is_some_and(|b| started.elapsed() >= b) {
+                // Nothing buffered may outlive the invocation.
+                let kind = if cp.phase == 5 {
+                    ObjectKind::Account
+                } else {
+                    ObjectKind::Visitor
+                };
+                push::flush(ctx, kind, true).await?;
+                self.flush_errors(ctx).await?;
                 tracing::info!(
                     phase = PHASES[cp.phase],
                     "time budget reached; continuing in a new invocation"

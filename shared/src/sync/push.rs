@@ -27,7 +27,7 @@ type PendoRecord = (
 );
 
 /// One Pendo record, ready to join and write.
-struct Candidate {
+pub(crate) struct Candidate {
     id: String,
     email: Option<String>,
     domain: Option<String>,
@@ -69,6 +69,7 @@ pub(crate) async fn push_step(
         }
     };
     let Some(last) = page.last().map(|p| p.0.clone()) else {
+        flush(ctx, kind, true).await?;
         return Ok(Step::Done);
     };
     let ids: Vec<String> = page.iter().map(|p| p.0.clone()).collect();
@@ -147,35 +148,19 @@ pub(crate) async fn push_step(
     }
 
     let now = Utc::now();
-    // Updates by record id.
-    let mut by_hs: HashMap<String, Candidate> = HashMap::new();
-    let mut inputs = Vec::new();
+    // Updates are buffered across pages and sent in full batches of 100, so a sync that
+    // changes k records costs ⌈k/100⌉ calls however they are spread over the pages.
+    let join_for_stamp = join.clone();
     for (c, hs, stamp) in to_write {
         let mut properties = c.values.clone();
         if stamp {
-            properties.insert(join.clone(), c.id.clone());
+            properties.insert(join_for_stamp.clone(), c.id.clone());
         }
-        inputs.push(WriteInput {
-            key: hs.clone(),
+        ctx.pending.push(Pending {
+            candidate: c,
+            hubspot_id: hs,
             properties,
         });
-        by_hs.insert(hs, c);
-    }
-    if !inputs.is_empty() {
-        let outcome = ctx.hubspot.update(kind, inputs).await?;
-        for (hs, _) in outcome.ok {
-            if let Some(c) = by_hs.remove(&hs) {
-                done_states.push(succeeded(ctx, kind, c, hs));
-            }
-        }
-        for f in outcome.failed {
-            if let Some(c) = by_hs.remove(&f.key) {
-                // Deleted in HubSpot: resolve again next run.
-                let gone =
-                    f.message.contains("not found") || f.message.contains("Object not found");
-                done_states.push(failed(ctx, kind, c, f, now, gone, ""));
-            }
-        }
     }
     // Creates go through upsert on our unique id property: a retry can never duplicate.
     if !creates.is_empty() {
@@ -218,8 +203,64 @@ pub(crate) async fn push_step(
     ctx.repo
         .put_object_states(ctx.tenant, kind, &done_states)
         .await?;
+    flush(ctx, kind, false).await?;
     Ok(Step::More(Some(last)))
 }
+
+/// A record waiting for its batch.
+pub(crate) struct Pending {
+    candidate: Candidate,
+    hubspot_id: String,
+    properties: BTreeMap<String, String>,
+}
+
+/// Sends buffered updates: full batches of 100, or everything when `all` (end of a phase or
+/// of an invocation). Their state is stored right after the call.
+pub(crate) async fn flush(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    all: bool,
+) -> Result<(), SyncError> {
+    let take = if all {
+        ctx.pending.len()
+    } else {
+        ctx.pending.len() / BATCH * BATCH
+    };
+    if take == 0 {
+        return Ok(());
+    }
+    let batch: Vec<Pending> = ctx.pending.drain(..take).collect();
+    let now = Utc::now();
+    let mut by_hs: HashMap<String, Candidate> = HashMap::new();
+    let mut inputs = Vec::with_capacity(batch.len());
+    for p in batch {
+        inputs.push(WriteInput {
+            key: p.hubspot_id.clone(),
+            properties: p.properties,
+        });
+        by_hs.insert(p.hubspot_id, p.candidate);
+    }
+    let outcome = ctx.hubspot.update(kind, inputs).await?;
+    let mut done_states = Vec::new();
+    for (hs, _) in outcome.ok {
+        if let Some(c) = by_hs.remove(&hs) {
+            done_states.push(succeeded(ctx, kind, c, hs));
+        }
+    }
+    for f in outcome.failed {
+        if let Some(c) = by_hs.remove(&f.key) {
+            // Deleted in HubSpot: resolve again next run.
+            let gone = f.message.contains("not found") || f.message.contains("Object not found");
+            done_states.push(failed(ctx, kind, c, f, now, gone, ""));
+        }
+    }
+    ctx.repo
+        .put_object_states(ctx.tenant, kind, &done_states)
+        .await?;
+    Ok(())
+}
+
+const BATCH: usize = crate::hubspot::BATCH_LIMIT;
 
 impl Candidate {
     fn planned(&self, kind: ObjectKind, hs: &str) -> PlannedWrite {
