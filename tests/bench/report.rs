@@ -1,0 +1,196 @@
+//! BENCHMARKS.md.
+
+use serde_json::Value;
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::extras::{Baseline, Burst, DiffRate, LambdaPackage};
+use crate::Scenario;
+
+// Public on-demand prices, us-east-1, as published in 2026 (the cost model's only inputs
+// besides the measured counts).
+const LAMBDA_GB_S_ARM: f64 = 0.000_013_333_4;
+const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+const DDB_WRU: f64 = 0.625 / 1e6;
+const DDB_RRU: f64 = 0.125 / 1e6;
+const SQS_REQUEST: f64 = 0.40 / 1e6;
+const SECRETS_CALL: f64 = 0.05 / 10_000.0;
+const WORKER_GB: f64 = 0.5;
+
+fn calls(run: &Value, prefix: &str) -> String {
+    let m = run["api_calls"].as_object().cloned().unwrap_or_default();
+    let parts: Vec<String> = m
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| format!("{} {}", &k[prefix.len()..], v))
+        .collect();
+    if parts.is_empty() {
+        "0".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn get(run: &Value, k: &str) -> u64 {
+    run["api_calls"][k].as_u64().unwrap_or(0)
+}
+
+pub fn render(
+    scenarios: &[Scenario],
+    baseline: Option<&Baseline>,
+    diff: &DiffRate,
+    burst: &Burst,
+    lambdas: &[LambdaPackage],
+    took: Duration,
+) -> String {
+    let mut md = String::new();
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Measured {} on {cores} cores ({machine}), release build, against the in-process sandboxes with HubSpot's \
+         real limits on (110 requests / 10 s per portal, search 5 / s). Reproduce with `infra/scripts/bench.sh` \
+         (sizes: `infra/scripts/bench.sh --sizes 10000,100000`). The whole run took {:.0} s.\n",
+        chrono::Utc::now().format("%Y-%m-%d"),
+        took.as_secs_f64()
+    );
+    let _ = writeln!(md, "Every sync runs in its own child process (the worker alone: sandboxes live in the parent), on the embedded SQLite store wrapped in a counter of DynamoDB-equivalent capacity units.\n");
+    let _ = writeln!(md, "## Syncs\n");
+    let _ = writeln!(md, "| scenario | records pushed / pulled / unchanged / failed | HubSpot calls (client, by kind) | HubSpot writes vs ⌈pushed/100⌉ | Pendo calls | wall s | HubSpot req/10 s (avg · peak window) | 429s | peak RSS MB | CPU s |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    for s in scenarios {
+        let run = &s.child["run"];
+        let c = &run["counts"];
+        let pushed = c["pushed"].as_u64().unwrap_or(0);
+        let writes = get(run, "hubspot.write");
+        let wall = s.child["wall_s"].as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            md,
+            "| {} | {} / {} / {} / {} | {} | {} vs {} | {} | {:.1} | {:.1} · {} | {} | {:.0} | {:.1} |",
+            s.name,
+            pushed,
+            c["pulled"],
+            c["unchanged"],
+            c["failed"],
+            calls(run, "hubspot."),
+            writes,
+            pushed.div_ceil(100),
+            calls(run, "pendo."),
+            wall,
+            s.hubspot_requests as f64 / wall.max(0.001) * 10.0,
+            s.peak_window,
+            s.hubspot_429,
+            s.child["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+            s.child["cpu_s"].as_f64().unwrap_or(0.0),
+        );
+    }
+    let _ = writeln!(md, "\n`HubSpot writes vs ⌈pushed/100⌉`: pushed counts contacts and companies together, so the floor shown is for the sum; per object type the engine sends full batches of 100 across Pendo pages and one partial batch at the end of each object type (at most one more call than the floor). With nothing changed, writes are 0 on both sides.\n");
+
+    if let (Some(b), Some(first)) = (baseline, scenarios.first()) {
+        let run = &first.child["run"];
+        let n = first.n as f64;
+        let ours_calls: u64 = run["api_calls"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.starts_with("hubspot.") && *k != "hubspot.oauth")
+                    .map(|(_, v)| v.as_u64().unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0);
+        let ours_wall = first.child["wall_s"].as_f64().unwrap_or(0.0);
+        let per_visitor_calls = b.calls as f64 / b.visitors as f64;
+        let per_visitor_s = b.seconds / b.visitors as f64;
+        let _ = writeln!(md, "## Side by side with the naive per-record approach\n");
+        let _ = writeln!(md, "The baseline does what a typical workflow tool does, with the same client and limiter: for each visitor, search the contact (`pendo_visitor_id EQ …`), then update it; no diffing, no batching. It was **measured on {} visitors** ({} calls in {:.1} s) in the same run and **extrapolated linearly** to {} visitors.\n", b.visitors, b.calls, b.seconds, first.n);
+        let _ = writeln!(
+            md,
+            "| initial sync of {} visitors | HubSpot calls | wall time |",
+            first.n
+        );
+        let _ = writeln!(md, "|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| this sync (measured) | {} | {:.0} s |",
+            ours_calls, ours_wall
+        );
+        let _ = writeln!(
+            md,
+            "| naive per-record (extrapolated) | {:.0} | {:.0} s |",
+            per_visitor_calls * n,
+            per_visitor_s * n
+        );
+        let _ = writeln!(
+            md,
+            "| ratio naive / ours | {:.1}× | {:.1}× |\n",
+            per_visitor_calls * n / ours_calls.max(1) as f64,
+            per_visitor_s * n / ours_wall.max(0.001)
+        );
+        let _ = writeln!(md, "The baseline is bound by search's 5 requests/s; ours needs no search on the push side (ids are joined by `batch/read` on the unique property and then remembered).\n");
+    }
+
+    let _ = writeln!(md, "## Engine alone\n");
+    let _ = writeln!(md, "- Records diffed (values computed from the usage history + fingerprint) per CPU-second, single thread: **{:.0}** ({} records in {:.2} CPU s).", diff.records as f64 / diff.cpu_seconds, diff.records, diff.cpu_seconds);
+    let _ = writeln!(md, "- Stored usage history per visitor (compact active-day list + latest NPS, JSON): **{:.0} bytes** on average for ~72 active days of 360 — versus 360 rows per visitor for a day-per-row design (360 M rows at 1 M visitors).\n", diff.history_bytes_avg);
+    let _ = writeln!(md, "## Webhook burst\n");
+    let _ = writeln!(md, "{} NPS webhooks for {} distinct visitors through the intake router on the embedded store (every second one a redelivery): {:.1} s, {:.0} events/s; {} duplicates dropped; **{} sync job(s)** enqueued (bursts are coalesced per tenant per minute).\n", burst.events, burst.visitors, burst.seconds, burst.events as f64 / burst.seconds.max(0.001), burst.duplicates, burst.jobs);
+
+    let _ = writeln!(md, "## Lambda packages\n");
+    let _ = writeln!(md, "| function | arm64 bootstrap (stripped) | zipped | init to first `/next` (host release build) |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    for l in lambdas {
+        let mb = |b: Option<u64>| {
+            b.map_or("not built".into(), |b| {
+                format!("{:.1} MB", b as f64 / 1_048_576.0)
+            })
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            l.name,
+            mb(l.arm64_bytes),
+            mb(l.arm64_zip_bytes),
+            l.init_ms
+                .map_or("not built".into(), |m| format!("{m:.0} ms"))
+        );
+    }
+    let _ = writeln!(md, "\nInit time is measured with a minimal Lambda Runtime API emulator in the harness (process spawn → first `GET /2018-06-01/runtime/invocation/next`), on this machine's x86_64 release build; the arm64 binaries are sized from `cargo lambda build --release --arm64`.\n");
+
+    let _ = writeln!(md, "## Cost per tenant-day\n");
+    let _ = writeln!(md, "From the measured counts of the daily 1 % scenario (one full sync per day) and public on-demand prices (us-east-1): Lambda arm64 ${LAMBDA_GB_S_ARM} per GB-s at {WORKER_GB} GB and ${:.2} per million requests; DynamoDB on-demand ${:.3} per million write units and ${:.3} per million read units; SQS ${:.2} per million requests; Secrets Manager ${:.2} per 10,000 calls. DynamoDB units are counted by the store wrapper (1 read unit per 4 KB strongly consistent, 1 write unit per 1 KB, per item). HubSpot and Pendo calls cost nothing per call but are the budget the table above shows.\n", LAMBDA_REQUEST * 1e6, DDB_WRU * 1e6, DDB_RRU * 1e6, SQS_REQUEST * 1e6, SECRETS_CALL * 10_000.0);
+    let _ = writeln!(md, "| tenant size | scenario | Lambda GB-s | DynamoDB WRU / RRU | SQS requests | Secrets calls | $ per day |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for s in scenarios
+        .iter()
+        .filter(|s| s.name.contains("1 %") || s.name.starts_with("initial"))
+    {
+        let busy = s.child["run"]["busy_seconds"].as_f64().unwrap_or(0.0);
+        let gbs = busy * WORKER_GB;
+        let wru = s.child["store_write_units"].as_u64().unwrap_or(0);
+        let rru = s.child["store_read_units"].as_u64().unwrap_or(0);
+        let jobs = s.child["jobs"].as_u64().unwrap_or(1);
+        let sqs = jobs * 3; // send, receive, delete per job
+        let secrets = jobs * 3; // tenant secret for each client + app secret
+        let cost = gbs * LAMBDA_GB_S_ARM
+            + jobs as f64 * LAMBDA_REQUEST
+            + wru as f64 * DDB_WRU
+            + rru as f64 * DDB_RRU
+            + sqs as f64 * SQS_REQUEST
+            + secrets as f64 * SECRETS_CALL;
+        let _ = writeln!(
+            md,
+            "| {} visitors | {} | {:.1} | {} / {} | {} | {} | ${:.4} |",
+            s.n, s.name, gbs, wru, rru, sqs, secrets, cost
+        );
+    }
+    md.push('\n');
+    md
+}
