@@ -129,8 +129,16 @@ impl Worker {
         job: &Job,
         deadline: Option<Instant>,
     ) -> Result<JobResult, SyncError> {
+        use tracing::Instrument;
         let span = tracing::info_span!("job", tenant_id = %job.tenant_id, job_id = %job.job_id);
-        let _enter = span.enter();
+        self.handle_inner(job, deadline).instrument(span).await
+    }
+
+    async fn handle_inner(
+        &self,
+        job: &Job,
+        deadline: Option<Instant>,
+    ) -> Result<JobResult, SyncError> {
         let Some(tenant) = self.repo.get_tenant(&job.tenant_id).await? else {
             return Ok(JobResult::Skipped("tenant no longer exists".into()));
         };

@@ -74,9 +74,33 @@ impl SyncEngine {
         Self { repo }
     }
 
-    /// Runs (or resumes) one sync of `tenant` until done or out of budget.
+    /// Runs (or resumes) one sync of `tenant` until done or out of budget. Every log line of
+    /// the run carries the tenant and run ids.
     #[allow(clippy::too_many_arguments)]
     pub async fn run(
+        &self,
+        tenant: &Tenant,
+        config: &SyncConfig,
+        hubspot: &dyn HubSpotApi,
+        pendo: &dyn PendoApi,
+        trigger: Trigger,
+        job_id: &str,
+        resume: Option<&RunId>,
+        opts: &SyncOptions,
+        lease: Option<&mut Lease>,
+    ) -> Result<RunResult, SyncError> {
+        use tracing::Instrument;
+        let span =
+            tracing::info_span!("sync", tenant_id = %tenant.id, run_id = tracing::field::Empty);
+        self.run_inner(
+            tenant, config, hubspot, pendo, trigger, job_id, resume, opts, lease,
+        )
+        .instrument(span)
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_inner(
         &self,
         tenant: &Tenant,
         config: &SyncConfig,
@@ -130,8 +154,7 @@ impl SyncEngine {
                 (cp, run)
             }
         };
-        let span = tracing::info_span!("sync", tenant_id = %tenant.id, run_id = %run.run_id);
-        let _enter = span.enter();
+        tracing::Span::current().record("run_id", tracing::field::display(&run.run_id));
         if !opts.dry_run {
             self.repo.put_run(&run).await?;
         }
