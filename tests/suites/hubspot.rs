@@ -321,3 +321,114 @@ async fn rides_out_a_429_storm_and_never_exceeds_the_window() {
         "30 batches plus 5 retried faults"
     );
 }
+
+#[tokio::test]
+async fn tasks_deals_pipelines_and_associations() {
+    use shared::hubspot::association_types::{DEAL_TO_COMPANY, TASK_TO_CONTACT};
+    let sbx = HubSpotSandbox::start(Default::default()).await.unwrap();
+    let c = client(&sbx, |_| {});
+    c.ensure_schema(ObjectKind::Account).await.unwrap();
+    c.ensure_schema(ObjectKind::Visitor).await.unwrap();
+    let company = c
+        .upsert(
+            ObjectKind::Account,
+            "pendo_account_id",
+            vec![input("acct-1", &[("pendo_days_active", "3")])],
+        )
+        .await
+        .unwrap()
+        .ok[0]
+        .1
+        .clone();
+    let contact = c
+        .upsert(
+            ObjectKind::Visitor,
+            "pendo_visitor_id",
+            vec![input("v1", &[("pendo_days_active", "3")])],
+        )
+        .await
+        .unwrap()
+        .ok[0]
+        .1
+        .clone();
+    let pipelines = c.deal_pipelines().await.unwrap();
+    let trial = pipelines
+        .iter()
+        .find(|p| p.id == "trial")
+        .expect("trial pipeline");
+    let (first, second) = (trial.stages[0].id.clone(), trial.stages[1].id.clone());
+    let props = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let deal = c
+        .create_record(
+            "deals",
+            props(&[
+                ("dealname", "Acme trial"),
+                ("pipeline", "trial"),
+                ("dealstage", &first),
+            ]),
+            &[(company.clone(), DEAL_TO_COMPANY)],
+        )
+        .await
+        .unwrap();
+    c.update_record("deals", &deal, props(&[("dealstage", &second)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        sbx.with(
+            |s| s.objects["deals"][&deal.parse::<u64>().unwrap()].properties["dealstage"].clone()
+        ),
+        second
+    );
+    let bad = c
+        .update_record("deals", &deal, props(&[("dealstage", "nonexistent")]))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("dealstage"), "{bad}");
+    assert_eq!(
+        c.associations("companies", &company, "deals")
+            .await
+            .unwrap(),
+        vec![deal.clone()]
+    );
+
+    let task = c
+        .create_record(
+            "tasks",
+            props(&[
+                ("hs_timestamp", "2026-12-01T09:00:00Z"),
+                ("hs_task_subject", "Call back"),
+                ("hs_task_priority", "HIGH"),
+            ]),
+            &[(contact.clone(), TASK_TO_CONTACT)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        c.associations("contacts", &contact, "tasks").await.unwrap(),
+        vec![task]
+    );
+
+    // A create is not idempotent: a 503 is reported, not retried into a duplicate.
+    sbx.inject(Fault {
+        kind: "503".into(),
+        count: 1,
+        delay_ms: 0,
+        path_contains: Some("/objects/tasks".into()),
+    });
+    let before = sbx.count("POST /crm/v3/objects/tasks");
+    let e = c
+        .create_record(
+            "tasks",
+            props(&[("hs_timestamp", "2026-12-01T09:00:00Z")]),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not retried"), "{e}");
+    assert_eq!(sbx.count("POST /crm/v3/objects/tasks") - before, 1);
+}

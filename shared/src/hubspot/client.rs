@@ -129,6 +129,20 @@ impl HubSpotClient {
         body: Option<&Value>,
         lane: Lane,
     ) -> Result<(u16, Value), HubSpotError> {
+        self.call_with(kind, method, path, body, lane, true).await
+    }
+
+    /// `idempotent = false`: only a 429 (rejected before any work) is retried; a 5xx or a lost
+    /// connection may have created the record, so it is reported instead of repeated.
+    async fn call_with(
+        &self,
+        kind: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        lane: Lane,
+        idempotent: bool,
+    ) -> Result<(u16, Value), HubSpotError> {
         let url = format!("{}{}", self.cfg.api_base, path);
         let mut attempt = 0u32;
         loop {
@@ -148,6 +162,13 @@ impl HubSpotClient {
             }
             let outcome = req.send().await;
             let (retry_reason, retry_after) = match outcome {
+                Err(e) if !idempotent => {
+                    return Err(HubSpotError::RetriesExhausted {
+                        operation: kind.into(),
+                        attempts: attempt,
+                        last: format!("not retried (not idempotent): {}", e.without_url()),
+                    })
+                }
                 Err(e) => (format!("transport: {}", e.without_url()), None),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -200,6 +221,17 @@ impl HubSpotClient {
                             "423 locked".to_string(),
                             retry_after.or(Some(Duration::from_secs(2))),
                         ),
+                        500..=599 if !idempotent => {
+                            return Err(HubSpotError::Api {
+                                operation: kind.into(),
+                                status,
+                                category: "NOT_RETRIED".into(),
+                                message: format!(
+                                    "not retried (not idempotent): {}",
+                                    message_of(&json)
+                                ),
+                            })
+                        }
                         500..=599 => (format!("{status} {}", message_of(&json)), retry_after),
                         401 => {
                             return Err(HubSpotError::Unauthorized {
@@ -572,6 +604,110 @@ impl HubSpotApi for HubSpotClient {
             )
             .await?;
         records(&resp)
+    }
+
+    async fn create_record(
+        &self,
+        object: &str,
+        properties: BTreeMap<String, String>,
+        associations: &[(String, u32)],
+    ) -> Result<String, HubSpotError> {
+        let assoc: Vec<Value> = associations
+            .iter()
+            .map(|(to, type_id)| {
+                json!({"to": {"id": to}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]})
+            })
+            .collect();
+        let body = json!({"properties": properties, "associations": assoc});
+        let (status, resp) = self
+            .call_with(
+                "hubspot.write",
+                Method::POST,
+                &paths::object(object),
+                Some(&body),
+                Lane::Standard,
+                false,
+            )
+            .await?;
+        match resp["id"].as_str() {
+            Some(id) if status < 300 => Ok(id.to_string()),
+            _ => Err(HubSpotError::Api {
+                operation: format!("create {object}"),
+                status,
+                category: resp["category"].as_str().unwrap_or_default().into(),
+                message: message_of(&resp),
+            }),
+        }
+    }
+
+    async fn update_record(
+        &self,
+        object: &str,
+        id: &str,
+        properties: BTreeMap<String, String>,
+    ) -> Result<(), HubSpotError> {
+        let (status, resp) = self
+            .call(
+                "hubspot.write",
+                Method::PATCH,
+                &paths::object_id(object, id),
+                Some(&json!({"properties": properties})),
+                Lane::Standard,
+            )
+            .await?;
+        if status == 404 {
+            return Err(HubSpotError::Api {
+                operation: format!("update {object}"),
+                status,
+                category: "OBJECT_NOT_FOUND".into(),
+                message: message_of(&resp),
+            });
+        }
+        Ok(())
+    }
+
+    async fn deal_pipelines(&self) -> Result<Vec<super::Pipeline>, HubSpotError> {
+        let (_, resp) = self
+            .call(
+                "hubspot.read",
+                Method::GET,
+                paths::DEAL_PIPELINES,
+                None,
+                Lane::Standard,
+            )
+            .await?;
+        serde_json::from_value(resp["results"].clone()).map_err(|e| HubSpotError::Decode {
+            operation: "pipelines".into(),
+            message: e.to_string(),
+        })
+    }
+
+    async fn associations(
+        &self,
+        from: &str,
+        id: &str,
+        to: &str,
+    ) -> Result<Vec<String>, HubSpotError> {
+        let (_, resp) = self
+            .call(
+                "hubspot.read",
+                Method::GET,
+                &paths::associations(from, id, to),
+                None,
+                Lane::Standard,
+            )
+            .await?;
+        Ok(resp["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                r["toObjectId"]
+                    .as_u64()
+                    .map(|i| i.to_string())
+                    .or_else(|| r["toObjectId"].as_str().map(str::to_string))
+            })
+            .collect())
     }
 
     fn calls(&self) -> &CallCounter {

@@ -15,6 +15,7 @@ pub use schema::{pendo_property_specs, validate_value, SchemaReport};
 pub use types::*;
 
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 
 use crate::domain::ObjectKind;
 use crate::http::CallCounter;
@@ -62,5 +63,27 @@ pub trait HubSpotApi: Send + Sync {
         value: &str,
         properties: &[String],
     ) -> Result<Vec<HsRecord>, HubSpotError>;
+    /// Creates one record (task, deal) with associations `(to id, association type id)`.
+    /// Not retried after the request may have reached HubSpot: a retry could create a duplicate.
+    async fn create_record(
+        &self,
+        object: &str,
+        properties: BTreeMap<String, String>,
+        associations: &[(String, u32)],
+    ) -> Result<String, HubSpotError>;
+    async fn update_record(
+        &self,
+        object: &str,
+        id: &str,
+        properties: BTreeMap<String, String>,
+    ) -> Result<(), HubSpotError>;
+    async fn deal_pipelines(&self) -> Result<Vec<Pipeline>, HubSpotError>;
+    /// Ids of `to` records associated with one record.
+    async fn associations(
+        &self,
+        from: &str,
+        id: &str,
+        to: &str,
+    ) -> Result<Vec<String>, HubSpotError>;
     fn calls(&self) -> &CallCounter;
 }

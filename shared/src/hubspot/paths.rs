@@ -32,3 +32,18 @@ pub fn group(object: &str, name: &str) -> String {
 pub fn groups(object: &str) -> String {
     format!("{PROPERTIES}/{object}/groups")
 }
+
+pub fn object(object: &str) -> String {
+    format!("{OBJECTS}/{object}")
+}
+
+pub fn object_id(object: &str, id: &str) -> String {
+    format!("{OBJECTS}/{object}/{id}")
+}
+
+pub const DEAL_PIPELINES: &str = "/crm/v3/pipelines/deals";
+
+/// Associations stay on v4 until the date-versioned associations API is adopted (before 2027-03-30).
+pub fn associations(from: &str, id: &str, to: &str) -> String {
+    format!("/crm/v4/objects/{from}/{id}/associations/{to}?limit=500")
+}

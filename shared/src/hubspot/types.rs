@@ -72,3 +72,25 @@ pub struct PropertyInfo {
 pub struct PropertyOption {
     pub value: String,
 }
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Pipeline {
+    pub id: String,
+    pub label: String,
+    #[serde(default)]
+    pub stages: Vec<PipelineStage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PipelineStage {
+    pub id: String,
+    pub label: String,
+}
+
+/// HubSpot-defined association type ids used by the rules.
+pub mod association_types {
+    pub const TASK_TO_CONTACT: u32 = 204;
+    pub const TASK_TO_COMPANY: u32 = 192;
+    pub const DEAL_TO_COMPANY: u32 = 341;
+    pub const DEAL_TO_CONTACT: u32 = 3;
+}

@@ -2,6 +2,7 @@
 //! CRM object batch read/create/update/upsert, search (200 per page, 10,000 cap, 5 req/s),
 //! the 10-second rolling burst limit with HubSpot's 429 body, fault injection and counts.
 
+mod engagements;
 mod oauth;
 mod objects;
 mod properties;
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::limits::{take_fault, Fault, RollingLimit};
+pub use engagements::Association;
 use values::PropertyDef;
 
 #[derive(Clone, Debug)]
@@ -73,6 +75,7 @@ pub struct HubSpotState {
     pub frozen_ms: Option<i64>,
     /// Record ids whose writes fail with a per-record validation error (207), until removed.
     pub reject_writes: HashSet<u64>,
+    pub associations: Vec<Association>,
 }
 
 impl HubSpotState {
@@ -123,6 +126,7 @@ impl HubSpotState {
             next_id: 100_001,
             frozen_ms: None,
             reject_writes: HashSet::new(),
+            associations: Vec::new(),
         }
     }
 
@@ -369,6 +373,7 @@ pub fn router(state: Shared) -> Router {
     let crm = Router::new()
         .merge(properties::routes())
         .merge(objects::routes())
+        .merge(engagements::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crm_gate,

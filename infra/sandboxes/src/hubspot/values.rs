@@ -281,6 +281,91 @@ pub fn default_properties(object: &str) -> Vec<PropertyDef> {
             props.push(tier);
             props.push(lifecycle);
         }
+        "tasks" => {
+            props.push(PropertyDef::simple(
+                "hs_lastmodifieddate",
+                "datetime",
+                "date",
+                "taskinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "hs_timestamp",
+                "datetime",
+                "date",
+                "taskinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "hs_task_subject",
+                "string",
+                "text",
+                "taskinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "hs_task_body",
+                "string",
+                "textarea",
+                "taskinformation",
+            ));
+            for (name, opts) in [
+                (
+                    "hs_task_status",
+                    &[
+                        "NOT_STARTED",
+                        "IN_PROGRESS",
+                        "WAITING",
+                        "COMPLETED",
+                        "DEFERRED",
+                    ][..],
+                ),
+                ("hs_task_priority", &["LOW", "MEDIUM", "HIGH"][..]),
+                ("hs_task_type", &["EMAIL", "CALL", "TODO"][..]),
+            ] {
+                let mut p = PropertyDef::simple(name, "enumeration", "select", "taskinformation");
+                p.options = opts
+                    .iter()
+                    .map(|v| json!({"label": v, "value": v}))
+                    .collect();
+                props.push(p);
+            }
+        }
+        "deals" => {
+            props.push(PropertyDef::simple(
+                "hs_lastmodifieddate",
+                "datetime",
+                "date",
+                "dealinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "dealname",
+                "string",
+                "text",
+                "dealinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "dealstage",
+                "string",
+                "text",
+                "dealinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "pipeline",
+                "string",
+                "text",
+                "dealinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "amount",
+                "number",
+                "number",
+                "dealinformation",
+            ));
+            props.push(PropertyDef::simple(
+                "closedate",
+                "datetime",
+                "date",
+                "dealinformation",
+            ));
+        }
         _ => {}
     }
     props

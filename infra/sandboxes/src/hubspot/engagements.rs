@@ -1,0 +1,308 @@
+//! Single-record create/update (tasks, deals), deal pipelines, and associations v4.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use super::values::{check, iso};
+use super::{err, HubSpotState, Shared};
+
+/// A stored association (both directions are answered from it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Association {
+    pub from: (String, u64),
+    pub to: (String, u64),
+    pub type_id: u64,
+}
+
+pub fn pipelines() -> Value {
+    let stage = |id: &str, label: &str, order: u64| json!({"id": id, "label": label, "displayOrder": order, "archived": false});
+    json!({"results": [
+        {"id": "default", "label": "Sales Pipeline", "displayOrder": 0, "archived": false, "stages": [
+            stage("appointmentscheduled", "Appointment Scheduled", 0), stage("qualifiedtobuy", "Qualified To Buy", 1),
+            stage("presentationscheduled", "Presentation Scheduled", 2), stage("closedwon", "Closed Won", 3),
+            stage("closedlost", "Closed Lost", 4)]},
+        {"id": "trial", "label": "Trial Pipeline", "displayOrder": 1, "archived": false, "stages": [
+            stage("trialstarted", "Trial Started", 0), stage("trialengaged", "Trial Engaged", 1),
+            stage("trialconverted", "Converted", 2), stage("triallost", "Lost", 3)]}
+    ]})
+}
+
+/// (from object, to object) of a HUBSPOT_DEFINED association type id.
+fn association_type(id: u64) -> Option<(&'static str, &'static str)> {
+    Some(match id {
+        204 => ("tasks", "contacts"),
+        192 => ("tasks", "companies"),
+        216 => ("tasks", "deals"),
+        3 => ("deals", "contacts"),
+        341 | 5 => ("deals", "companies"),
+        279 | 1 => ("contacts", "companies"),
+        280 => ("companies", "contacts"),
+        _ => return None,
+    })
+}
+
+fn validate_deal(props: &serde_json::Map<String, Value>, creating: bool) -> Result<(), String> {
+    let p = pipelines();
+    let pipeline = props.get("pipeline").and_then(|v| v.as_str());
+    if creating {
+        for f in ["dealname", "dealstage", "pipeline"] {
+            if props
+                .get(f)
+                .and_then(|v| v.as_str())
+                .is_none_or(str::is_empty)
+            {
+                return Err(format!("{f} is required to create a deal"));
+            }
+        }
+    }
+    if let Some(stage) = props.get("dealstage").and_then(|v| v.as_str()) {
+        let ok = p["results"].as_array().into_iter().flatten().any(|pl| {
+            pipeline.is_none_or(|want| pl["id"] == want)
+                && pl["stages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["id"] == stage)
+        });
+        if !ok {
+            return Err(format!("dealstage {stage} is not a stage of the pipeline"));
+        }
+    }
+    Ok(())
+}
+
+fn validated(
+    s: &HubSpotState,
+    object: &str,
+    props: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, String)>, Response> {
+    let defs = &s.properties[object];
+    let mut out = Vec::new();
+    for (name, v) in props {
+        let Some(def) = defs.get(name) else {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                &format!("Property \"{name}\" does not exist"),
+            ));
+        };
+        let raw = v
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string());
+        match check(def, &raw) {
+            Ok(v) => out.push((name.clone(), v)),
+            Err((_, m)) => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    &format!("Property values were not valid: {m}"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn create(
+    State(state): State<Shared>,
+    Path(object): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    if !s.objects.contains_key(&object) {
+        return err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "unknown object type",
+        );
+    }
+    let props = body["properties"].as_object().cloned().unwrap_or_default();
+    if object == "tasks" && props.get("hs_timestamp").is_none() {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "hs_timestamp is required to create a task",
+        );
+    }
+    if object == "deals" {
+        if let Err(m) = validate_deal(&props, true) {
+            return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &m);
+        }
+    }
+    let values = match validated(&s, &object, &props) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut links = Vec::new();
+    for a in body["associations"].as_array().into_iter().flatten() {
+        let to = a["to"]["id"]
+            .as_str()
+            .and_then(|i| i.parse::<u64>().ok())
+            .or(a["to"]["id"].as_u64());
+        let type_id = a["types"][0]["associationTypeId"].as_u64();
+        let (Some(to), Some(type_id)) = (to, type_id) else {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "association needs to.id and types[0].associationTypeId",
+            );
+        };
+        let Some((from_obj, to_obj)) = association_type(type_id).filter(|(f, _)| *f == object)
+        else {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                &format!("association type {type_id} is not valid from {object}"),
+            );
+        };
+        if !s.objects.get(to_obj).is_some_and(|m| m.contains_key(&to)) {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                &format!("{to_obj} {to} does not exist"),
+            );
+        }
+        links.push((from_obj, to_obj, to, type_id));
+    }
+    let id = s.insert(&object, values.into_iter().collect());
+    for (from_obj, to_obj, to, type_id) in links {
+        s.associations.push(Association {
+            from: (from_obj.to_string(), id),
+            to: (to_obj.to_string(), to),
+            type_id,
+        });
+    }
+    let r = &s.objects[&object][&id];
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": id.to_string(), "properties": r.properties, "createdAt": iso(r.created_ms), "updatedAt": iso(r.updated_ms), "archived": false})),
+    )
+        .into_response()
+}
+
+async fn update(
+    State(state): State<Shared>,
+    Path((object, id)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    let Some(id) = id
+        .parse::<u64>()
+        .ok()
+        .filter(|i| s.objects.get(&object).is_some_and(|m| m.contains_key(i)))
+    else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "Object not found",
+        );
+    };
+    let props = body["properties"].as_object().cloned().unwrap_or_default();
+    if object == "deals" {
+        let mut merged = props.clone();
+        if !merged.contains_key("pipeline") {
+            if let Some(p) = s.objects["deals"][&id].properties.get("pipeline") {
+                merged.insert("pipeline".into(), json!(p));
+            }
+        }
+        if let Err(m) = validate_deal(&merged, false) {
+            return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &m);
+        }
+    }
+    let values = match validated(&s, &object, &props) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let now = s.now_ms();
+    let modified = super::values::modified_property(&object);
+    let r = s
+        .objects
+        .get_mut(&object)
+        .and_then(|m| m.get_mut(&id))
+        .expect("checked");
+    for (k, v) in values {
+        r.properties.insert(k, v);
+    }
+    r.updated_ms = now;
+    r.properties.insert(modified.into(), iso(now));
+    Json(json!({"id": id.to_string(), "properties": r.properties, "updatedAt": iso(now), "archived": false})).into_response()
+}
+
+async fn list_associations(
+    State(state): State<Shared>,
+    Path((from, id, to)): Path<(String, String, String)>,
+    Query(_q): Query<HashMap<String, String>>,
+) -> Response {
+    let s = state.lock().unwrap();
+    let Ok(id) = id.parse::<u64>() else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "id must be numeric",
+        );
+    };
+    let results: Vec<Value> = s
+        .associations
+        .iter()
+        .filter_map(|a| {
+            if a.from == (from.clone(), id) && a.to.0 == to {
+                Some(a.to.1)
+            } else if a.to == (from.clone(), id) && a.from.0 == to {
+                Some(a.from.1)
+            } else {
+                None
+            }
+        })
+        .map(|other| json!({"toObjectId": other, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 0, "label": null}]}))
+        .collect();
+    Json(json!({"results": results})).into_response()
+}
+
+async fn associate_default(
+    State(state): State<Shared>,
+    Path((from, from_id, to, to_id)): Path<(String, u64, String, u64)>,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    let exists =
+        |s: &HubSpotState, o: &str, i: u64| s.objects.get(o).is_some_and(|m| m.contains_key(&i));
+    if !exists(&s, &from, from_id) || !exists(&s, &to, to_id) {
+        return err(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "one of the records does not exist",
+        );
+    }
+    s.associations.push(Association {
+        from: (from, from_id),
+        to: (to, to_id),
+        type_id: 0,
+    });
+    Json(json!({"status": "COMPLETE"})).into_response()
+}
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/crm/v3/objects/{object}", post(create))
+        .route(
+            "/crm/v3/objects/{object}/{id}",
+            axum::routing::patch(update),
+        )
+        .route(
+            "/crm/v3/pipelines/deals",
+            get(|| async { Json(pipelines()) }),
+        )
+        .route(
+            "/crm/v4/objects/{from}/{id}/associations/{to}",
+            get(list_associations),
+        )
+        .route(
+            "/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}",
+            put(associate_default),
+        )
+}
