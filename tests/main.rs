@@ -13,6 +13,8 @@ mod hubspot;
 mod pendo;
 #[path = "suites/queue.rs"]
 mod queue;
+#[path = "suites/rules.rs"]
+mod rules;
 #[path = "suites/scheduler.rs"]
 mod scheduler;
 #[path = "suites/secrets.rs"]

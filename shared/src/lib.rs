@@ -8,6 +8,7 @@ pub mod http;
 pub mod hubspot;
 pub mod pendo;
 pub mod queue;
+pub mod rules;
 pub mod scheduler;
 pub mod secret;
 pub mod secrets;

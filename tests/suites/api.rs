@@ -347,7 +347,7 @@ async fn openapi_lists_every_route_and_each_route_exists() {
         );
         n += 1;
     }
-    assert_eq!(n, 20);
+    assert_eq!(n, 22);
 }
 
 /// Everything the journey logs, at debug level and below, captured: no secret value appears.

@@ -155,8 +155,12 @@ impl Fixture {
 
     pub async fn full_sync(&self) -> shared::domain::RunRecord {
         let job = Job::full(self.tenant.clone(), Trigger::RunNow, Utc::now());
-        let resp = self.deliver(&[job]).await;
-        assert!(resp.batch_item_failures.is_empty());
+        let resp = self.deliver(std::slice::from_ref(&job)).await;
+        if !resp.batch_item_failures.is_empty() {
+            // The SQS path only says which message failed; run it once more to show why.
+            let why = self.worker.handle(&job, None).await;
+            panic!("sync failed: {why:?}");
+        }
         self.drain().await;
         self.repo
             .list_runs(&self.tenant, None, 1)

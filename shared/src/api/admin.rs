@@ -14,8 +14,8 @@ use super::auth::Caller;
 use super::error::{ApiError, JsonBody};
 use super::{oauth_state, AppState, MAX_BODY};
 use crate::domain::{
-    Job, ObjectKind, PendoRegion, RunId, RunStatus, SyncConfig, SyncConfigInput, Tenant, TenantId,
-    TenantStatus, Trigger,
+    Job, ObjectKind, PendoRegion, RuleKind, RuleSet, RunId, RunStatus, SyncConfig, SyncConfigInput,
+    Tenant, TenantId, TenantStatus, Trigger,
 };
 use crate::hubspot::oauth::{self, OAuthApp};
 use crate::secret::SecretString;
@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants/{id}/pendo", put(put_pendo))
         .route("/v1/tenants/{id}/hubspot/connect", post(connect_hubspot))
         .route("/v1/tenants/{id}/config", put(put_config).get(get_config))
+        .route("/v1/tenants/{id}/rules", put(put_rules).get(get_rules))
         .route("/v1/tenants/{id}/enable", post(enable))
         .route("/v1/tenants/{id}/disable", post(disable))
         .route("/v1/tenants/{id}/runs", post(run_now).get(list_runs))
@@ -409,6 +410,117 @@ async fn validate_against_schemas(
                     ),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+async fn get_rules(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RuleSet>, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    Ok(Json(s.repo.get_rules(&t.id).await?))
+}
+
+async fn put_rules(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(rules): JsonBody<RuleSet>,
+) -> Result<Json<RuleSet>, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    validate_rules(&s, &t, &rules).await?;
+    s.repo.put_rules(&t.id, &rules).await?;
+    Ok(Json(rules))
+}
+
+/// Every pipeline, stage, property, option and segment a rule names must exist.
+async fn validate_rules(s: &AppState, t: &Tenant, rules: &RuleSet) -> Result<(), ApiError> {
+    if rules.rules.is_empty() {
+        return Ok(());
+    }
+    let hubspot = s
+        .connectors
+        .hubspot(t)
+        .await
+        .map_err(|_| ApiError::conflict("connect HubSpot before configuring rules"))?;
+    let upstream =
+        |e: &dyn std::fmt::Display| ApiError::upstream(format!("could not read HubSpot: {e}"));
+    let pipelines = hubspot.deal_pipelines().await.map_err(|e| upstream(&e))?;
+    let contact_props = hubspot
+        .list_properties(ObjectKind::Visitor)
+        .await
+        .map_err(|e| upstream(&e))?;
+    let stage_ok = |i: usize, field: &str, pipeline: &str, stage: &str| -> Result<(), ApiError> {
+        let Some(p) = pipelines.iter().find(|p| p.id == pipeline) else {
+            return Err(ApiError::invalid(
+                format!("rules[{i}].pipeline"),
+                format!("HubSpot has no deal pipeline '{pipeline}'"),
+            ));
+        };
+        if p.stages.iter().any(|s| s.id == stage) {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(
+                format!("rules[{i}].{field}"),
+                format!("pipeline '{pipeline}' has no stage '{stage}'"),
+            ))
+        }
+    };
+    for (i, r) in rules.rules.iter().enumerate() {
+        match &r.kind {
+            RuleKind::TrialToPaid {
+                pipeline,
+                from_stage,
+                to_stage,
+                ..
+            } => {
+                stage_ok(i, "from_stage", pipeline, from_stage)?;
+                stage_ok(i, "to_stage", pipeline, to_stage)?;
+            }
+            RuleKind::Expansion {
+                pipeline, stage, ..
+            } => stage_ok(i, "stage", pipeline, stage)?,
+            RuleKind::NpsFollowUp {
+                promoter_property: Some(p),
+                ..
+            } => {
+                if !contact_props.iter().any(|c| &c.name == p) {
+                    return Err(ApiError::invalid(
+                        format!("rules[{i}].promoter_property"),
+                        format!("HubSpot contacts have no property '{p}'"),
+                    ));
+                }
+            }
+            RuleKind::PqlRouting {
+                segment_id,
+                lifecycle_stage,
+                ..
+            } => {
+                let lifecycle = contact_props.iter().find(|c| c.name == "lifecyclestage");
+                if !lifecycle.is_some_and(|l| l.options.iter().any(|o| &o.value == lifecycle_stage))
+                {
+                    return Err(ApiError::invalid(
+                        format!("rules[{i}].lifecycle_stage"),
+                        format!("'{lifecycle_stage}' is not a lifecycle stage of this portal"),
+                    ));
+                }
+                let pendo = s.connectors.pendo(t).await.map_err(|_| {
+                    ApiError::conflict("save the Pendo key before configuring rules")
+                })?;
+                let segments = pendo.segments().await.map_err(|e| {
+                    ApiError::upstream(format!("could not read Pendo segments: {e}"))
+                })?;
+                if !segments.iter().any(|(id, _)| id == segment_id) {
+                    return Err(ApiError::invalid(
+                        format!("rules[{i}].segment_id"),
+                        format!("Pendo has no segment '{segment_id}'"),
+                    ));
+                }
+            }
+            _ => {}
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 mod config;
 mod ids;
 mod job;
+mod rules;
 mod run;
 mod state;
 mod tenant;
@@ -11,6 +12,7 @@ mod tenant;
 pub use config::*;
 pub use ids::*;
 pub use job::*;
+pub use rules::*;
 pub use run::*;
 pub use state::*;
 pub use tenant::*;

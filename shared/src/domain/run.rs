@@ -46,6 +46,8 @@ pub struct RunCounts {
     pub resolved: u64,
     pub ambiguous: u64,
     pub unmatched: u64,
+    #[serde(default)]
+    pub actions: u64,
 }
 
 impl RunCounts {
@@ -58,6 +60,7 @@ impl RunCounts {
         self.resolved += other.resolved;
         self.ambiguous += other.ambiguous;
         self.unmatched += other.unmatched;
+        self.actions += other.actions;
     }
 }
 
@@ -97,6 +100,9 @@ pub struct RunRecord {
     /// Seconds spent across invocations.
     #[serde(default)]
     pub busy_seconds: f64,
+    /// What the lifecycle rules did (first 1,000; `counts.actions` has the total).
+    #[serde(default)]
+    pub actions: Vec<super::ActionRecord>,
 }
 
 fn one() -> u32 {
@@ -125,6 +131,7 @@ impl RunRecord {
             invocations: 1,
             errors_recorded: 0,
             busy_seconds: 0.0,
+            actions: Vec::new(),
         }
     }
 }

@@ -123,6 +123,13 @@ impl ActivityHistory {
         self.window(today, 0).map(|(_, m)| *m as u64).sum()
     }
 
+    /// Minutes on app in the 180 days before the current window.
+    pub fn prior_minutes(&self, today: i32) -> u64 {
+        self.window(today, WINDOW_DAYS)
+            .map(|(_, m)| *m as u64)
+            .sum()
+    }
+
     /// % change of minutes, last 180 days vs the 180 before, rounded to one decimal.
     pub fn trending(&self, today: i32) -> Option<f64> {
         let current = self.minutes(today) as f64;

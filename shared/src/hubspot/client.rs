@@ -323,6 +323,38 @@ impl HubSpotClient {
     }
 }
 
+impl HubSpotClient {
+    async fn batch_read(
+        &self,
+        object: &str,
+        id_property: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, HubSpotError> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(BATCH_LIMIT) {
+            let inputs: Vec<Value> = chunk.iter().map(|v| json!({"id": v})).collect();
+            let mut body =
+                json!({"properties": properties, "propertiesWithHistory": [], "inputs": inputs});
+            // Record ids are the default; `idProperty` names a unique property (or email).
+            if id_property != "hs_object_id" {
+                body["idProperty"] = json!(id_property);
+            }
+            let (_, resp) = self
+                .call(
+                    "hubspot.read",
+                    Method::POST,
+                    &paths::batch(object, "read"),
+                    Some(&body),
+                    Lane::Standard,
+                )
+                .await?;
+            out.extend(records(&resp)?);
+        }
+        Ok(out)
+    }
+}
+
 fn message_of(v: &Value) -> String {
     v["message"]
         .as_str()
@@ -502,24 +534,18 @@ impl HubSpotApi for HubSpotClient {
         values: &[String],
         properties: &[String],
     ) -> Result<Vec<HsRecord>, HubSpotError> {
-        let mut out = Vec::new();
-        for chunk in values.chunks(BATCH_LIMIT) {
-            let inputs: Vec<Value> = chunk.iter().map(|v| json!({"id": v})).collect();
-            let (_, body) = self
-                .call(
-                    "hubspot.read",
-                    Method::POST,
-                    &paths::batch(kind.hubspot_object(), "read"),
-                    Some(
-                        &json!({"properties": properties, "propertiesWithHistory": [],
-                                 "idProperty": id_property, "inputs": inputs}),
-                    ),
-                    Lane::Standard,
-                )
-                .await?;
-            out.extend(records(&body)?);
-        }
-        Ok(out)
+        self.batch_read(kind.hubspot_object(), id_property, values, properties)
+            .await
+    }
+
+    async fn read_records(
+        &self,
+        object: &str,
+        ids: &[String],
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, HubSpotError> {
+        self.batch_read(object, "hs_object_id", ids, properties)
+            .await
     }
 
     async fn update(

@@ -35,6 +35,13 @@ pub trait HubSpotApi: Send + Sync {
         values: &[String],
         properties: &[String],
     ) -> Result<Vec<HsRecord>, HubSpotError>;
+    /// batch/read of any object type (tasks, deals) by record id.
+    async fn read_records(
+        &self,
+        object: &str,
+        ids: &[String],
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, HubSpotError>;
     /// batch/update by record id (≤100 per call; the client chunks).
     async fn update(
         &self,

@@ -85,6 +85,21 @@ pub struct Pipeline {
 pub struct PipelineStage {
     pub id: String,
     pub label: String,
+    #[serde(default)]
+    pub metadata: StageMetadata,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct StageMetadata {
+    /// HubSpot sends "true"/"false" as strings.
+    #[serde(default, rename = "isClosed")]
+    pub is_closed: Option<String>,
+}
+
+impl PipelineStage {
+    pub fn is_closed(&self) -> bool {
+        self.metadata.is_closed.as_deref() == Some("true")
+    }
 }
 
 /// HubSpot-defined association type ids used by the rules.

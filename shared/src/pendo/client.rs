@@ -426,6 +426,22 @@ impl PendoApi for PendoClient {
             .collect())
     }
 
+    async fn segments(&self) -> Result<Vec<(String, String)>, PendoError> {
+        let v = self
+            .call("pendo.segments", Method::GET, "/api/v1/segment", None)
+            .await?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                Some((
+                    s["id"].as_str()?.to_string(),
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    }
+
     fn calls(&self) -> &CallCounter {
         &self.calls
     }

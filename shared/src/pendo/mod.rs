@@ -104,5 +104,7 @@ pub trait PendoApi: Send + Sync {
         rows: Vec<MetadataRow>,
     ) -> Result<MetadataOutcome, PendoError>;
     async fn segment_members(&self, segment_id: &str) -> Result<Vec<String>, PendoError>;
+    /// (id, name) of every segment.
+    async fn segments(&self) -> Result<Vec<(String, String)>, PendoError>;
     fn calls(&self) -> &CallCounter;
 }

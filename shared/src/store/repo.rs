@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::{Condition, Item, Page, Store, StoreError};
 use crate::domain::{
-    ActivityHistory, ObjectKind, ObjectState, PullState, RecordError, RunId, RunRecord, SyncConfig,
-    Tenant, TenantId,
+    ActivityHistory, ObjectKind, ObjectState, PullState, RecordError, RuleSet, RunId, RunRecord,
+    SyncConfig, Tenant, TenantId,
 };
 
 const SCHEMA: u64 = 1;
@@ -85,6 +85,22 @@ fn item<T: Serialize>(
         expires_at,
         data: encode(value),
     }
+}
+
+/// An action's idempotency record: pending until the HubSpot call is known to have happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionState {
+    pub hubspot_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionClaim {
+    /// First attempt: go ahead.
+    New,
+    /// An earlier attempt claimed it and may or may not have reached HubSpot: reconcile first.
+    Pending,
+    /// Already done.
+    Done(String),
 }
 
 /// A held per-tenant lease. Only the holder (same `owner` and `version`) can renew or release it.
@@ -523,6 +539,70 @@ impl Repo {
             items: page.items.iter().map(decode).collect::<Result<_, _>>()?,
             next: page.next,
         })
+    }
+
+    // ---- lifecycle rules ---------------------------------------------------------------------
+
+    pub async fn get_rules(&self, id: &TenantId) -> Result<RuleSet, StoreError> {
+        match self.store.get(&tenant_pk(id), "RULES").await? {
+            Some(i) => decode(&i),
+            None => Ok(RuleSet::default()),
+        }
+    }
+
+    pub async fn put_rules(&self, id: &TenantId, rules: &RuleSet) -> Result<(), StoreError> {
+        self.store
+            .put(
+                item(tenant_pk(id), "RULES".into(), 1, None, rules),
+                Condition::Always,
+            )
+            .await
+    }
+
+    /// Claims an action's idempotency key before the HubSpot call (conditional write).
+    pub async fn claim_action(&self, id: &TenantId, key: &str) -> Result<ActionClaim, StoreError> {
+        let pk = tenant_pk(id);
+        let sk = format!("ACTION#{key}");
+        let pending = ActionState { hubspot_id: None };
+        match self
+            .store
+            .put(
+                item(pk.clone(), sk.clone(), 1, None, &pending),
+                Condition::NotExists,
+            )
+            .await
+        {
+            Ok(()) => Ok(ActionClaim::New),
+            Err(e) if e.is_condition_failed() => {
+                let existing: ActionState = match self.store.get(&pk, &sk).await? {
+                    Some(i) => decode(&i)?,
+                    None => return Ok(ActionClaim::Pending),
+                };
+                Ok(match existing.hubspot_id {
+                    Some(h) => ActionClaim::Done(h),
+                    None => ActionClaim::Pending,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Marks a claimed action done, with the HubSpot record it created or changed.
+    pub async fn complete_action(
+        &self,
+        id: &TenantId,
+        key: &str,
+        hubspot_id: &str,
+    ) -> Result<(), StoreError> {
+        let done = ActionState {
+            hubspot_id: Some(hubspot_id.to_string()),
+        };
+        self.store
+            .put(
+                item(tenant_pk(id), format!("ACTION#{key}"), 2, None, &done),
+                Condition::Always,
+            )
+            .await
     }
 
     // ---- dedupe --------------------------------------------------------------------------

@@ -262,7 +262,8 @@ impl SyncEngine {
                 3 => usage::nps_step(ctx).await?,
                 4 => push::push_step(ctx, ObjectKind::Visitor, after).await?,
                 5 => push::push_step(ctx, ObjectKind::Account, after).await?,
-                6 => pull::pull_step(ctx, ObjectKind::Visitor, after).await?,
+                6 => crate::rules::rules_step(ctx).await?,
+                7 => pull::pull_step(ctx, ObjectKind::Visitor, after).await?,
                 _ => pull::pull_step(ctx, ObjectKind::Account, after).await?,
             };
             match step {

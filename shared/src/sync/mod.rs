@@ -2,10 +2,10 @@
 //! after every batch so a run can stop when its time budget runs low and continue in the next
 //! invocation with nothing skipped and nothing written twice.
 //!
-//! Phases: schema → activity (visitors, accounts) → NPS → push (visitors, accounts) → pull
-//! (contacts, companies).
+//! Phases: schema → activity (visitors, accounts) → NPS → push (visitors, accounts) → lifecycle
+//! rules → pull (contacts, companies).
 
-mod engine;
+pub(crate) mod engine;
 pub mod fields;
 mod pull;
 mod push;
@@ -85,13 +85,14 @@ pub struct Checkpoint {
     pub continuations: u32,
 }
 
-pub(crate) const PHASES: [&str; 8] = [
+pub(crate) const PHASES: [&str; 9] = [
     "schema",
     "activity:visitors",
     "activity:accounts",
     "nps",
     "push:visitors",
     "push:accounts",
+    "rules",
     "pull:contacts",
     "pull:companies",
 ];

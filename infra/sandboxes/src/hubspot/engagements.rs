@@ -20,7 +20,14 @@ pub struct Association {
 }
 
 pub fn pipelines() -> Value {
-    let stage = |id: &str, label: &str, order: u64| json!({"id": id, "label": label, "displayOrder": order, "archived": false});
+    let stage = |id: &str, label: &str, order: u64| {
+        let closed = matches!(
+            id,
+            "closedwon" | "closedlost" | "trialconverted" | "triallost"
+        );
+        json!({"id": id, "label": label, "displayOrder": order, "archived": false,
+               "metadata": {"isClosed": if closed { "true" } else { "false" }}})
+    };
     json!({"results": [
         {"id": "default", "label": "Sales Pipeline", "displayOrder": 0, "archived": false, "stages": [
             stage("appointmentscheduled", "Appointment Scheduled", 0), stage("qualifiedtobuy", "Qualified To Buy", 1),

@@ -177,193 +177,117 @@ pub fn check(def: &PropertyDef, value: &str) -> Result<String, (&'static str, St
     }
 }
 
-pub fn default_properties(object: &str) -> Vec<PropertyDef> {
-    let mut props = vec![
-        PropertyDef::simple("hs_object_id", "number", "number", "objectinformation"),
-        PropertyDef::simple("createdate", "datetime", "date", "objectinformation"),
-        PropertyDef::simple("hubspot_owner_id", "string", "text", "objectinformation"),
-    ];
-    let lifecycle = {
-        let mut p = PropertyDef::simple(
-            "lifecyclestage",
-            "enumeration",
-            "select",
-            "objectinformation",
-        );
-        p.options = [
-            "subscriber",
-            "lead",
-            "marketingqualifiedlead",
-            "salesqualifiedlead",
-            "opportunity",
-            "customer",
-        ]
+fn enumeration(name: &str, group: &str, options: &[&str]) -> PropertyDef {
+    let mut p = PropertyDef::simple(name, "enumeration", "select", group);
+    p.options = options
         .iter()
         .map(|v| json!({"label": v, "value": v}))
         .collect();
-        p
+    p
+}
+
+/// The built-in properties of each object type the sandbox serves.
+pub fn default_properties(object: &str) -> Vec<PropertyDef> {
+    const INFO: &str = "objectinformation";
+    // (name, type, fieldType)
+    let common: &[(&str, &str, &str)] = &[
+        ("hs_object_id", "number", "number"),
+        ("createdate", "datetime", "date"),
+        ("hubspot_owner_id", "string", "text"),
+    ];
+    let (group, specific): (&str, &[(&str, &str, &str)]) = match object {
+        "contacts" => (
+            "contactinformation",
+            &[
+                ("lastmodifieddate", "datetime", "date"),
+                ("email", "string", "text"),
+                ("firstname", "string", "text"),
+                ("lastname", "string", "text"),
+                ("jobtitle", "string", "text"),
+                ("upsell_candidate", "string", "text"),
+            ],
+        ),
+        "companies" => (
+            "companyinformation",
+            &[
+                ("hs_lastmodifieddate", "datetime", "date"),
+                ("name", "string", "text"),
+                ("domain", "string", "text"),
+                ("industry", "string", "text"),
+                ("annualrevenue", "number", "number"),
+            ],
+        ),
+        "tasks" => (
+            "taskinformation",
+            &[
+                ("hs_lastmodifieddate", "datetime", "date"),
+                ("hs_timestamp", "datetime", "date"),
+                ("hs_task_subject", "string", "text"),
+                ("hs_task_body", "string", "textarea"),
+            ],
+        ),
+        "deals" => (
+            "dealinformation",
+            &[
+                ("hs_lastmodifieddate", "datetime", "date"),
+                ("dealname", "string", "text"),
+                ("dealstage", "string", "text"),
+                ("pipeline", "string", "text"),
+                ("amount", "number", "number"),
+                ("closedate", "datetime", "date"),
+                ("description", "string", "textarea"),
+            ],
+        ),
+        _ => ("objectinformation", &[]),
     };
-    match object {
-        "contacts" => {
-            props.push(PropertyDef::simple(
-                "lastmodifieddate",
-                "datetime",
-                "date",
-                "contactinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "email",
-                "string",
-                "text",
-                "contactinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "firstname",
-                "string",
-                "text",
-                "contactinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "lastname",
-                "string",
-                "text",
-                "contactinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "jobtitle",
-                "string",
-                "text",
-                "contactinformation",
-            ));
-            props.push(lifecycle);
-        }
-        "companies" => {
-            props.push(PropertyDef::simple(
-                "hs_lastmodifieddate",
-                "datetime",
-                "date",
-                "companyinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "name",
-                "string",
-                "text",
-                "companyinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "domain",
-                "string",
-                "text",
-                "companyinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "industry",
-                "string",
-                "text",
-                "companyinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "annualrevenue",
-                "number",
-                "number",
-                "companyinformation",
-            ));
-            let mut tier = PropertyDef::simple(
-                "customer_tier",
-                "enumeration",
-                "select",
-                "companyinformation",
-            );
-            tier.options = ["bronze", "silver", "gold"]
+    let mut props: Vec<PropertyDef> = common
+        .iter()
+        .map(|(n, t, f)| PropertyDef::simple(n, t, f, INFO))
+        .chain(
+            specific
                 .iter()
-                .map(|v| json!({"label": v, "value": v}))
-                .collect();
-            props.push(tier);
-            props.push(lifecycle);
+                .map(|(n, t, f)| PropertyDef::simple(n, t, f, group)),
+        )
+        .collect();
+    let lifecycle = [
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+    ];
+    match object {
+        "contacts" => props.push(enumeration("lifecyclestage", INFO, &lifecycle)),
+        "companies" => {
+            props.push(enumeration("lifecyclestage", INFO, &lifecycle));
+            props.push(enumeration(
+                "customer_tier",
+                group,
+                &["bronze", "silver", "gold"],
+            ));
         }
         "tasks" => {
-            props.push(PropertyDef::simple(
-                "hs_lastmodifieddate",
-                "datetime",
-                "date",
-                "taskinformation",
+            props.push(enumeration(
+                "hs_task_status",
+                group,
+                &[
+                    "NOT_STARTED",
+                    "IN_PROGRESS",
+                    "WAITING",
+                    "COMPLETED",
+                    "DEFERRED",
+                ],
             ));
-            props.push(PropertyDef::simple(
-                "hs_timestamp",
-                "datetime",
-                "date",
-                "taskinformation",
+            props.push(enumeration(
+                "hs_task_priority",
+                group,
+                &["LOW", "MEDIUM", "HIGH"],
             ));
-            props.push(PropertyDef::simple(
-                "hs_task_subject",
-                "string",
-                "text",
-                "taskinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "hs_task_body",
-                "string",
-                "textarea",
-                "taskinformation",
-            ));
-            for (name, opts) in [
-                (
-                    "hs_task_status",
-                    &[
-                        "NOT_STARTED",
-                        "IN_PROGRESS",
-                        "WAITING",
-                        "COMPLETED",
-                        "DEFERRED",
-                    ][..],
-                ),
-                ("hs_task_priority", &["LOW", "MEDIUM", "HIGH"][..]),
-                ("hs_task_type", &["EMAIL", "CALL", "TODO"][..]),
-            ] {
-                let mut p = PropertyDef::simple(name, "enumeration", "select", "taskinformation");
-                p.options = opts
-                    .iter()
-                    .map(|v| json!({"label": v, "value": v}))
-                    .collect();
-                props.push(p);
-            }
-        }
-        "deals" => {
-            props.push(PropertyDef::simple(
-                "hs_lastmodifieddate",
-                "datetime",
-                "date",
-                "dealinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "dealname",
-                "string",
-                "text",
-                "dealinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "dealstage",
-                "string",
-                "text",
-                "dealinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "pipeline",
-                "string",
-                "text",
-                "dealinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "amount",
-                "number",
-                "number",
-                "dealinformation",
-            ));
-            props.push(PropertyDef::simple(
-                "closedate",
-                "datetime",
-                "date",
-                "dealinformation",
+            props.push(enumeration(
+                "hs_task_type",
+                group,
+                &["EMAIL", "CALL", "TODO"],
             ));
         }
         _ => {}

@@ -1,0 +1,224 @@
+//! Lifecycle automations: typed rules evaluated during each sync. Each rule can run in dry-run
+//! mode (reports what it would do). Validation of names against HubSpot and Pendo happens in
+//! the admin API; here, shape and ranges.
+
+use serde::{Deserialize, Serialize};
+
+use super::ValidationError;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RuleKind {
+    /// Account engagement crosses a threshold: move its open deal from one stage to another.
+    TrialToPaid {
+        pipeline: String,
+        from_stage: String,
+        to_stage: String,
+        min_days_active: u32,
+    },
+    /// Usage dropped by at least `drop_percent` against the prior 180 days: one task for the
+    /// company owner per risk episode.
+    ChurnRisk {
+        drop_percent: f64,
+        /// Ignore accounts whose prior period was too small to mean anything.
+        #[serde(default)]
+        min_prior_minutes: u64,
+    },
+    /// Detractor (0–6): escalation task for the contact owner; promoter (9–10): set a property.
+    NpsFollowUp {
+        #[serde(default = "yes")]
+        escalate_detractors: bool,
+        #[serde(default)]
+        promoter_property: Option<String>,
+    },
+    /// Visitors in a Pendo segment become contacts (found or created, never duplicated) with a
+    /// lifecycle stage and optional owner.
+    PqlRouting {
+        segment_id: String,
+        lifecycle_stage: String,
+        #[serde(default)]
+        owner_id: Option<String>,
+    },
+    /// Account usage above a threshold: create a deal for the company unless one this rule
+    /// created is still open.
+    Expansion {
+        min_total_visitors: u64,
+        pipeline: String,
+        stage: String,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+// No deny_unknown_fields here: with `flatten` the tagged enum gets every field but `id` and
+// `dry_run`, and it denies unknown ones itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: RuleKind,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RuleSetInput")]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetInput {
+    pub rules: Vec<Rule>,
+}
+
+impl TryFrom<RuleSetInput> for RuleSet {
+    type Error = ValidationError;
+    fn try_from(input: RuleSetInput) -> Result<Self, Self::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, r) in input.rules.iter().enumerate() {
+            let id_ok = !r.id.is_empty()
+                && r.id.len() <= 40
+                && r.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !id_ok {
+                return Err(ValidationError::new(
+                    format!("rules[{i}].id"),
+                    "must be 1-40 characters of a-z, 0-9 and '-'",
+                ));
+            }
+            if !seen.insert(r.id.clone()) {
+                return Err(ValidationError::new(
+                    format!("rules[{i}].id"),
+                    format!("'{}' is used twice", r.id),
+                ));
+            }
+            let nonempty = |field: &str, v: &str| {
+                if v.trim().is_empty() {
+                    Err(ValidationError::new(
+                        format!("rules[{i}].{field}"),
+                        "must not be empty",
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            match &r.kind {
+                RuleKind::TrialToPaid {
+                    pipeline,
+                    from_stage,
+                    to_stage,
+                    min_days_active,
+                } => {
+                    nonempty("pipeline", pipeline)?;
+                    nonempty("from_stage", from_stage)?;
+                    nonempty("to_stage", to_stage)?;
+                    if from_stage == to_stage {
+                        return Err(ValidationError::new(
+                            format!("rules[{i}].to_stage"),
+                            "must differ from from_stage",
+                        ));
+                    }
+                    if !(1..=180).contains(min_days_active) {
+                        return Err(ValidationError::new(
+                            format!("rules[{i}].min_days_active"),
+                            "must be 1-180",
+                        ));
+                    }
+                }
+                RuleKind::ChurnRisk { drop_percent, .. } => {
+                    if !(drop_percent.is_finite() && *drop_percent > 0.0 && *drop_percent <= 100.0)
+                    {
+                        return Err(ValidationError::new(
+                            format!("rules[{i}].drop_percent"),
+                            "must be in (0, 100]",
+                        ));
+                    }
+                }
+                RuleKind::NpsFollowUp {
+                    promoter_property, ..
+                } => {
+                    if let Some(p) = promoter_property {
+                        nonempty("promoter_property", p)?;
+                    }
+                }
+                RuleKind::PqlRouting {
+                    segment_id,
+                    lifecycle_stage,
+                    ..
+                } => {
+                    nonempty("segment_id", segment_id)?;
+                    nonempty("lifecycle_stage", lifecycle_stage)?;
+                }
+                RuleKind::Expansion {
+                    min_total_visitors,
+                    pipeline,
+                    stage,
+                } => {
+                    nonempty("pipeline", pipeline)?;
+                    nonempty("stage", stage)?;
+                    if *min_total_visitors == 0 {
+                        return Err(ValidationError::new(
+                            format!("rules[{i}].min_total_visitors"),
+                            "must be at least 1",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(RuleSet { rules: input.rules })
+    }
+}
+
+/// One action a rule took (or, in dry run, would take), for the run record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub rule: String,
+    pub object_id: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hubspot_id: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_rules() {
+        let ok: RuleSet = serde_json::from_str(
+            r#"{"rules":[{"id":"churn","type":"churn_risk","drop_percent":30},
+                         {"id":"nps","type":"nps_follow_up","promoter_property":"upsell_candidate","dry_run":true}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.rules.len(), 2);
+        for (bad, field) in [
+            (
+                r#"{"rules":[{"id":"x","type":"churn_risk","drop_percent":0}]}"#,
+                "rules[0].drop_percent",
+            ),
+            (
+                r#"{"rules":[{"id":"a","type":"churn_risk","drop_percent":5},{"id":"a","type":"churn_risk","drop_percent":5}]}"#,
+                "rules[1].id",
+            ),
+            (
+                r#"{"rules":[{"id":"t","type":"trial_to_paid","pipeline":"p","from_stage":"a","to_stage":"a","min_days_active":3}]}"#,
+                "rules[0].to_stage",
+            ),
+        ] {
+            let e = serde_json::from_str::<RuleSet>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{e}");
+        }
+        assert!(
+            serde_json::from_str::<RuleSet>(r#"{"rules":[{"id":"x","type":"teleport"}]}"#).is_err()
+        );
+    }
+}

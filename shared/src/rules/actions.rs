@@ -1,0 +1,218 @@
+//! Idempotent HubSpot actions for the lifecycle rules.
+//!
+//! Each action has a key. The key is claimed with a conditional write *before* the HubSpot call
+//! and marked done after it. Created tasks and deals carry the key as a marker in their body,
+//! so an attempt that died between the call and the "done" write is found on the next run
+//! (through the record's associations) instead of being created twice.
+
+use chrono::{Duration, Utc};
+use std::collections::BTreeMap;
+
+use crate::domain::{ActionRecord, Rule};
+use crate::hubspot::association_types::{DEAL_TO_COMPANY, TASK_TO_COMPANY, TASK_TO_CONTACT};
+use crate::hubspot::HubSpotError;
+use crate::store::repo::ActionClaim;
+use crate::sync::engine::RunCtx;
+use crate::sync::SyncError;
+
+/// What a rule asks HubSpot to do.
+pub(crate) enum Effect {
+    /// A task for a contact (`contacts`) or company (`companies`).
+    Task {
+        on: &'static str,
+        record: String,
+        subject: String,
+        body: String,
+        owner: Option<String>,
+    },
+    Deal {
+        company: String,
+        name: String,
+        pipeline: String,
+        stage: String,
+    },
+    /// Idempotent by nature (setting a value twice is harmless).
+    Update {
+        object: &'static str,
+        record: String,
+        properties: BTreeMap<String, String>,
+    },
+}
+
+impl Effect {
+    fn describe(&self) -> String {
+        match self {
+            Effect::Task {
+                on,
+                record,
+                subject,
+                ..
+            } => format!("create task '{subject}' on {on} {record}"),
+            Effect::Deal {
+                company,
+                name,
+                stage,
+                ..
+            } => format!("create deal '{name}' at {stage} for company {company}"),
+            Effect::Update {
+                object,
+                record,
+                properties,
+            } => {
+                let p: Vec<String> = properties.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("update {object} {record}: {}", p.join(", "))
+            }
+        }
+    }
+}
+
+pub(crate) fn marker(key: &str) -> String {
+    format!("[pendo-sync:{key}]")
+}
+
+/// Runs one action at most once. Returns the HubSpot id it produced, if it ran now.
+pub(crate) async fn execute(
+    ctx: &mut RunCtx<'_>,
+    rule: &Rule,
+    object_id: &str,
+    key: &str,
+    effect: Effect,
+) -> Result<Option<String>, SyncError> {
+    let description = effect.describe();
+    if rule.dry_run || ctx.opts.dry_run {
+        record(ctx, rule, object_id, description, None, true);
+        return Ok(None);
+    }
+    match ctx.repo.claim_action(ctx.tenant, key).await? {
+        ActionClaim::Done(_) => return Ok(None),
+        ActionClaim::Pending => {
+            if let Some(found) = find_created(ctx, key, &effect).await? {
+                ctx.repo.complete_action(ctx.tenant, key, &found).await?;
+                record(
+                    ctx,
+                    rule,
+                    object_id,
+                    format!("{description} (found from an interrupted attempt)"),
+                    Some(found),
+                    false,
+                );
+                return Ok(None);
+            }
+        }
+        ActionClaim::New => {}
+    }
+    let id = perform(ctx, key, effect).await?;
+    ctx.repo.complete_action(ctx.tenant, key, &id).await?;
+    record(ctx, rule, object_id, description, Some(id.clone()), false);
+    Ok(Some(id))
+}
+
+pub(crate) fn record(
+    ctx: &mut RunCtx<'_>,
+    rule: &Rule,
+    object_id: &str,
+    action: String,
+    hubspot_id: Option<String>,
+    dry_run: bool,
+) {
+    ctx.run.counts.actions += 1;
+    if ctx.run.actions.len() < 1000 {
+        ctx.run.actions.push(ActionRecord {
+            rule: rule.id.clone(),
+            object_id: object_id.to_string(),
+            action,
+            hubspot_id,
+            dry_run,
+        });
+    }
+}
+
+async fn perform(ctx: &RunCtx<'_>, key: &str, effect: Effect) -> Result<String, SyncError> {
+    let hs = ctx.hubspot;
+    let id = match effect {
+        Effect::Task {
+            on,
+            record,
+            subject,
+            body,
+            owner,
+        } => {
+            let mut p = BTreeMap::from([
+                (
+                    "hs_timestamp".to_string(),
+                    (Utc::now() + Duration::days(1))
+                        .format("%Y-%m-%dT%H:%M:%SZ")
+                        .to_string(),
+                ),
+                ("hs_task_subject".to_string(), subject),
+                (
+                    "hs_task_body".to_string(),
+                    format!("{body}\n\n{}", marker(key)),
+                ),
+                ("hs_task_status".to_string(), "NOT_STARTED".to_string()),
+                ("hs_task_priority".to_string(), "HIGH".to_string()),
+                ("hs_task_type".to_string(), "TODO".to_string()),
+            ]);
+            if let Some(o) = owner {
+                p.insert("hubspot_owner_id".into(), o);
+            }
+            let assoc = if on == "contacts" {
+                TASK_TO_CONTACT
+            } else {
+                TASK_TO_COMPANY
+            };
+            hs.create_record("tasks", p, &[(record, assoc)]).await?
+        }
+        Effect::Deal {
+            company,
+            name,
+            pipeline,
+            stage,
+        } => {
+            let p = BTreeMap::from([
+                ("dealname".to_string(), name),
+                ("pipeline".to_string(), pipeline),
+                ("dealstage".to_string(), stage),
+                ("description".to_string(), marker(key)),
+            ]);
+            hs.create_record("deals", p, &[(company, DEAL_TO_COMPANY)])
+                .await?
+        }
+        Effect::Update {
+            object,
+            record,
+            properties,
+        } => {
+            hs.update_record(object, &record, properties).await?;
+            record
+        }
+    };
+    Ok(id)
+}
+
+/// Looks for a record an interrupted attempt created: the marker in a task body or deal
+/// description among the records associated with the target.
+async fn find_created(
+    ctx: &RunCtx<'_>,
+    key: &str,
+    effect: &Effect,
+) -> Result<Option<String>, HubSpotError> {
+    let (from, record, to, field) = match effect {
+        Effect::Task { on, record, .. } => (*on, record, "tasks", "hs_task_body"),
+        Effect::Deal { company, .. } => ("companies", company, "deals", "description"),
+        Effect::Update { .. } => return Ok(None),
+    };
+    let ids = ctx.hubspot.associations(from, record, to).await?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let records = ctx
+        .hubspot
+        .read_records(to, &ids, &[field.to_string()])
+        .await?;
+    let m = marker(key);
+    Ok(records
+        .into_iter()
+        .find(|r| r.prop(field).is_some_and(|v| v.contains(&m)))
+        .map(|r| r.id))
+}
