@@ -446,3 +446,39 @@ async fn no_secret_or_token_is_ever_logged() {
         assert!(!logs.contains(&v), "a secret value appears in the logs");
     }
 }
+
+#[tokio::test]
+async fn rules_are_validated_against_hubspot_and_pendo() {
+    let api = Api::new().await;
+    let a = api.connected_tenant().await;
+    let put = |rules: serde_json::Value| {
+        let path = format!("/v1/tenants/{a}/rules");
+        let api = &api;
+        async move { api.call("PUT", &path, Some(ADMIN_A), Some(rules)).await }
+    };
+    let r = put(json!({"rules": [{"id": "t", "type": "trial_to_paid", "pipeline": "trial", "from_stage": "trialstarted", "to_stage": "nope", "min_days_active": 5}]})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["field"], "rules[0].to_stage");
+    let r = put(json!({"rules": [{"id": "p", "type": "pql_routing", "segment_id": "seg-missing", "lifecycle_stage": "salesqualifiedlead"}]})).await;
+    assert_eq!(r.json()["field"], "rules[0].segment_id", "{}", r.body);
+    let r = put(json!({"rules": [{"id": "n", "type": "nps_follow_up", "promoter_property": "no_such_prop"}]})).await;
+    assert_eq!(r.json()["field"], "rules[0].promoter_property");
+    let r = put(json!({"rules": [{"id": "c", "type": "churn_risk", "drop_percent": -3}]})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let ok = put(json!({"rules": [
+        {"id": "t", "type": "trial_to_paid", "pipeline": "trial", "from_stage": "trialstarted", "to_stage": "trialengaged", "min_days_active": 5},
+        {"id": "p", "type": "pql_routing", "segment_id": "seg-power-users", "lifecycle_stage": "salesqualifiedlead", "dry_run": true}
+    ]}))
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let got = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/{a}/rules"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(got["rules"].as_array().unwrap().len(), 2);
+}

@@ -45,6 +45,18 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "get",
+        "/v1/tenants/{id}/rules",
+        "Get the lifecycle rules",
+        false,
+    ),
+    (
+        "put",
+        "/v1/tenants/{id}/rules",
+        "Set the lifecycle rules (names validated against HubSpot and Pendo)",
+        false,
+    ),
+    (
         "post",
         "/v1/tenants/{id}/enable",
         "Ensure the HubSpot schema, enable, sync immediately",
