@@ -486,13 +486,11 @@ async fn validate_rules(s: &AppState, t: &Tenant, rules: &RuleSet) -> Result<(),
             RuleKind::NpsFollowUp {
                 promoter_property: Some(p),
                 ..
-            } => {
-                if !contact_props.iter().any(|c| &c.name == p) {
-                    return Err(ApiError::invalid(
-                        format!("rules[{i}].promoter_property"),
-                        format!("HubSpot contacts have no property '{p}'"),
-                    ));
-                }
+            } if !contact_props.iter().any(|c| &c.name == p) => {
+                return Err(ApiError::invalid(
+                    format!("rules[{i}].promoter_property"),
+                    format!("HubSpot contacts have no property '{p}'"),
+                ));
             }
             RuleKind::PqlRouting {
                 segment_id,

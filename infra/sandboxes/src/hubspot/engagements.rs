@@ -87,16 +87,12 @@ fn validated(
     s: &HubSpotState,
     object: &str,
     props: &serde_json::Map<String, Value>,
-) -> Result<Vec<(String, String)>, Response> {
+) -> Result<Vec<(String, String)>, String> {
     let defs = &s.properties[object];
     let mut out = Vec::new();
     for (name, v) in props {
         let Some(def) = defs.get(name) else {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION_ERROR",
-                &format!("Property \"{name}\" does not exist"),
-            ));
+            return Err(format!("Property \"{name}\" does not exist"));
         };
         let raw = v
             .as_str()
@@ -104,13 +100,7 @@ fn validated(
             .unwrap_or_else(|| v.to_string());
         match check(def, &raw) {
             Ok(v) => out.push((name.clone(), v)),
-            Err((_, m)) => {
-                return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "VALIDATION_ERROR",
-                    &format!("Property values were not valid: {m}"),
-                ))
-            }
+            Err((_, m)) => return Err(format!("Property values were not valid: {m}")),
         }
     }
     Ok(out)
@@ -144,7 +134,7 @@ async fn create(
     }
     let values = match validated(&s, &object, &props) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &m),
     };
     let mut links = Vec::new();
     for a in body["associations"].as_array().into_iter().flatten() {
@@ -224,7 +214,7 @@ async fn update(
     }
     let values = match validated(&s, &object, &props) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return err(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &m),
     };
     let now = s.now_ms();
     let modified = super::values::modified_property(&object);
