@@ -428,11 +428,19 @@ fn parse_batch(body: &Value, inputs: &[WriteInput], id_property: Option<&str>) -
     outcome
 }
 
-fn records(body: &Value) -> Result<Vec<HsRecord>, HubSpotError> {
+/// The `results` array of a response, typed.
+fn results<T: serde::de::DeserializeOwned>(
+    body: &Value,
+    operation: &str,
+) -> Result<Vec<T>, HubSpotError> {
     serde_json::from_value(body["results"].clone()).map_err(|e| HubSpotError::Decode {
-        operation: "records".into(),
+        operation: operation.into(),
         message: e.to_string(),
     })
+}
+
+fn records(body: &Value) -> Result<Vec<HsRecord>, HubSpotError> {
+    results(body, "records")
 }
 
 #[async_trait]
@@ -521,10 +529,7 @@ impl HubSpotApi for HubSpotClient {
                 Lane::Standard,
             )
             .await?;
-        serde_json::from_value(body["results"].clone()).map_err(|e| HubSpotError::Decode {
-            operation: "list properties".into(),
-            message: e.to_string(),
-        })
+        results(&body, "list properties")
     }
 
     async fn read_by(
@@ -702,10 +707,7 @@ impl HubSpotApi for HubSpotClient {
                 Lane::Standard,
             )
             .await?;
-        serde_json::from_value(resp["results"].clone()).map_err(|e| HubSpotError::Decode {
-            operation: "pipelines".into(),
-            message: e.to_string(),
-        })
+        results(&resp, "pipelines")
     }
 
     async fn associations(

@@ -62,6 +62,22 @@ pub(crate) async fn rules_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncError> 
     Ok(Step::Done)
 }
 
+/// Keeps the records linked to HubSpot, with their HubSpot id: (Pendo id, HubSpot id, value).
+fn linked<T>(
+    items: Vec<(String, T)>,
+    states: &HashMap<String, crate::domain::ObjectState>,
+) -> Vec<(String, String, T)> {
+    items
+        .into_iter()
+        .filter_map(|(id, v)| {
+            states
+                .get(&id)
+                .and_then(|s| s.hubspot_id.clone())
+                .map(|hs| (id, hs, v))
+        })
+        .collect()
+}
+
 async fn owners(
     ctx: &RunCtx<'_>,
     kind: ObjectKind,
@@ -116,16 +132,7 @@ async fn accounts(ctx: &mut RunCtx<'_>, rules: &[Rule]) -> Result<(), SyncError>
             .repo
             .get_object_states(ctx.tenant, ObjectKind::Account, &ids)
             .await?;
-        let linked: Vec<(String, String, ActivityHistory)> = page
-            .items
-            .into_iter()
-            .filter_map(|(id, h)| {
-                states
-                    .get(&id)
-                    .and_then(|s| s.hubspot_id.clone())
-                    .map(|hs| (id, hs, h))
-            })
-            .collect();
+        let linked: Vec<(String, String, ActivityHistory)> = linked(page.items, &states);
         let owners = if rules
             .iter()
             .any(|r| matches!(r.kind, RuleKind::ChurnRisk { .. }))
@@ -324,15 +331,7 @@ async fn nps(ctx: &mut RunCtx<'_>, rule: &Rule) -> Result<(), SyncError> {
             .repo
             .get_object_states(ctx.tenant, ObjectKind::Visitor, &ids)
             .await?;
-        let linked: Vec<(String, String, crate::domain::LatestNps)> = fresh
-            .into_iter()
-            .filter_map(|(id, n)| {
-                states
-                    .get(&id)
-                    .and_then(|s| s.hubspot_id.clone())
-                    .map(|hs| (id, hs, n))
-            })
-            .collect();
+        let linked: Vec<(String, String, crate::domain::LatestNps)> = linked(fresh, &states);
         let detractors: Vec<String> = linked
             .iter()
             .filter(|(_, _, n)| NpsCategory::of(n.score) == NpsCategory::Detractor)
