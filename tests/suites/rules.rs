@@ -384,3 +384,94 @@ async fn trial_expansion_and_pql_rules() {
         .filter(|(a, _)| **a != won)
         .all(|(_, d)| d.len() == 1));
 }
+
+#[tokio::test]
+async fn feature_adoption_counts_and_onboarding_milestones() {
+    use sandboxes::hubspot::values::PropertyDef;
+    let f = Fixture::new().await;
+    f.hubspot.with(|s| {
+        let props = s.properties.get_mut("contacts").unwrap();
+        for (name, ty, field) in [
+            ("dashboard_uses", "number", "number"),
+            ("export_uses", "number", "number"),
+            ("onboarding_progress", "string", "text"),
+            ("onboarding_completed", "date", "date"),
+        ] {
+            props.insert(
+                name.into(),
+                PropertyDef::simple(name, ty, field, "contactinformation"),
+            );
+        }
+    });
+    f.repo
+        .put_rules(&f.tenant, &rules(serde_json::json!({"rules": [{
+            "id": "adoption", "type": "feature_adoption", "window_days": 30,
+            "counts": [{"feature_id": "feat-dashboard", "property": "dashboard_uses"}, {"feature_id": "feat-export", "property": "export_uses"}],
+            "milestones": {"steps": ["feat-dashboard", "feat-export", "feat-invite"], "property": "onboarding_progress", "completed_property": "onboarding_completed"}
+        }]})))
+        .await
+        .unwrap();
+    let run = f.full_sync().await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let today = f.today();
+    let contacts = f.contacts_by_visitor();
+    let mut completed = 0;
+    f.pendo.with(|s| {
+        for (vid, p) in &contacts {
+            let v = sandboxes::pendo::data::parse_visitor(vid).unwrap();
+            let count = |feat: &str| -> u32 {
+                (today - 29..=today)
+                    .filter_map(|d| s.data.feature_use(v, feat, d))
+                    .sum()
+            };
+            let first = |feat: &str| {
+                (today - 364..=today).find(|d| s.data.feature_use(v, feat, *d).is_some())
+            };
+            let used_any = ["feat-dashboard", "feat-export", "feat-invite"]
+                .iter()
+                .any(|f| first(f).is_some());
+            if !used_any {
+                // Never used a tracked feature: the rule has nothing to say about them.
+                assert!(p.get("onboarding_progress").is_none(), "{vid}");
+                continue;
+            }
+            assert_eq!(
+                p.get("dashboard_uses").cloned().unwrap_or_default(),
+                count("feat-dashboard").to_string(),
+                "{vid}"
+            );
+            assert_eq!(
+                p.get("export_uses").cloned().unwrap_or_default(),
+                count("feat-export").to_string(),
+                "{vid}"
+            );
+            let firsts: Vec<Option<i32>> = ["feat-dashboard", "feat-export", "feat-invite"]
+                .iter()
+                .map(|f| first(f))
+                .collect();
+            let done = firsts.iter().take_while(|f| f.is_some()).count();
+            assert_eq!(p["onboarding_progress"], format!("{done} of 3"), "{vid}");
+            if done == 3 {
+                completed += 1;
+                let day = firsts.iter().flatten().max().unwrap();
+                let date = shared::domain::day_date(*day)
+                    .format("%Y-%m-%d")
+                    .to_string();
+                assert_eq!(p["onboarding_completed"], date, "{vid}");
+            } else {
+                assert!(p.get("onboarding_completed").is_none(), "{vid}");
+            }
+        }
+    });
+    assert!(completed > 0);
+    // Nothing changed: the rule writes nothing the second time.
+    let updates = f
+        .hubspot
+        .count("POST /crm/v3/objects/contacts/batch/update");
+    f.full_sync().await;
+    assert_eq!(
+        f.hubspot
+            .count("POST /crm/v3/objects/contacts/batch/update"),
+        updates
+    );
+}

@@ -518,6 +518,59 @@ async fn validate_rules(s: &AppState, t: &Tenant, rules: &RuleSet) -> Result<(),
                     ));
                 }
             }
+            RuleKind::FeatureAdoption {
+                counts, milestones, ..
+            } => {
+                let pendo = s.connectors.pendo(t).await.map_err(|_| {
+                    ApiError::conflict("save the Pendo key before configuring rules")
+                })?;
+                let features = pendo.features().await.map_err(|e| {
+                    ApiError::upstream(format!("could not read Pendo features: {e}"))
+                })?;
+                let known = |f: &str| features.iter().any(|(id, _)| id == f);
+                let prop = |name: &str, types: &[&str]| {
+                    contact_props
+                        .iter()
+                        .any(|c| c.name == name && types.contains(&c.kind.as_str()))
+                };
+                for (j, c) in counts.iter().enumerate() {
+                    if !known(&c.feature_id) {
+                        return Err(ApiError::invalid(
+                            format!("rules[{i}].counts[{j}].feature_id"),
+                            format!("Pendo has no feature '{}'", c.feature_id),
+                        ));
+                    }
+                    if !prop(&c.property, &["number"]) {
+                        return Err(ApiError::invalid(
+                            format!("rules[{i}].counts[{j}].property"),
+                            format!("HubSpot contacts have no number property '{}'", c.property),
+                        ));
+                    }
+                }
+                if let Some(m) = milestones {
+                    if let Some((k, f)) = m.steps.iter().enumerate().find(|(_, f)| !known(f)) {
+                        return Err(ApiError::invalid(
+                            format!("rules[{i}].milestones.steps[{k}]"),
+                            format!("Pendo has no feature '{f}'"),
+                        ));
+                    }
+                    if !prop(&m.property, &["string", "enumeration"]) {
+                        return Err(ApiError::invalid(
+                            format!("rules[{i}].milestones.property"),
+                            format!("HubSpot contacts have no text property '{}'", m.property),
+                        ));
+                    }
+                    if !prop(&m.completed_property, &["date", "datetime"]) {
+                        return Err(ApiError::invalid(
+                            format!("rules[{i}].milestones.completed_property"),
+                            format!(
+                                "HubSpot contacts have no date property '{}'",
+                                m.completed_property
+                            ),
+                        ));
+                    }
+                }
+            }
             _ => {}
         }
     }

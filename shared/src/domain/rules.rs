@@ -39,6 +39,17 @@ pub enum RuleKind {
         #[serde(default)]
         owner_id: Option<String>,
     },
+    /// Per-feature usage counts into contact properties, and an ordered onboarding checklist
+    /// into a milestone property and a completion date.
+    FeatureAdoption {
+        /// Days counted for usage (ending at the last complete day).
+        #[serde(default = "thirty")]
+        window_days: u32,
+        #[serde(default)]
+        counts: Vec<FeatureCount>,
+        #[serde(default)]
+        milestones: Option<Milestones>,
+    },
     /// Account usage above a threshold: create a deal for the company unless one this rule
     /// created is still open.
     Expansion {
@@ -50,6 +61,29 @@ pub enum RuleKind {
 
 fn yes() -> bool {
     true
+}
+
+fn thirty() -> u32 {
+    30
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureCount {
+    pub feature_id: String,
+    /// Number property on contacts.
+    pub property: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Milestones {
+    /// Feature ids, in onboarding order.
+    pub steps: Vec<String>,
+    /// String property: how far the contact got ("2 of 4").
+    pub property: String,
+    /// Date property: the day the last step was first done.
+    pub completed_property: String,
 }
 
 // No deny_unknown_fields here: with `flatten` the tagged enum gets every field but `id` and
@@ -153,6 +187,38 @@ impl TryFrom<RuleSetInput> for RuleSet {
                 } => {
                     nonempty("segment_id", segment_id)?;
                     nonempty("lifecycle_stage", lifecycle_stage)?;
+                }
+                RuleKind::FeatureAdoption {
+                    window_days,
+                    counts,
+                    milestones,
+                } => {
+                    if !(1..=180).contains(window_days) {
+                        return Err(ValidationError::new(
+                            format!("rules[{i}].window_days"),
+                            "must be 1-180",
+                        ));
+                    }
+                    if counts.is_empty() && milestones.is_none() {
+                        return Err(ValidationError::new(
+                            format!("rules[{i}].counts"),
+                            "give counts, milestones or both",
+                        ));
+                    }
+                    for (j, c) in counts.iter().enumerate() {
+                        nonempty(&format!("counts[{j}].feature_id"), &c.feature_id)?;
+                        nonempty(&format!("counts[{j}].property"), &c.property)?;
+                    }
+                    if let Some(m) = milestones {
+                        if m.steps.is_empty() || m.steps.len() > 20 {
+                            return Err(ValidationError::new(
+                                format!("rules[{i}].milestones.steps"),
+                                "must list 1-20 features",
+                            ));
+                        }
+                        nonempty("milestones.property", &m.property)?;
+                        nonempty("milestones.completed_property", &m.completed_property)?;
+                    }
                 }
                 RuleKind::Expansion {
                     min_total_visitors,

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::{
-    pipelines, DayRollup, KeyCheck, MetadataOutcome, MetadataRow, NpsResponse, PendoAccount,
-    PendoApi, PendoError, PendoVisitor,
+    pipelines, DayRollup, FeatureUse, KeyCheck, MetadataOutcome, MetadataRow, NpsResponse,
+    PendoAccount, PendoApi, PendoError, PendoVisitor,
 };
 use crate::domain::{NpsConfig, ObjectKind};
 use crate::http::{CallCounter, RetryPolicy, RollingWindowLimiter};
@@ -423,6 +423,44 @@ impl PendoApi for PendoClient {
         Ok(rows
             .into_iter()
             .filter_map(|r| r["visitorId"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    async fn feature_usage(
+        &self,
+        feature_id: &str,
+        first_day: i32,
+        days: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FeatureUse>, PendoError> {
+        let rows = self
+            .aggregate(pipelines::feature_usage(
+                feature_id, first_day, days, after, limit,
+            ))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(FeatureUse {
+                    visitor_id: r["visitorId"].as_str()?.to_string(),
+                    events: r["events"].as_f64().unwrap_or(0.0).round() as u64,
+                    first_day: r["firstDay"].as_i64()?.div_euclid(pipelines::DAY_MS) as i32,
+                })
+            })
+            .collect())
+    }
+
+    async fn features(&self) -> Result<Vec<(String, String)>, PendoError> {
+        let rows = self.aggregate(pipelines::features()).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some((
+                    r["id"].as_str()?.to_string(),
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
             .collect())
     }
 

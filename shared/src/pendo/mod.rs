@@ -104,6 +104,17 @@ pub trait PendoApi: Send + Sync {
         rows: Vec<MetadataRow>,
     ) -> Result<MetadataOutcome, PendoError>;
     async fn segment_members(&self, segment_id: &str) -> Result<Vec<String>, PendoError>;
+    /// Visitors who used a feature in [first_day, first_day + days), in id order after `after`.
+    async fn feature_usage(
+        &self,
+        feature_id: &str,
+        first_day: i32,
+        days: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FeatureUse>, PendoError>;
+    /// (id, name) of every tagged feature.
+    async fn features(&self) -> Result<Vec<(String, String)>, PendoError>;
     /// (id, name) of every segment.
     async fn segments(&self) -> Result<Vec<(String, String)>, PendoError>;
     fn calls(&self) -> &CallCounter;

@@ -102,6 +102,35 @@ pub fn account_visitor_counts() -> Value {
     )
 }
 
+/// Per visitor: events on one feature and the first day it was used, over a day range.
+pub fn feature_usage(
+    feature_id: &str,
+    first_day: i32,
+    days: u32,
+    after: Option<&str>,
+    limit: usize,
+) -> Value {
+    let mut p = vec![
+        json!({"source": {"featureEvents": {"featureId": feature_id},
+                          "timeSeries": {"period": "dayRange", "first": day_start_ms(first_day), "count": days}}}),
+        json!({"identified": "visitorId"}),
+        json!({"group": {"group": ["visitorId"], "fields": {"events": {"sum": "numEvents"}, "firstDay": {"min": "day"}}}}),
+    ];
+    p.extend(keyset("visitorId", after, limit));
+    envelope("feature-usage", p)
+}
+
+/// The subscription's tagged features.
+pub fn features() -> Value {
+    envelope(
+        "features",
+        vec![
+            json!({"source": {"features": null}}),
+            json!({"select": {"id": "id", "name": "name"}}),
+        ],
+    )
+}
+
 /// Visitors in a segment.
 pub fn segment_members(segment_id: &str) -> Value {
     envelope(

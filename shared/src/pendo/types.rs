@@ -92,3 +92,12 @@ pub struct MetadataOutcome {
     /// (id, reason) for failed and missing rows.
     pub failed: Vec<(String, String)>,
 }
+
+/// One visitor's use of one feature over a window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeatureUse {
+    pub visitor_id: String,
+    pub events: u64,
+    /// Day number of the first use in the window.
+    pub first_day: i32,
+}

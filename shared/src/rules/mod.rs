@@ -3,6 +3,7 @@
 //! and [`actions`].
 
 pub(crate) mod actions;
+mod adoption;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -56,6 +57,7 @@ pub(crate) async fn rules_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncError> 
         match &rule.kind {
             RuleKind::NpsFollowUp { .. } => nps(ctx, rule).await?,
             RuleKind::PqlRouting { .. } => pql(ctx, rule).await?,
+            RuleKind::FeatureAdoption { .. } => adoption::adoption(ctx, rule).await?,
             _ => {}
         }
     }

@@ -559,6 +559,49 @@ impl Repo {
             .await
     }
 
+    /// Fingerprints of what a rule last wrote, per visitor.
+    pub async fn get_rule_fingerprints(
+        &self,
+        id: &TenantId,
+        rule: &str,
+        visitors: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        self.get_keyed(id, &format!("RFP#{rule}"), ObjectKind::Visitor, visitors)
+            .await
+    }
+
+    pub async fn put_rule_fingerprints(
+        &self,
+        id: &TenantId,
+        rule: &str,
+        values: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        self.put_keyed(id, &format!("RFP#{rule}"), ObjectKind::Visitor, values)
+            .await
+    }
+
+    /// Every visitor a rule has written to (paged internally; ids only).
+    pub async fn list_rule_fingerprint_ids(
+        &self,
+        id: &TenantId,
+        rule: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let head = format!("RFP#{rule}#{}#", ObjectKind::Visitor.code());
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .query(&tenant_pk(id), &head, after.as_deref(), 1000, false)
+                .await?;
+            out.extend(page.items.iter().map(|i| i.sk[head.len()..].to_string()));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Claims an action's idempotency key before the HubSpot call (conditional write).
     pub async fn claim_action(&self, id: &TenantId, key: &str) -> Result<ActionClaim, StoreError> {
         let pk = tenant_pk(id);

@@ -76,6 +76,14 @@ pub struct Dataset {
     members: Vec<Vec<usize>>,
 }
 
+/// Tagged features of the generated app: (id, name).
+pub const FEATURES: &[(&str, &str)] = &[
+    ("feat-dashboard", "Open dashboard"),
+    ("feat-export", "Export report"),
+    ("feat-invite", "Invite teammate"),
+    ("feat-api", "Create API key"),
+];
+
 pub fn visitor_id(i: usize) -> String {
     format!("v{i:06}")
 }
@@ -301,6 +309,15 @@ impl Dataset {
             }
         }
         out
+    }
+
+    /// Events on feature `f` by visitor `v` on `day`, if any: features are used on active days,
+    /// each with its own popularity.
+    pub fn feature_use(&self, v: usize, f: &str, day: i32) -> Option<u32> {
+        self.activity(v, day)?;
+        let idx = FEATURES.iter().position(|(id, _)| *id == f)? as u64;
+        let r = h(self.cfg.seed, v as u64 * 8 + idx, day as u64 + 9_000);
+        (r % 100 < [60, 30, 15, 5][idx as usize % 4]).then(|| 1 + ((r >> 20) % 20) as u32)
     }
 
     pub fn in_segment(&self, segment: &str, v: usize) -> bool {

@@ -210,6 +210,34 @@ fn source_rows(
             .collect();
         return Ok((rows, None));
     }
+    if let Some(params) = src.get("featureEvents") {
+        let (start, end) = time_range(ts, ds.cfg.today)?;
+        let wanted = params["featureId"].as_str();
+        let mut rows = Vec::new();
+        for v in 0..ds.cfg.visitors {
+            for d in start..end {
+                for (f, _) in super::data::FEATURES {
+                    if wanted.is_some_and(|w| w != *f) {
+                        continue;
+                    }
+                    if let Some(events) = ds.feature_use(v, f, d) {
+                        rows.push(json!({"visitorId": visitor_id(v), "accountId": account_id(ds.primary_account(v)),
+                                         "featureId": f, "day": d as i64 * DAY_MS, "numEvents": events, "numMinutes": 1}));
+                    }
+                }
+            }
+        }
+        return Ok((rows, None));
+    }
+    if src.contains_key("features") {
+        return Ok((
+            super::data::FEATURES
+                .iter()
+                .map(|(id, name)| json!({"id": id, "name": name, "kind": "Feature"}))
+                .collect(),
+            None,
+        ));
+    }
     if src.contains_key("guides") {
         return Ok((
             vec![
@@ -335,6 +363,9 @@ fn group(rows: Vec<Value>, spec: &Value) -> Result<Vec<Value>, AggError> {
                 "first" if acc.first[i].is_null() => {
                     acc.first[i] = v;
                 }
+                "min" if acc.first[i].is_null() || compare(&v, &acc.first[i]) == Ordering::Less => {
+                    acc.first[i] = v;
+                }
                 _ => {}
             }
         }
@@ -365,7 +396,7 @@ fn field_spec(name: &str, f: &Value) -> Result<(String, String, Value), AggError
         .as_object()
         .and_then(|m| m.iter().next())
         .ok_or_else(|| format!("group field {name} has no aggregator"))?;
-    if !["sum", "count", "max", "first"].contains(&op.as_str()) {
+    if !["sum", "count", "max", "min", "first"].contains(&op.as_str()) {
         return Err(format!("unsupported aggregator {op}"));
     }
     Ok((name.to_string(), op.clone(), arg.clone()))
