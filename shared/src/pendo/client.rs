@@ -251,23 +251,55 @@ impl PendoApi for PendoClient {
         nps: &NpsConfig,
         first_day: i32,
         days: u32,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<NpsResponse>, PendoError> {
-        let scores = self
+        let page = pipelines::VisitorRange {
+            after,
+            through: None,
+            limit: Some(limit),
+        };
+        let mut scores = self
             .aggregate(pipelines::poll_responses(
                 &nps.guide_id,
                 &nps.score_poll_id,
                 first_day,
                 days,
+                &page,
             ))
             .await?;
+        if scores.len() >= limit {
+            // The last visitor may continue on the next page: leave it for that page.
+            let last = scores
+                .last()
+                .and_then(|r| r["visitorId"].as_str())
+                .map(str::to_string);
+            scores.retain(|r| r["visitorId"].as_str() != last.as_deref());
+            if scores.is_empty() {
+                return Err(PendoError::Decode {
+                    operation: "nps".into(),
+                    message: format!("one visitor has more than {limit} answers in the window"),
+                });
+            }
+        }
         let mut texts: HashMap<String, Vec<(i64, String)>> = HashMap::new();
-        if let Some(text_poll) = &nps.text_poll_id {
+        if let (Some(text_poll), Some(through)) = (
+            &nps.text_poll_id,
+            scores.last().and_then(|r| r["visitorId"].as_str()),
+        ) {
+            // Only the follow-ups of this page's visitors.
+            let range = pipelines::VisitorRange {
+                after,
+                through: Some(through),
+                limit: None,
+            };
             for r in self
                 .aggregate(pipelines::poll_responses(
                     &nps.guide_id,
                     text_poll,
                     first_day,
                     days,
+                    &range,
                 ))
                 .await?
             {

@@ -85,12 +85,15 @@ pub trait PendoApi: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DayRollup>, PendoError>;
-    /// NPS answers in [first_day, first_day + days), score paired with its text follow-up.
+    /// NPS answers in [first_day, first_day + days), score paired with its text follow-up, for
+    /// visitors after `after` in id order (a page never splits one visitor's answers).
     async fn nps_responses(
         &self,
         nps: &NpsConfig,
         first_day: i32,
         days: u32,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<NpsResponse>, PendoError>;
     async fn account_visitor_counts(&self) -> Result<HashMap<String, u64>, PendoError>;
     /// Custom metadata fields of `kind` with their Pendo types.

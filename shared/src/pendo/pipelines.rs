@@ -76,17 +76,43 @@ pub fn daily_rollups(
 }
 
 /// Pipeline F: responses to one poll of an NPS guide over a day range.
-pub fn poll_responses(guide_id: &str, poll_id: &str, first_day: i32, days: u32) -> Value {
-    envelope(
-        "nps",
-        vec![
-            json!({"source": {"pollEvents": {"guideId": guide_id, "pollId": poll_id},
-                              "timeSeries": {"period": "dayRange", "first": day_start_ms(first_day), "count": days}}}),
-            json!({"identified": "visitorId"}),
-            json!({"select": {"visitorId": "visitorId", "accountId": "accountId", "response": "pollResponse", "at": "browserTime"}}),
-            json!({"sort": ["visitorId", "-at"]}),
-        ],
-    )
+pub fn poll_responses(
+    guide_id: &str,
+    poll_id: &str,
+    first_day: i32,
+    days: u32,
+    visitors: &VisitorRange<'_>,
+) -> Value {
+    let mut p = vec![
+        json!({"source": {"pollEvents": {"guideId": guide_id, "pollId": poll_id},
+                          "timeSeries": {"period": "dayRange", "first": day_start_ms(first_day), "count": days}}}),
+        json!({"identified": "visitorId"}),
+        json!({"select": {"visitorId": "visitorId", "accountId": "accountId", "response": "pollResponse", "at": "browserTime"}}),
+        json!({"sort": ["visitorId", "-at"]}),
+    ];
+    let mut filter = Vec::new();
+    if let Some(a) = visitors.after {
+        filter.push(format!("visitorId>{}", quote(a)));
+    }
+    if let Some(u) = visitors.through {
+        filter.push(format!("visitorId<={}", quote(u)));
+    }
+    if !filter.is_empty() {
+        p.push(json!({"filter": filter.join(" && ")}));
+    }
+    if let Some(n) = visitors.limit {
+        p.push(json!({"limit": n}));
+    }
+    envelope("nps", p)
+}
+
+/// A keyset slice of visitors: ids after `after`, up to and including `through`, at most
+/// `limit` rows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VisitorRange<'a> {
+    pub after: Option<&'a str>,
+    pub through: Option<&'a str>,
+    pub limit: Option<usize>,
 }
 
 /// Pipeline E: number of visitors per account (visitors can belong to several accounts).

@@ -10,6 +10,8 @@ use crate::domain::{ActivityHistory, LatestNps, ObjectKind};
 
 const CHUNK_DAYS: i32 = 30;
 const ROLLUP_PAGE: usize = 5000;
+/// NPS answers per page (score rows; a visitor's answers are never split).
+const NPS_PAGE: usize = 2000;
 
 fn cursor_name(kind: ObjectKind) -> String {
     format!("activity:{}", kind.code())
@@ -68,8 +70,13 @@ pub(crate) async fn activity_step(
     Ok(Step::More(last))
 }
 
-/// Folds NPS answers since the last folded day into visitor and account histories.
-pub(crate) async fn nps_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncError> {
+/// Folds NPS answers since the last folded day into visitor and account histories, one page
+/// of visitors per step (the latest answer per account is kept by read-modify-write, so pages
+/// and continuations compose).
+pub(crate) async fn nps_step(
+    ctx: &mut RunCtx<'_>,
+    after: Option<String>,
+) -> Result<Step, SyncError> {
     let Some(nps) = ctx.config.nps.clone() else {
         return Ok(Step::Done);
     };
@@ -81,8 +88,18 @@ pub(crate) async fn nps_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncError> {
     }
     let responses = ctx
         .pendo
-        .nps_responses(&nps, start, (today - start + 1) as u32)
+        .nps_responses(
+            &nps,
+            start,
+            (today - start + 1) as u32,
+            after.as_deref(),
+            NPS_PAGE,
+        )
         .await?;
+    let Some(last) = responses.last().map(|r| r.visitor_id.clone()) else {
+        ctx.repo.put_cursor(ctx.tenant, "nps", &today).await?;
+        return Ok(Step::Done);
+    };
     let mut latest: HashMap<(ObjectKind, String), LatestNps> = HashMap::new();
     for r in responses {
         let entry = LatestNps {
@@ -95,8 +112,7 @@ pub(crate) async fn nps_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncError> {
             keys.push((ObjectKind::Account, a.clone()));
         }
         for k in keys {
-            let newer = latest.get(&k).is_none_or(|cur| cur.at_ms < entry.at_ms);
-            if newer {
+            if latest.get(&k).is_none_or(|cur| cur.at_ms < entry.at_ms) {
                 latest.insert(k, entry.clone());
             }
         }
@@ -121,6 +137,5 @@ pub(crate) async fn nps_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncError> {
             ctx.repo.put_activity(ctx.tenant, kind, &out).await?;
         }
     }
-    ctx.repo.put_cursor(ctx.tenant, "nps", &today).await?;
-    Ok(Step::Done)
+    Ok(Step::More(Some(last)))
 }
