@@ -70,6 +70,41 @@ pub async fn naive_baseline(world: &World, m: usize) -> Baseline {
     }
 }
 
+pub struct PendoPull {
+    pub visitors: usize,
+    pub calls: u64,
+    pub seconds: f64,
+}
+
+/// Every visitor (first/last visit, account, email) paged out of the Pendo sandbox, 500 a call.
+pub async fn pendo_pull(world: &World) -> PendoPull {
+    use shared::pendo::{PendoApi, PendoClient, PendoConfig};
+    let key = "pull-key";
+    let base = world.pendo.add_key(key, "us", true);
+    let mut cfg = PendoConfig::new(base);
+    cfg.requests_per_second = 50;
+    let client = PendoClient::new(cfg, SecretString::new(key));
+    let t = Instant::now();
+    let mut after: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let page = client
+            .visitors_page(after.as_deref(), 500)
+            .await
+            .expect("visitors");
+        let Some(last) = page.last().map(|v| v.id.clone()) else {
+            break;
+        };
+        n += page.len();
+        after = Some(last);
+    }
+    PendoPull {
+        visitors: n,
+        calls: client.calls().total(),
+        seconds: t.elapsed().as_secs_f64(),
+    }
+}
+
 pub struct DiffRate {
     pub records: usize,
     pub cpu_seconds: f64,

@@ -63,9 +63,11 @@ async fn main() {
     let started = Instant::now();
     let mut scenarios = Vec::new();
     let mut baseline = None;
+    let mut pulls = Vec::new();
     for (i, n) in sizes.iter().enumerate() {
         eprintln!("== {n} visitors: setting up the sandboxes");
         let world = World::start(*n).await;
+        pulls.push(extras::pendo_pull(&world).await);
         scenarios.push(sync(&world, &format!("initial sync, {n} visitors"), 0).await);
         scenarios.push(sync(&world, &format!("daily sync, {n} visitors, 0 % changed"), 0).await);
         for pct in [1usize, 10] {
@@ -92,6 +94,7 @@ async fn main() {
     let md = report::render(
         &scenarios,
         baseline.as_ref(),
+        &pulls,
         &diff,
         &burst,
         &lambdas,
