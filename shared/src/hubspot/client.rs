@@ -4,15 +4,16 @@
 use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
-use super::oauth::{self, OAuthApp};
+use super::batch::{message_of, records, results};
+use super::oauth::OAuthApp;
 use super::schema::pendo_property_specs;
 use super::{
-    paths, BatchOutcome, HsRecord, HubSpotApi, HubSpotError, PropertyInfo, RecordFailure,
-    SchemaReport, SearchCursor, SearchPage, WriteInput,
+    paths, BatchOutcome, HsRecord, HubSpotApi, HubSpotError, PropertyInfo, SchemaReport,
+    SearchCursor, SearchPage, WriteInput,
 };
 use crate::domain::{ObjectKind, PENDO_GROUP};
 use crate::http::{CallCounter, RetryPolicy, RollingWindowLimiter};
@@ -55,22 +56,22 @@ pub enum Auth {
     Static(SecretString),
 }
 
-struct CachedToken {
-    token: SecretString,
-    refresh_at: Instant,
+pub(super) struct CachedToken {
+    pub(super) token: SecretString,
+    pub(super) refresh_at: Instant,
 }
 
 pub struct HubSpotClient {
-    http: reqwest::Client,
-    cfg: HubSpotConfig,
-    auth: Auth,
-    token: Mutex<Option<CachedToken>>,
-    limiter: RollingWindowLimiter,
-    search_limiter: RollingWindowLimiter,
-    calls: CallCounter,
+    pub(super) http: reqwest::Client,
+    pub(super) cfg: HubSpotConfig,
+    pub(super) auth: Auth,
+    pub(super) token: Mutex<Option<CachedToken>>,
+    pub(super) limiter: RollingWindowLimiter,
+    pub(super) search_limiter: RollingWindowLimiter,
+    pub(super) calls: CallCounter,
 }
 
-enum Lane {
+pub(super) enum Lane {
     Standard,
     Search,
 }
@@ -94,353 +95,6 @@ impl HubSpotClient {
             calls: CallCounter::default(),
         }
     }
-
-    /// A valid access token, refreshed *ahead* of expiry (at 80 % of `expires_in`, and never
-    /// later than a minute before), never in reaction to a 401.
-    async fn access_token(&self) -> Result<SecretString, HubSpotError> {
-        let (app, refresh_token) = match &self.auth {
-            Auth::Static(t) => return Ok(t.clone()),
-            Auth::OAuth { app, refresh_token } => (app, refresh_token),
-        };
-        let mut cached = self.token.lock().await;
-        if let Some(c) = cached.as_ref() {
-            if Instant::now() < c.refresh_at {
-                return Ok(c.token.clone());
-            }
-        }
-        self.calls.incr("hubspot.oauth");
-        let set = oauth::refresh(&self.cfg.api_base, app, refresh_token).await?;
-        let lifetime = Duration::from_secs(set.expires_in);
-        let ahead = (lifetime / 5).max(Duration::from_secs(60)).min(lifetime);
-        *cached = Some(CachedToken {
-            token: set.access_token.clone(),
-            refresh_at: Instant::now() + lifetime - ahead,
-        });
-        Ok(set.access_token)
-    }
-
-    /// Sends one request with limiter, retries and error mapping. Returns status and JSON body
-    /// for 2xx and 404 (absent things are the caller's business).
-    async fn call(
-        &self,
-        kind: &'static str,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        lane: Lane,
-    ) -> Result<(u16, Value), HubSpotError> {
-        self.call_with(kind, method, path, body, lane, true).await
-    }
-
-    /// `idempotent = false`: only a 429 (rejected before any work) is retried; a 5xx or a lost
-    /// connection may have created the record, so it is reported instead of repeated.
-    async fn call_with(
-        &self,
-        kind: &'static str,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        lane: Lane,
-        idempotent: bool,
-    ) -> Result<(u16, Value), HubSpotError> {
-        let url = format!("{}{}", self.cfg.api_base, path);
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            match lane {
-                Lane::Standard => self.limiter.acquire().await,
-                Lane::Search => self.search_limiter.acquire().await,
-            }
-            let token = self.access_token().await?;
-            self.calls.incr(kind);
-            let mut req = self
-                .http
-                .request(method.clone(), &url)
-                .bearer_auth(token.expose());
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let outcome = req.send().await;
-            let (retry_reason, retry_after) = match outcome {
-                Err(e) if !idempotent => {
-                    return Err(HubSpotError::RetriesExhausted {
-                        operation: kind.into(),
-                        attempts: attempt,
-                        last: format!("not retried (not idempotent): {}", e.without_url()),
-                    })
-                }
-                Err(e) => (format!("transport: {}", e.without_url()), None),
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let bytes = match resp.bytes().await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            self.wait_or_give_up(
-                                kind,
-                                attempt,
-                                format!("body: {}", e.without_url()),
-                                None,
-                            )
-                            .await?;
-                            continue;
-                        }
-                    };
-                    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    match status {
-                        200..=299 | 404 => return Ok((status, json)),
-                        429 => {
-                            let policy =
-                                json["policyName"].as_str().unwrap_or_default().to_string();
-                            if policy == "DAILY" {
-                                return Err(HubSpotError::DailyLimit {
-                                    operation: kind.into(),
-                                });
-                            }
-                            // The server saw more than we did (other apps share the portal):
-                            // stand back for a whole window.
-                            let pause = match lane {
-                                Lane::Search => Duration::from_secs(1),
-                                Lane::Standard => self.cfg.window,
-                            };
-                            match lane {
-                                Lane::Search => self.search_limiter.penalize(pause).await,
-                                Lane::Standard => self.limiter.penalize(pause).await,
-                            }
-                            (
-                                format!("429 {policy}"),
-                                retry_after.or(Some(Duration::ZERO)),
-                            )
-                        }
-                        423 => (
-                            "423 locked".to_string(),
-                            retry_after.or(Some(Duration::from_secs(2))),
-                        ),
-                        500..=599 if !idempotent => {
-                            return Err(HubSpotError::Api {
-                                operation: kind.into(),
-                                status,
-                                category: "NOT_RETRIED".into(),
-                                message: format!(
-                                    "not retried (not idempotent): {}",
-                                    message_of(&json)
-                                ),
-                            })
-                        }
-                        500..=599 => (format!("{status} {}", message_of(&json)), retry_after),
-                        401 => {
-                            return Err(HubSpotError::Unauthorized {
-                                operation: kind.into(),
-                                message: message_of(&json),
-                            })
-                        }
-                        403 if json["category"] == "MISSING_SCOPES" => {
-                            return Err(HubSpotError::MissingScopes {
-                                operation: kind.into(),
-                                message: message_of(&json),
-                            })
-                        }
-                        _ => {
-                            return Err(HubSpotError::Api {
-                                operation: kind.into(),
-                                status,
-                                category: json["category"].as_str().unwrap_or_default().to_string(),
-                                message: message_of(&json),
-                            })
-                        }
-                    }
-                }
-            };
-            self.wait_or_give_up(kind, attempt, retry_reason, retry_after)
-                .await?;
-        }
-    }
-
-    async fn wait_or_give_up(
-        &self,
-        kind: &str,
-        attempt: u32,
-        reason: String,
-        retry_after: Option<Duration>,
-    ) -> Result<(), HubSpotError> {
-        self.cfg
-            .retry
-            .pause("hubspot", kind, attempt, reason, retry_after)
-            .await
-            .map_err(|e| HubSpotError::RetriesExhausted {
-                operation: kind.into(),
-                attempts: e.attempts,
-                last: e.last,
-            })
-    }
-
-    async fn batch_write(
-        &self,
-        kind: ObjectKind,
-        op: &str,
-        id_property: Option<&str>,
-        inputs: Vec<WriteInput>,
-    ) -> Result<BatchOutcome, HubSpotError> {
-        let mut outcome = BatchOutcome::default();
-        for chunk in inputs.chunks(BATCH_LIMIT) {
-            let body_inputs: Vec<Value> = chunk
-                .iter()
-                .map(|i| {
-                    let mut v = json!({"id": i.key, "properties": i.properties, "objectWriteTraceId": i.key});
-                    if let Some(p) = id_property {
-                        v["idProperty"] = json!(p);
-                    }
-                    v
-                })
-                .collect();
-            let (status, body) = self
-                .call(
-                    "hubspot.write",
-                    Method::POST,
-                    &paths::batch(kind.hubspot_object(), op),
-                    Some(&json!({"inputs": body_inputs})),
-                    Lane::Standard,
-                )
-                .await?;
-            if status == 404 {
-                return Err(HubSpotError::Api {
-                    operation: format!("batch/{op}"),
-                    status,
-                    category: "NOT_FOUND".into(),
-                    message: message_of(&body),
-                });
-            }
-            let part = parse_batch(&body, chunk, id_property);
-            outcome.ok.extend(part.ok);
-            outcome.failed.extend(part.failed);
-        }
-        Ok(outcome)
-    }
-}
-
-impl HubSpotClient {
-    async fn batch_read(
-        &self,
-        object: &str,
-        id_property: &str,
-        values: &[String],
-        properties: &[String],
-    ) -> Result<Vec<HsRecord>, HubSpotError> {
-        let mut out = Vec::new();
-        for chunk in values.chunks(BATCH_LIMIT) {
-            let inputs: Vec<Value> = chunk.iter().map(|v| json!({"id": v})).collect();
-            let mut body =
-                json!({"properties": properties, "propertiesWithHistory": [], "inputs": inputs});
-            // Record ids are the default; `idProperty` names a unique property (or email).
-            if id_property != "hs_object_id" {
-                body["idProperty"] = json!(id_property);
-            }
-            let (_, resp) = self
-                .call(
-                    "hubspot.read",
-                    Method::POST,
-                    &paths::batch(object, "read"),
-                    Some(&body),
-                    Lane::Standard,
-                )
-                .await?;
-            out.extend(records(&resp)?);
-        }
-        Ok(out)
-    }
-}
-
-fn message_of(v: &Value) -> String {
-    v["message"]
-        .as_str()
-        .unwrap_or("no message")
-        .chars()
-        .take(500)
-        .collect()
-}
-
-/// Maps a 200/207 batch response back to inputs. Any input without a result and without an
-/// error is reported as failed: nothing is assumed to have succeeded.
-fn parse_batch(body: &Value, inputs: &[WriteInput], id_property: Option<&str>) -> BatchOutcome {
-    let mut outcome = BatchOutcome::default();
-    let mut pending: HashMap<&str, &WriteInput> =
-        inputs.iter().map(|i| (i.key.as_str(), i)).collect();
-    for r in body["results"].as_array().into_iter().flatten() {
-        let id = r["id"].as_str().unwrap_or_default().to_string();
-        let key = match id_property {
-            Some(p) => r["properties"][p].as_str().map(str::to_string),
-            None => Some(id.clone()),
-        };
-        if let Some(key) = key {
-            if pending.remove(key.as_str()).is_some() {
-                outcome.ok.push((key, id));
-            }
-        }
-    }
-    for e in body["errors"].as_array().into_iter().flatten() {
-        let message = e["message"]
-            .as_str()
-            .unwrap_or("record rejected")
-            .to_string();
-        let detail = e["errors"].as_array().and_then(|d| d.first());
-        let property = detail
-            .and_then(|d| d["context"]["propertyName"][0].as_str())
-            .or_else(|| e["context"]["propertyName"][0].as_str())
-            .map(str::to_string);
-        let detail_msg = detail
-            .and_then(|d| d["message"].as_str())
-            .unwrap_or_default();
-        let keys: Vec<String> = e["context"]["objectWriteTraceId"]
-            .as_array()
-            .or_else(|| e["context"]["ids"].as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|k| k.as_str().map(str::to_string))
-            .collect();
-        for key in keys {
-            if pending.remove(key.as_str()).is_some() {
-                outcome.failed.push(RecordFailure {
-                    key,
-                    property: property.clone(),
-                    message: if detail_msg.is_empty() {
-                        message.clone()
-                    } else {
-                        format!("{message}: {detail_msg}")
-                    },
-                });
-            }
-        }
-    }
-    let mut rest: Vec<&str> = pending.into_keys().collect();
-    rest.sort();
-    for key in rest {
-        outcome.failed.push(RecordFailure {
-            key: key.to_string(),
-            property: None,
-            message: "HubSpot returned no result for this record".into(),
-        });
-    }
-    outcome
-}
-
-/// The `results` array of a response, typed.
-fn results<T: serde::de::DeserializeOwned>(
-    body: &Value,
-    operation: &str,
-) -> Result<Vec<T>, HubSpotError> {
-    serde_json::from_value(body["results"].clone()).map_err(|e| HubSpotError::Decode {
-        operation: operation.into(),
-        message: e.to_string(),
-    })
-}
-
-fn records(body: &Value) -> Result<Vec<HsRecord>, HubSpotError> {
-    results(body, "records")
 }
 
 #[async_trait]
@@ -740,42 +394,5 @@ impl HubSpotApi for HubSpotClient {
 
     fn calls(&self) -> &CallCounter {
         &self.calls
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn input(k: &str) -> WriteInput {
-        WriteInput {
-            key: k.into(),
-            properties: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn multi_status_maps_errors_to_inputs_and_never_assumes_success() {
-        let body = json!({
-            "status": "COMPLETE",
-            "results": [{"id": "11", "properties": {"pendo_visitor_id": "a"}}],
-            "numErrors": 1,
-            "errors": [{"status": "error", "category": "VALIDATION_ERROR", "message": "Property values were not valid",
-                        "context": {"objectWriteTraceId": ["b"]},
-                        "errors": [{"message": "INVALID_DATE", "code": "INVALID_DATE", "context": {"propertyName": ["pendo_latest_nps_date"]}}]}]
-        });
-        let out = parse_batch(
-            &body,
-            &[input("a"), input("b"), input("c")],
-            Some("pendo_visitor_id"),
-        );
-        assert_eq!(out.ok, vec![("a".to_string(), "11".to_string())]);
-        assert_eq!(out.failed.len(), 2);
-        assert_eq!(out.failed[0].key, "b");
-        assert_eq!(
-            out.failed[0].property.as_deref(),
-            Some("pendo_latest_nps_date")
-        );
-        assert_eq!(out.failed[1].key, "c");
     }
 }

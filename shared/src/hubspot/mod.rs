@@ -2,11 +2,13 @@
 //! Paths live in [`paths`] only: moving from `/crm/v3/` to the date-versioned `/crm/objects/2026-03/`
 //! is a one-line change there.
 
+mod batch;
 mod client;
 mod error;
 pub mod oauth;
 pub mod paths;
 mod schema;
+mod transport;
 mod types;
 
 pub use client::{Auth, HubSpotClient, HubSpotConfig, BATCH_LIMIT};

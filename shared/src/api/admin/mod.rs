@@ -1,0 +1,104 @@
+//! The admin API (`/v1`): tenants, credentials, HubSpot connect, sync configuration,
+//! enable/disable, run now, dry run, run history and status.
+
+mod config;
+mod runs;
+mod tenants;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{Duration, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::Caller;
+use super::error::{ApiError, JsonBody};
+use super::{oauth_state, AppState, MAX_BODY};
+use crate::domain::{
+    Job, ObjectKind, PendoRegion, RuleKind, RuleSet, RunId, RunStatus, SyncConfig, SyncConfigInput,
+    Tenant, TenantId, TenantStatus, Trigger,
+};
+use crate::hubspot::oauth::{self, OAuthApp};
+use crate::secret::SecretString;
+use crate::sync::{SyncEngine, SyncOptions};
+
+use config::*;
+use runs::*;
+use tenants::*;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/tenants", post(create_tenant).get(list_tenants))
+        .route(
+            "/v1/tenants/{id}",
+            get(get_tenant).patch(update_tenant).delete(delete_tenant),
+        )
+        .route("/v1/tenants/{id}/pendo", put(put_pendo))
+        .route("/v1/tenants/{id}/hubspot/connect", post(connect_hubspot))
+        .route("/v1/tenants/{id}/config", put(put_config).get(get_config))
+        .route("/v1/tenants/{id}/rules", put(put_rules).get(get_rules))
+        .route("/v1/tenants/{id}/enable", post(enable))
+        .route("/v1/tenants/{id}/disable", post(disable))
+        .route("/v1/tenants/{id}/runs", post(run_now).get(list_runs))
+        .route("/v1/tenants/{id}/dry-run", post(dry_run))
+        .route("/v1/tenants/{id}/runs/{run_id}", get(get_run))
+        .route("/v1/tenants/{id}/status", get(status))
+        .route("/v1/tenants/{id}/webhook", get(webhook_url))
+        .route("/v1/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+    // A malformed id cannot exist: answer like any unknown tenant.
+    TenantId::parse(raw).map_err(|_| ApiError::not_found("tenant"))
+}
+
+async fn load(state: &AppState, caller: &Caller, raw: &str) -> Result<Tenant, ApiError> {
+    let id = tenant_id(raw)?;
+    caller.tenant(&id)?;
+    state
+        .repo
+        .get_tenant(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+fn limit(q: &PageQuery) -> Result<usize, ApiError> {
+    match q.limit {
+        None => Ok(50),
+        Some(n) if (1..=200).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid("limit", "must be 1-200")),
+    }
+}
+
+fn page_query(
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<PageQuery, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
+}
+
+async fn app(s: &AppState) -> Result<(OAuthApp, SecretString), ApiError> {
+    let app = s.secrets.app().await?;
+    Ok((
+        OAuthApp {
+            client_id: app.hubspot_client_id,
+            client_secret: app.hubspot_client_secret,
+            redirect_uri: s.redirect_uri.clone(),
+        },
+        app.state_signing_key,
+    ))
+}

@@ -1,0 +1,191 @@
+//! Enable/disable, run now, dry run, run history, status, the OpenAPI document.
+
+use super::*;
+
+pub(super) async fn enqueue(s: &AppState, t: &Tenant, trigger: Trigger) -> Result<Job, ApiError> {
+    let job = Job::full(t.id.clone(), trigger, Utc::now());
+    s.queue
+        .send(std::slice::from_ref(&job), std::time::Duration::ZERO)
+        .await?;
+    Ok(job)
+}
+
+pub(super) async fn enable(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut t = load(&s, &caller, &id).await?;
+    let hubspot = s
+        .connectors
+        .hubspot(&t)
+        .await
+        .map_err(|_| ApiError::conflict("connect HubSpot before enabling"))?;
+    s.connectors
+        .pendo(&t)
+        .await
+        .map_err(|_| ApiError::conflict("save the Pendo integration key before enabling"))?;
+    for kind in ObjectKind::ALL {
+        hubspot.ensure_schema(kind).await.map_err(|e| {
+            ApiError::upstream(format!("could not set up the HubSpot properties: {e}"))
+        })?;
+    }
+    t.status = TenantStatus::Enabled;
+    t.attention_reason = None;
+    let t = s.repo.update_tenant(&t, Utc::now()).await?;
+    // As Pendo's own integration does: sync immediately on enable, then daily.
+    let job = enqueue(&s, &t, Trigger::Enable).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"tenant": t, "job_id": job.job_id})),
+    )
+        .into_response())
+}
+
+pub(super) async fn disable(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    let mut t = load(&s, &caller, &id).await?;
+    t.status = TenantStatus::Disabled;
+    Ok(Json(s.repo.update_tenant(&t, Utc::now()).await?))
+}
+
+pub(super) async fn run_now(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    if t.status != TenantStatus::Enabled {
+        return Err(ApiError::conflict(format!(
+            "tenant is {:?}; enable it first",
+            t.status
+        )));
+    }
+    let job = enqueue(&s, &t, Trigger::RunNow).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"job_id": job.job_id}))).into_response())
+}
+
+pub(super) async fn dry_run(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    let config = s.repo.get_config(&t.id).await?.unwrap_or_default();
+    let hubspot = s
+        .connectors
+        .hubspot(&t)
+        .await
+        .map_err(|_| ApiError::conflict("connect HubSpot first"))?;
+    let pendo = s
+        .connectors
+        .pendo(&t)
+        .await
+        .map_err(|_| ApiError::conflict("save the Pendo key first"))?;
+    let mut opts = SyncOptions::new(crate::domain::day_number(Utc::now().date_naive()) - 1);
+    opts.dry_run = true;
+    let result = SyncEngine::new(s.repo.clone())
+        .run(
+            &t,
+            &config,
+            hubspot.as_ref(),
+            pendo.as_ref(),
+            Trigger::DryRun,
+            "dry-run",
+            None,
+            &opts,
+            None,
+        )
+        .await
+        .map_err(|e| ApiError::upstream(format!("dry run failed: {e}")))?;
+    Ok(Json(
+        json!({"counts": result.run.counts, "api_calls": result.run.api_calls, "would_write": result.planned}),
+    ))
+}
+
+pub(super) async fn list_runs(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    let q = page_query(q)?;
+    let page = s
+        .repo
+        .list_runs(&t.id, q.after.as_deref(), limit(&q)?)
+        .await?;
+    Ok(Json(json!({"items": page.items, "next": page.next})))
+}
+
+pub(super) async fn get_run(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, run_id)): Path<(String, String)>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    let q = page_query(q)?;
+    let run_id = RunId(run_id);
+    let run = s
+        .repo
+        .get_run(&t.id, &run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
+    let errors = s
+        .repo
+        .list_run_errors(&t.id, &run_id, q.after.as_deref(), limit(&q)?)
+        .await?;
+    Ok(Json(
+        json!({"run": run, "errors": errors.items, "next": errors.next}),
+    ))
+}
+
+pub(super) async fn status(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    let secrets = s.secrets.tenant(&t.id).await?;
+    let config = s.repo.get_config(&t.id).await?.unwrap_or_default();
+    let runs = s.repo.list_runs(&t.id, None, 20).await?.items;
+    let last = runs.first();
+    let last_success = runs
+        .iter()
+        .find(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Partial))
+        .and_then(|r| r.finished_at);
+    let now = Utc::now();
+    let today_slot = now
+        .date_naive()
+        .and_hms_opt(config.schedule.hour_utc as u32, 0, 0)
+        .expect("valid hour")
+        .and_utc();
+    let next = if t.status != TenantStatus::Enabled {
+        None
+    } else if now.hour() < config.schedule.hour_utc as u32 {
+        Some(today_slot)
+    } else {
+        Some(today_slot + Duration::days(1))
+    };
+    Ok(Json(json!({
+        "tenant_id": t.id,
+        "status": t.status,
+        "attention_reason": t.attention_reason,
+        "pendo_connected": secrets.pendo_integration_key.is_some(),
+        "hubspot_connected": secrets.hubspot_refresh_token.is_some(),
+        "hubspot_portal_id": t.hubspot_portal_id,
+        "last_run": last.map(|r| json!({"run_id": r.run_id, "status": r.status, "started_at": r.started_at})),
+        "last_success": last_success,
+        "lag_seconds": last_success.map(|f| (now - f).num_seconds()),
+        "next_scheduled": next,
+        "failing_records": last.map_or(0, |r| r.counts.failed),
+    })))
+}
+
+pub(super) async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::api::openapi::document())
+}

@@ -1,0 +1,232 @@
+//! Tenants, credentials, HubSpot connect, the webhook URL.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateTenant {
+    id: String,
+    display_name: String,
+    pendo_region: PendoRegion,
+}
+
+/// The tenant as the API shows it (no secrets, connection flags instead).
+#[derive(Serialize)]
+pub(super) struct TenantView {
+    #[serde(flatten)]
+    tenant: Tenant,
+}
+
+pub(super) async fn create_tenant(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<CreateTenant>,
+) -> Result<Response, ApiError> {
+    caller.operator()?;
+    let id = TenantId::parse(&b.id).map_err(|e| ApiError::invalid("id", e.message))?;
+    let tenant = Tenant::new(id.clone(), &b.display_name, b.pendo_region, Utc::now())?;
+    let created = s.repo.create_tenant(&tenant).await.map_err(|e| {
+        if e.is_condition_failed() {
+            ApiError::conflict(format!("tenant {id} already exists")).field("id")
+        } else {
+            e.into()
+        }
+    })?;
+    // Each tenant gets its own unguessable webhook token.
+    let mut secrets = s.secrets.tenant(&id).await?;
+    secrets.webhook_token = Some(SecretString::new(format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )));
+    s.secrets.put_tenant(&id, &secrets).await?;
+    s.repo.put_config(&id, &SyncConfig::default()).await?;
+    Ok((StatusCode::CREATED, Json(TenantView { tenant: created })).into_response())
+}
+
+pub(super) async fn list_tenants(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.operator()?;
+    let q = page_query(q)?;
+    let page = s.repo.list_tenants(q.after.as_deref(), limit(&q)?).await?;
+    Ok(Json(json!({"items": page.items, "next": page.next})))
+}
+
+pub(super) async fn get_tenant(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    Ok(Json(load(&s, &caller, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateTenant {
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    pendo_region: Option<PendoRegion>,
+}
+
+pub(super) async fn update_tenant(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<UpdateTenant>,
+) -> Result<Json<Tenant>, ApiError> {
+    let mut t = load(&s, &caller, &id).await?;
+    if b.display_name.is_none() && b.pendo_region.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "nothing to update: give display_name and/or pendo_region",
+        ));
+    }
+    if let Some(name) = b.display_name {
+        let checked = Tenant::new(t.id.clone(), &name, t.pendo_region, t.created_at)?;
+        t.display_name = checked.display_name;
+    }
+    if let Some(r) = b.pendo_region {
+        t.pendo_region = r;
+    }
+    Ok(Json(s.repo.update_tenant(&t, Utc::now()).await?))
+}
+
+pub(super) async fn delete_tenant(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    let secrets = s.secrets.tenant(&t.id).await?;
+    if let Some(refresh) = &secrets.hubspot_refresh_token {
+        let (app, _) = app(&s).await?;
+        if let Err(e) = oauth::revoke(&s.hubspot_api_base, &app, refresh).await {
+            tracing::warn!(tenant_id = %t.id, error = %e, "HubSpot token revocation failed; deleting anyway");
+        }
+    }
+    s.secrets.delete_tenant(&t.id).await?;
+    s.repo.delete_tenant(&t.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PendoCredentials {
+    region: PendoRegion,
+    integration_key: String,
+}
+
+pub(super) async fn put_pendo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<PendoCredentials>,
+) -> Result<StatusCode, ApiError> {
+    let mut t = load(&s, &caller, &id).await?;
+    let key = b.integration_key.trim();
+    if key.is_empty() || key.len() > 512 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "integration_key",
+            "must be 1-512 printable characters",
+        ));
+    }
+    let key = SecretString::new(key);
+    let client = s.connectors.pendo_client(b.region, key.clone());
+    match client.verify_key().await {
+        Ok(check) if check.write_access => {}
+        Ok(_) => {
+            return Err(ApiError::invalid(
+                "integration_key",
+                "the key has no write access; create it with \"Allow Write Access\"",
+            ))
+        }
+        Err(crate::pendo::PendoError::InvalidKey) => {
+            return Err(ApiError::invalid(
+                "integration_key",
+                "Pendo rejected the key: wrong key, or a key of another region than the one given",
+            ))
+        }
+        Err(e) => {
+            return Err(ApiError::upstream(format!(
+                "could not verify the key with Pendo: {e}"
+            )))
+        }
+    }
+    let mut secrets = s.secrets.tenant(&t.id).await?;
+    secrets.pendo_integration_key = Some(key);
+    s.secrets.put_tenant(&t.id, &secrets).await?;
+    if t.pendo_region != b.region {
+        t.pendo_region = b.region;
+        s.repo.update_tenant(&t, Utc::now()).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConnectBody {
+    #[serde(default)]
+    reconnect: bool,
+}
+
+pub(super) async fn connect_hubspot(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: axum::extract::Request,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    // The body is optional: none means a first connection; one given must be JSON.
+    let reconnect = if req.headers().contains_key("content-type") {
+        use axum::extract::FromRequest;
+        let JsonBody(b) = JsonBody::<ConnectBody>::from_request(req, &()).await?;
+        b.reconnect
+    } else {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "request body too large",
+                )
+            })?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Content-Type must be application/json",
+            ));
+        }
+        false
+    };
+    let (app, key) = app(&s).await?;
+    let (state, payload) = oauth_state::sign(&key, &t.id, reconnect, Utc::now().timestamp());
+    Ok(Json(json!({
+        "authorize_url": oauth::authorize_url(&s.hubspot_authorize_url, &app, &state),
+        "expires_at": payload.expires_at,
+    })))
+}
+
+pub(super) async fn webhook_url(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = load(&s, &caller, &id).await?;
+    let token = s
+        .secrets
+        .tenant(&t.id)
+        .await?
+        .webhook_token
+        .ok_or_else(|| ApiError::conflict("tenant has no webhook token"))?;
+    // Pendo URL webhooks send no custom headers, so the token is part of the URL.
+    Ok(Json(
+        json!({"url": format!("{}/webhooks/pendo/{}/{}", s.public_base_url, t.id, token.expose())}),
+    ))
+}
