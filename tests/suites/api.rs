@@ -482,3 +482,72 @@ async fn rules_are_validated_against_hubspot_and_pendo() {
         .json();
     assert_eq!(got["rules"].as_array().unwrap().len(), 2);
 }
+
+/// Pendo posting NPS webhooks to the local server (all three surfaces on one port), then the
+/// coalesced job syncing the answers into HubSpot.
+#[tokio::test]
+async fn pendo_webhooks_through_the_local_server_end_up_in_hubspot() {
+    let api = Api::new().await;
+    let a = api.connected_tenant().await;
+    let ds = api.pendo.with(|s| s.data.cfg.clone());
+    let cfg = api
+        .call(
+            "PUT",
+            &format!("/v1/tenants/{a}/config"),
+            Some(ADMIN_A),
+            Some(json!({"nps": {"guide_id": ds.nps_guide_id, "score_poll_id": ds.nps_score_poll}})),
+        )
+        .await;
+    assert_eq!(cfg.status, StatusCode::OK, "{}", cfg.body);
+    assert_eq!(
+        api.call(
+            "POST",
+            &format!("/v1/tenants/{a}/enable"),
+            Some(ADMIN_A),
+            None
+        )
+        .await
+        .status,
+        StatusCode::ACCEPTED
+    );
+    api.queue.take_all(); // the enable sync is not what this test is about
+    api.hubspot.with(|s| {
+        s.insert(
+            "contacts",
+            [("pendo_visitor_id".to_string(), "v000003".to_string())]
+                .into_iter()
+                .collect(),
+        );
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = api.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let url = format!("http://{addr}{}", api.webhook_path(&a).await);
+    let statuses = api
+        .pendo
+        .emit_nps(sandboxes::pendo::EmitNps {
+            url,
+            answers: vec![
+                (3, 2, "too slow".into()),
+                (3, 3, "still slow".into()),
+                (7, 10, "love it".into()),
+            ],
+        })
+        .await;
+    assert_eq!(statuses, vec![202, 202, 202]);
+    let jobs = api.queue.take_all();
+    assert_eq!(jobs.len(), 1, "three webhooks, one coalesced job");
+    let r = api.worker.handle(&jobs[0], None).await.unwrap();
+    assert!(matches!(r, JobResult::Finished(_)), "{r:?}");
+    let score = api.hubspot.with(|s| {
+        s.objects["contacts"]
+            .values()
+            .find(|c| c.properties.get("pendo_visitor_id").map(String::as_str) == Some("v000003"))
+            .and_then(|c| c.properties.get("pendo_latest_nps_score").cloned())
+    });
+    assert!(
+        matches!(score.as_deref(), Some("2") | Some("3")),
+        "{score:?}"
+    );
+}

@@ -301,6 +301,12 @@ async fn rides_out_a_429_storm_and_never_exceeds_the_window() {
         delay_ms: 0,
         path_contains: Some("/batch/".into()),
     });
+    sbx.inject(Fault {
+        kind: "drop".into(),
+        count: 2,
+        delay_ms: 0,
+        path_contains: Some("/batch/".into()),
+    });
     let inputs: Vec<WriteInput> = (0..3000)
         .map(|i| input(&format!("v{i}"), &[("pendo_time_on_app", "5")]))
         .collect();
@@ -317,8 +323,8 @@ async fn rides_out_a_429_storm_and_never_exceeds_the_window() {
     );
     assert_eq!(
         c.calls().get("hubspot.write"),
-        30 + 5,
-        "30 batches plus 5 retried faults"
+        30 + 7,
+        "30 batches plus 7 retried faults (429, 503, dropped)"
     );
 }
 

@@ -46,7 +46,7 @@ impl RollingLimit {
 /// A fault injected into the next `count` matching requests.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Fault {
-    /// `"429"`, `"500"`, `"502"`, `"503"`, `"slow"`.
+    /// `"429"`, `"500"`, `"502"`, `"503"`, `"slow"`, `"drop"` (the connection breaks mid-response).
     pub kind: String,
     #[serde(default = "one")]
     pub count: u32,
@@ -90,4 +90,20 @@ pub(crate) fn fault_route<S: Faulty>(
             axum::http::StatusCode::NO_CONTENT
         },
     )
+}
+
+/// A response whose body breaks off: the client sees a dropped connection, not an HTTP error.
+pub(crate) fn dropped_connection() -> axum::response::Response {
+    let stream = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault: dropped",
+        ))
+    });
+    axum::response::Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("content-length", "1000")
+        .body(axum::body::Body::from_stream(stream))
+        .expect("response")
 }

@@ -302,6 +302,7 @@ async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Resp
     if let Some(f) = fault {
         match f.kind.as_str() {
             "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms)).await,
+            "drop" => return crate::limits::dropped_connection(),
             "429" => {
                 return (
                     StatusCode::TOO_MANY_REQUESTS,

@@ -150,6 +150,7 @@ async fn gate(
     if let Some(f) = fault {
         match f.kind.as_str() {
             "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms)).await,
+            "drop" => return crate::limits::dropped_connection(),
             "429" => return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response(),
             code => {
                 let status = code
@@ -333,6 +334,65 @@ pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
     }
 }
 
+/// NPS answers given in-app: recorded in the subscription and delivered to a webhook URL the way
+/// Pendo's URL webhooks post them (`event`, `uniqueId`, `visitorId`, `accountId`, `timestamp` in
+/// seconds, `properties`).
+#[derive(Deserialize)]
+pub struct EmitNps {
+    pub url: String,
+    /// (visitor index, score, text)
+    pub answers: Vec<(usize, u64, String)>,
+}
+
+impl PendoSandbox {
+    /// Records the answers and posts one webhook per answer; returns the HTTP statuses.
+    pub async fn emit_nps(&self, req: EmitNps) -> Vec<u16> {
+        emit_nps(&self.state, req).await
+    }
+}
+
+async fn emit_nps(state: &Shared, req: EmitNps) -> Vec<u16> {
+    let bodies: Vec<Value> = {
+        let mut s = state.lock().unwrap();
+        let now = chrono::Utc::now();
+        let bodies = req
+            .answers
+            .iter()
+            .map(|(v, score, text)| {
+                json!({"app": {"id": -323232, "name": "sandbox", "platform": "web"},
+                       "subscription": {"id": 4_802_463_602_049_999u64, "name": "sandbox"},
+                       "event": "npsSubmitted", "visitorId": data::visitor_id(*v),
+                       "accountId": data::account_id(s.data.primary_account(*v)),
+                       "timestamp": now.timestamp(),
+                       "uniqueId": format!("{:040x}", data::mix(*v as u64 ^ (now.timestamp_micros() as u64).rotate_left(17))),
+                       "properties": {"guideId": s.data.cfg.nps_guide_id, "pollId": s.data.cfg.nps_score_poll,
+                                      "pollResponse": score, "text": text}})
+            })
+            .collect();
+        apply_mutation(
+            &mut s,
+            Mutation {
+                nps: req.answers,
+                ..Default::default()
+            },
+        );
+        bodies
+    };
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for b in bodies {
+        let status = client
+            .post(&req.url)
+            .json(&b)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        statuses.push(status);
+    }
+    statuses
+}
+
 pub fn router(state: Shared) -> Router {
     let api = Router::new()
         .route("/{region}/api/v1/token/verify", get(verify))
@@ -355,6 +415,14 @@ pub fn router(state: Shared) -> Router {
                 let s = s.lock().unwrap();
                 Json(json!({"counts": s.counts, "rejected_429": s.limit.rejected}))
             }),
+        )
+        .route(
+            "/_sandbox/webhooks/nps",
+            post(
+                |State(s): State<Shared>, Json(req): Json<EmitNps>| async move {
+                    Json(emit_nps(&s, req).await)
+                },
+            ),
         )
         .route(
             "/_sandbox/mutate",
