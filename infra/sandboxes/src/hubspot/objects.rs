@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::values::{self, check, iso, to_ms};
 use super::{err, HubSpotState, Record, Shared};
@@ -182,13 +182,65 @@ fn inputs(body: &Value) -> Result<Vec<Value>, Box<Response>> {
     Ok(inputs.clone())
 }
 
-fn lookup(s: &HubSpotState, object: &str, id_property: Option<&str>, key: &str) -> Option<u64> {
-    match id_property {
-        None | Some("hs_object_id") => key
-            .parse::<u64>()
-            .ok()
-            .filter(|id| s.objects[object].contains_key(id)),
-        Some(p) => s.find_by(object, p, key).first().map(|r| r.id),
+/// Resolves a batch's keys in one pass over the records (not one pass per key: batches against
+/// 100,000+ records stay fast). Keys are matched exactly, `email` case-insensitively.
+struct Lookup {
+    by_value: HashMap<String, u64>,
+    by_id: bool,
+}
+
+impl Lookup {
+    fn new(s: &HubSpotState, object: &str, id_property: Option<&str>, keys: &[&str]) -> Self {
+        match id_property {
+            None | Some("hs_object_id") => Self {
+                by_value: HashMap::new(),
+                by_id: true,
+            },
+            Some(p) => {
+                let ci = p == "email";
+                let norm = |v: &str| {
+                    if ci {
+                        v.to_ascii_lowercase()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                let wanted: HashSet<String> = keys.iter().map(|k| norm(k)).collect();
+                let mut by_value = HashMap::new();
+                for r in s.objects[object].values() {
+                    if let Some(v) = r.properties.get(p).map(|v| norm(v)) {
+                        if wanted.contains(&v) {
+                            by_value.entry(v).or_insert(r.id);
+                        }
+                    }
+                }
+                Self {
+                    by_value,
+                    by_id: false,
+                }
+            }
+        }
+    }
+
+    fn get(
+        &self,
+        s: &HubSpotState,
+        object: &str,
+        id_property: Option<&str>,
+        key: &str,
+    ) -> Option<u64> {
+        if self.by_id {
+            return key
+                .parse::<u64>()
+                .ok()
+                .filter(|id| s.objects[object].contains_key(id));
+        }
+        let k = if id_property == Some("email") {
+            key.to_ascii_lowercase()
+        } else {
+            key.to_string()
+        };
+        self.by_value.get(&k).copied()
     }
 }
 
@@ -213,11 +265,13 @@ async fn batch(
     match op.as_str() {
         "read" => {
             let wanted = wanted_properties(&body);
+            let keys: Vec<&str> = inputs.iter().filter_map(|i| i["id"].as_str()).collect();
+            let found = Lookup::new(&s, &object, id_property.as_deref(), &keys);
             let mut results = Vec::new();
             let mut missing = Vec::new();
             for i in &inputs {
                 let key = i["id"].as_str().unwrap_or_default();
-                match lookup(&s, &object, id_property.as_deref(), key) {
+                match found.get(&s, &object, id_property.as_deref(), key) {
                     Some(id) => results.push(render(&s.objects[&object][&id], &wanted)),
                     None => missing.push(key.to_string()),
                 }
@@ -261,14 +315,28 @@ async fn batch(
                     );
                 }
             }
+            let batch_property = inputs
+                .first()
+                .and_then(|i| i["idProperty"].as_str())
+                .or(id_property.as_deref())
+                .map(str::to_string);
+            let keys: Vec<&str> = inputs.iter().filter_map(|i| i["id"].as_str()).collect();
+            let batch_found = Lookup::new(&s, &object, batch_property.as_deref(), &keys);
             let mut results = Vec::new();
             let mut errors = Vec::new();
             for i in &inputs {
                 let key = i["id"].as_str().unwrap_or_default();
                 let trace = i["objectWriteTraceId"].as_str();
                 let p = i["idProperty"].as_str().or(id_property.as_deref());
+                let own;
+                let found = if p == batch_property.as_deref() {
+                    &batch_found
+                } else {
+                    own = Lookup::new(&s, &object, p, &[key]);
+                    &own
+                };
                 let props = i["properties"].as_object().cloned().unwrap_or_default();
-                let existing = lookup(&s, &object, p, key);
+                let existing = found.get(&s, &object, p, key);
                 let id = match (existing, op.as_str()) {
                     (Some(id), _) => Some(id),
                     (None, "update") => {
@@ -467,7 +535,14 @@ async fn search(State(state): State<Shared>, Path(object): Path<String>, body: S
                 })
         })
         .collect();
-    if let Some(sort) = body["sorts"].as_array().and_then(|s| s.first()) {
+    // Records are kept in id order, so an ascending id sort is already done.
+    let sort = body["sorts"]
+        .as_array()
+        .and_then(|s| s.first())
+        .filter(|s| {
+            !(s["propertyName"] == "hs_object_id" && s["direction"].as_str() != Some("DESCENDING"))
+        });
+    if let Some(sort) = sort {
         let prop = sort["propertyName"]
             .as_str()
             .unwrap_or("hs_object_id")
