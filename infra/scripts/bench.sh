@@ -20,5 +20,7 @@ fi
 if command -v mold >/dev/null 2>&1; then
   export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-fuse-ld=mold"
 fi
-cargo build --release -p suites --bin bench -p sync_scheduler -p sync_worker -p admin_api -p oauth_callback -p webhook_intake
+cargo build --release -p suites --bin bench
+# Host release builds of the functions, for init time against the harness's Runtime API emulator.
+cargo build --release -p sync_scheduler -p sync_worker -p admin_api -p oauth_callback -p webhook_intake
 exec "$ROOT/target/release/bench" "$@"

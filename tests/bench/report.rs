@@ -120,6 +120,7 @@ pub fn render(
             );
         }
     }
+    let _ = writeln!(md, "\nThe \"0 % changed\" run follows the initial sync at once, so its pull still reads back every record the initial push had just modified (search calls, no writes: their mapped values are unchanged). In a steady daily cadence a run reads back about ⌈pushed/200⌉ records of the run before. Average HubSpot rate over a whole sync stays under the 110 / 10 s budget because the Pendo backfill and the search-limited pull (5 / s) do not use the burst budget; the push phase itself runs at the limit (peak window 110, no 429).");
     let _ = writeln!(md, "\n`HubSpot writes vs ⌈pushed/100⌉`: pushed counts contacts and companies together, so the floor shown is for the sum; per object type the engine sends full batches of 100 across Pendo pages and one partial batch at the end of each object type (at most one more call than the floor). With nothing changed, writes are 0 on both sides.\n");
 
     if let (Some(b), Some(first)) = (baseline, scenarios.first()) {
