@@ -49,7 +49,8 @@ impl Connectors for SecretConnectors {
             .map_err(secrets_error)?;
         let refresh_token = s.hubspot_refresh_token.ok_or(HubSpotError::NotConnected)?;
         let app = self.secrets.app().await.map_err(secrets_error)?;
-        Ok(Arc::new(HubSpotClient::new(
+        let limits = crate::hubspot::PortalLimits::shared(&self.hubspot, tenant.id.as_str());
+        Ok(Arc::new(HubSpotClient::with_limits(
             self.hubspot.clone(),
             Auth::OAuth {
                 app: OAuthApp {
@@ -59,6 +60,7 @@ impl Connectors for SecretConnectors {
                 },
                 refresh_token,
             },
+            limits,
         )))
     }
 

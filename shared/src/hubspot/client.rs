@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -66,9 +67,37 @@ pub struct HubSpotClient {
     pub(super) cfg: HubSpotConfig,
     pub(super) auth: Auth,
     pub(super) token: Mutex<Option<CachedToken>>,
-    pub(super) limiter: RollingWindowLimiter,
-    pub(super) search_limiter: RollingWindowLimiter,
+    pub(super) limits: Arc<PortalLimits>,
     pub(super) calls: CallCounter,
+}
+
+/// The request budget of one portal: the burst window and the search window. Shared by every
+/// client of the same portal in a process, so consecutive jobs do not each start from zero.
+pub struct PortalLimits {
+    pub(super) burst: RollingWindowLimiter,
+    pub(super) search: RollingWindowLimiter,
+}
+
+impl PortalLimits {
+    pub fn new(cfg: &HubSpotConfig) -> Self {
+        Self {
+            burst: RollingWindowLimiter::new(cfg.requests_per_window, cfg.window),
+            search: RollingWindowLimiter::new(cfg.search_per_second, Duration::from_secs(1)),
+        }
+    }
+
+    /// The process-wide limits of a portal, keyed by API base and tenant (one portal each).
+    pub fn shared(cfg: &HubSpotConfig, portal_key: &str) -> Arc<Self> {
+        static REGISTRY: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Arc<PortalLimits>>>> =
+            std::sync::LazyLock::new(Default::default);
+        let key = format!("{}|{portal_key}", cfg.api_base);
+        REGISTRY
+            .lock()
+            .expect("limits registry")
+            .entry(key)
+            .or_insert_with(|| Arc::new(Self::new(cfg)))
+            .clone()
+    }
 }
 
 pub(super) enum Lane {
@@ -78,16 +107,18 @@ pub(super) enum Lane {
 
 impl HubSpotClient {
     pub fn new(cfg: HubSpotConfig, auth: Auth) -> Self {
+        let limits = Arc::new(PortalLimits::new(&cfg));
+        Self::with_limits(cfg, auth, limits)
+    }
+
+    /// A client drawing on an existing portal budget (see [`PortalLimits::shared`]).
+    pub fn with_limits(cfg: HubSpotConfig, auth: Auth, limits: Arc<PortalLimits>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .build()
             .expect("reqwest client");
         Self {
-            limiter: RollingWindowLimiter::new(cfg.requests_per_window, cfg.window),
-            search_limiter: RollingWindowLimiter::new(
-                cfg.search_per_second,
-                Duration::from_secs(1),
-            ),
+            limits,
             http,
             cfg,
             auth,

@@ -11,7 +11,7 @@ mod schema;
 mod transport;
 mod types;
 
-pub use client::{Auth, HubSpotClient, HubSpotConfig, BATCH_LIMIT};
+pub use client::{Auth, HubSpotClient, HubSpotConfig, PortalLimits, BATCH_LIMIT};
 pub use error::HubSpotError;
 pub use schema::{pendo_property_specs, validate_value, SchemaReport};
 pub use types::*;

@@ -64,8 +64,8 @@ impl HubSpotClient {
         loop {
             attempt += 1;
             match lane {
-                Lane::Standard => self.limiter.acquire().await,
-                Lane::Search => self.search_limiter.acquire().await,
+                Lane::Standard => self.limits.burst.acquire().await,
+                Lane::Search => self.limits.search.acquire().await,
             }
             let token = self.access_token().await?;
             self.calls.incr(kind);
@@ -125,8 +125,8 @@ impl HubSpotClient {
                                 Lane::Standard => self.cfg.window,
                             };
                             match lane {
-                                Lane::Search => self.search_limiter.penalize(pause).await,
-                                Lane::Standard => self.limiter.penalize(pause).await,
+                                Lane::Search => self.limits.search.penalize(pause).await,
+                                Lane::Standard => self.limits.burst.penalize(pause).await,
                             }
                             (
                                 format!("429 {policy}"),
