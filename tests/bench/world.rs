@@ -1,14 +1,13 @@
 //! The benchmark world: both sandboxes (real HubSpot limits), a seeded CRM, and a tenant
 //! on an embedded store in a temp dir that child processes open.
 
-use chrono::Utc;
 use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
 use sandboxes::pendo::data::{account_id, visitor_id, DatasetConfig};
 use sandboxes::pendo::{PendoSandbox, PendoSandboxConfig};
-use shared::domain::{PendoRegion, SyncConfig, Tenant, TenantId, TenantStatus};
+use shared::domain::{PendoRegion, SyncConfig, TenantId};
 use shared::secret::SecretString;
 use shared::secrets::local::LocalSecrets;
-use shared::secrets::{AppSecret, Secrets, TenantSecrets};
+use shared::secrets::AppSecret;
 use shared::store::repo::Repo;
 use shared::store::sqlite::SqliteStore;
 use std::collections::BTreeMap;
@@ -84,22 +83,7 @@ impl World {
             .await
             .unwrap();
         let tenant = TenantId::parse("bench-tenant").unwrap();
-        let key = "bench-key";
-        pendo.add_key(key, "us", true);
-        secrets
-            .put_tenant(
-                &tenant,
-                &TenantSecrets {
-                    pendo_integration_key: Some(SecretString::new(key)),
-                    hubspot_refresh_token: Some(SecretString::new(hubspot.issue_refresh_token())),
-                    webhook_token: None,
-                },
-            )
-            .await
-            .unwrap();
-        let mut t = Tenant::new(tenant.clone(), "Bench", PendoRegion::Us, Utc::now()).unwrap();
-        t.status = TenantStatus::Enabled;
-        repo.create_tenant(&t).await.unwrap();
+        suites::connected_tenant(&repo, &secrets, &tenant, PendoRegion::Us, &pendo, &hubspot).await;
         let ds = pendo.with(|s| s.data.cfg.clone());
         let config: SyncConfig = serde_json::from_value(serde_json::json!({
             "pull": [

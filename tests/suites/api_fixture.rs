@@ -15,8 +15,6 @@ use shared::queue::local::LocalQueue;
 use shared::secret::SecretString;
 use shared::secrets::aws::AwsSecrets;
 use shared::secrets::AppSecret;
-use shared::store::dynamo::DynamoStore;
-use shared::store::repo::Repo;
 use shared::worker::{SecretConnectors, Worker};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -64,12 +62,7 @@ impl Api {
         .await
         .unwrap();
         let config = suites::aws_config().await;
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&config),
-            suites::unique("api"),
-        );
-        store.create_table().await.unwrap();
-        let repo = Repo::new(Arc::new(store));
+        let repo = suites::dynamo_repo("api").await;
         let prefix = format!("{}/", suites::unique("api"));
         let sm = aws_sdk_secretsmanager::Client::new(&config);
         let cfg = hubspot.with(|s| s.cfg.clone());

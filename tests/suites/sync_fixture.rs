@@ -7,14 +7,13 @@ use chrono::Utc;
 use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
 use sandboxes::pendo::data::{account_id, visitor_id, Dataset, DatasetConfig, DAY_MS};
 use sandboxes::pendo::{PendoSandbox, PendoSandboxConfig};
-use shared::domain::{Job, PendoRegion, SyncConfig, Tenant, TenantId, TenantStatus, Trigger};
+use shared::domain::{Job, PendoRegion, SyncConfig, TenantId, Trigger};
 use shared::hubspot::HubSpotConfig;
 use shared::queue::sqs::SqsQueue;
 use shared::queue::{decode_job, encode_job};
 use shared::secret::SecretString;
 use shared::secrets::aws::AwsSecrets;
-use shared::secrets::{AppSecret, Secrets, TenantSecrets};
-use shared::store::dynamo::DynamoStore;
+use shared::secrets::AppSecret;
 use shared::store::repo::Repo;
 use shared::worker::{SecretConnectors, Worker};
 use std::collections::{BTreeMap, HashMap};
@@ -49,12 +48,7 @@ impl Fixture {
         .await
         .unwrap();
         let config = suites::aws_config().await;
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&config),
-            suites::unique("sync"),
-        );
-        store.create_table().await.unwrap();
-        let repo = Repo::new(Arc::new(store));
+        let repo = suites::dynamo_repo("sync").await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let (queue_url, _) = crate::queue::queue_with_dlq(&sqs, 5).await;
         let prefix = format!("{}/", suites::unique("sync"));
@@ -79,22 +73,15 @@ impl Fixture {
             .await
             .unwrap();
         let tenant = TenantId::parse(&suites::unique("acme")).unwrap();
-        let key = format!("pendo-{}", uuid::Uuid::new_v4().simple());
-        pendo.add_key(&key, "eu", true);
-        secrets
-            .put_tenant(
-                &tenant,
-                &TenantSecrets {
-                    pendo_integration_key: Some(SecretString::new(key)),
-                    hubspot_refresh_token: Some(SecretString::new(hubspot.issue_refresh_token())),
-                    webhook_token: None,
-                },
-            )
-            .await
-            .unwrap();
-        let mut t = Tenant::new(tenant.clone(), "Acme", PendoRegion::Eu, Utc::now()).unwrap();
-        t.status = TenantStatus::Enabled;
-        repo.create_tenant(&t).await.unwrap();
+        suites::connected_tenant(
+            &repo,
+            secrets.as_ref(),
+            &tenant,
+            PendoRegion::Eu,
+            &pendo,
+            &hubspot,
+        )
+        .await;
         let ds = pendo.with(|s| s.data.cfg.clone());
         let sync_config: SyncConfig = serde_json::from_value(serde_json::json!({
             "pull": [

@@ -69,3 +69,45 @@ pub fn unique(prefix: &str) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
 }
+
+/// A repo on a fresh DynamoDB table in moto.
+pub async fn dynamo_repo(prefix: &str) -> shared::store::repo::Repo {
+    let config = aws_config().await;
+    let store = shared::store::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        unique(prefix),
+    );
+    store.create_table().await.expect("create table");
+    shared::store::repo::Repo::new(std::sync::Arc::new(store))
+}
+
+/// An enabled tenant connected to both sandboxes: a Pendo key valid in `region` and a HubSpot
+/// refresh token, stored in `secrets`.
+pub async fn connected_tenant(
+    repo: &shared::store::repo::Repo,
+    secrets: &dyn shared::secrets::Secrets,
+    tenant: &shared::domain::TenantId,
+    region: shared::domain::PendoRegion,
+    pendo: &sandboxes::pendo::PendoSandbox,
+    hubspot: &sandboxes::hubspot::HubSpotSandbox,
+) {
+    use shared::secret::SecretString;
+    let key = format!("pendo-{}", uuid::Uuid::new_v4().simple());
+    pendo.add_key(&key, region.code(), true);
+    secrets
+        .put_tenant(
+            tenant,
+            &shared::secrets::TenantSecrets {
+                pendo_integration_key: Some(SecretString::new(key)),
+                hubspot_refresh_token: Some(SecretString::new(hubspot.issue_refresh_token())),
+                webhook_token: None,
+            },
+        )
+        .await
+        .expect("tenant secrets");
+    let mut t =
+        shared::domain::Tenant::new(tenant.clone(), "Test tenant", region, chrono::Utc::now())
+            .expect("tenant");
+    t.status = shared::domain::TenantStatus::Enabled;
+    repo.create_tenant(&t).await.expect("create tenant");
+}
