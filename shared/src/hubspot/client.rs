@@ -128,6 +128,22 @@ impl HubSpotClient {
     }
 }
 
+impl HubSpotClient {
+    /// One search request, on the search lane (its own 5 / s limit).
+    async fn search(&self, kind: ObjectKind, body: &Value) -> Result<Value, HubSpotError> {
+        let (_, resp) = self
+            .call(
+                "hubspot.search",
+                Method::POST,
+                &paths::search(kind.hubspot_object()),
+                Some(body),
+                Lane::Search,
+            )
+            .await?;
+        Ok(resp)
+    }
+}
+
 #[async_trait]
 impl HubSpotApi for HubSpotClient {
     async fn ensure_schema(&self, kind: ObjectKind) -> Result<SchemaReport, HubSpotError> {
@@ -277,15 +293,7 @@ impl HubSpotApi for HubSpotClient {
             "properties": properties,
             "limit": SEARCH_PAGE,
         });
-        let (_, resp) = self
-            .call(
-                "hubspot.search",
-                Method::POST,
-                &paths::search(kind.hubspot_object()),
-                Some(&body),
-                Lane::Search,
-            )
-            .await?;
+        let resp = self.search(kind, &body).await?;
         let records = records(&resp)?;
         let last_id = records.last().and_then(|r| r.id.parse::<u64>().ok());
         let next = match last_id {
@@ -310,15 +318,7 @@ impl HubSpotApi for HubSpotClient {
             "properties": properties,
             "limit": 10,
         });
-        let (_, resp) = self
-            .call(
-                "hubspot.search",
-                Method::POST,
-                &paths::search(kind.hubspot_object()),
-                Some(&body),
-                Lane::Search,
-            )
-            .await?;
+        let resp = self.search(kind, &body).await?;
         records(&resp)
     }
 

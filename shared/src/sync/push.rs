@@ -150,11 +150,10 @@ pub(crate) async fn push_step(
     let now = Utc::now();
     // Updates are buffered across pages and sent in full batches of 100, so a sync that
     // changes k records costs ⌈k/100⌉ calls however they are spread over the pages.
-    let join_for_stamp = join.clone();
     for (c, hs, stamp) in to_write {
         let mut properties = c.values.clone();
         if stamp {
-            properties.insert(join_for_stamp.clone(), c.id.clone());
+            properties.insert(join.clone(), c.id.clone());
         }
         ctx.pending.push(Pending {
             candidate: c,
