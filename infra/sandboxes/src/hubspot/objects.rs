@@ -73,6 +73,17 @@ fn record_error(
     json!({"status": "error", "category": category, "message": message, "context": context, "errors": [detail]})
 }
 
+/// HubSpot's per-record error for a property value it rejects.
+fn invalid_values(trace: Option<&str>, property: &str, code: &str, message: &str) -> Value {
+    record_error(
+        "VALIDATION_ERROR",
+        &format!("Property values were not valid: {message}"),
+        trace,
+        Some(property),
+        code,
+    )
+}
+
 fn batch_response(results: Vec<Value>, errors: Vec<Value>, created: bool) -> Response {
     let now = chrono::Utc::now().to_rfc3339();
     if errors.is_empty() {
@@ -362,13 +373,9 @@ async fn batch(
                     validate(&s, &object, &props, id)
                 };
                 match checked {
-                    Err((prop, code, message)) => errors.push(record_error(
-                        "VALIDATION_ERROR",
-                        &format!("Property values were not valid: {message}"),
-                        trace,
-                        Some(&prop),
-                        code,
-                    )),
+                    Err((prop, code, message)) => {
+                        errors.push(invalid_values(trace, &prop, code, &message))
+                    }
                     Ok(valid) => {
                         let (id, new) = match id {
                             Some(id) => (id, false),
@@ -405,13 +412,9 @@ async fn batch(
                 let trace = i["objectWriteTraceId"].as_str();
                 let props = i["properties"].as_object().cloned().unwrap_or_default();
                 match validate(&s, &object, &props, None) {
-                    Err((prop, code, message)) => errors.push(record_error(
-                        "VALIDATION_ERROR",
-                        &format!("Property values were not valid: {message}"),
-                        trace,
-                        Some(&prop),
-                        code,
-                    )),
+                    Err((prop, code, message)) => {
+                        errors.push(invalid_values(trace, &prop, code, &message))
+                    }
                     Ok(valid) => {
                         let id = s.insert(&object, valid);
                         results.push(render(
