@@ -8,7 +8,8 @@ mkdir -p "$T"
 if [ ! -x "$T/venv/bin/moto_server" ] || [ ! -x "$T/venv/bin/sam" ]; then
   echo "setup-tools: installing moto server and AWS SAM CLI into $T/venv" >&2
   python3 -m venv "$T/venv"
-  "$T/venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5' 'aws-sam-cli==1.170.0'
+  # cfn-lint pinned too (aws-sam-cli allows a range): check_template.py lints the transformed template with it.
+  "$T/venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5' 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0'
 fi
 # mold links the many test binaries much faster than ld.bfd on two cores; optional.
 if ! command -v mold >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -25,4 +25,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== sam validate"
 "$T/venv/bin/sam" validate --region us-east-1
 "$T/venv/bin/sam" validate --lint --region us-east-1
+echo "== deployability: SAM transform graph (cycles, unresolved refs) + cfn-lint on the transformed template"
+"$T/venv/bin/python" infra/scripts/check_template.py template.yaml
+# The template before the cycle fix must still be caught, or the check has gone blind.
+"$T/venv/bin/python" infra/scripts/check_template.py --expect-cycle infra/scripts/fixtures/template_with_cycle.yaml | tail -n 1
+echo "== IAM coverage checker self-test"
+"$T/venv/bin/python" infra/scripts/check_iam.py --self-test
 echo "== all checks passed in $(( $(date +%s) - start ))s"
