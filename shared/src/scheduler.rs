@@ -5,7 +5,7 @@
 //! late, cannot enqueue the same day's job twice.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::domain::{Job, TenantStatus};
@@ -101,11 +101,43 @@ pub async fn fan_out(
     Ok(summary)
 }
 
+/// What the schedule delivers. EventBridge Scheduler invokes the function with exactly the
+/// target's `Input`, with no EventBridge envelope, after replacing context keywords such as
+/// `<aws.scheduler.scheduled-time>` (EventBridge Scheduler user guide, "Adding context
+/// attributes"); `template.yaml` sets that Input. An EventBridge rule (`AWS::Events::Rule`)
+/// delivers its envelope instead, whose `time` is the scheduled time. Other fields are ignored.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ScheduleEvent {
+    /// From the Scheduler Input: RFC 3339, e.g. `2026-11-30T05:05:00Z`.
+    #[serde(default)]
+    pub scheduled_time: Option<DateTime<Utc>>,
+    /// From an EventBridge rule's envelope.
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+    /// Scheduler's `<aws.scheduler.attempt-number>`, logged to tell retries apart.
+    #[serde(default)]
+    pub attempt_number: Option<String>,
+}
+
+impl ScheduleEvent {
+    /// The time the jobs are for; the clock only when the event carries none (a manual invoke).
+    pub fn scheduled_at(&self) -> DateTime<Utc> {
+        self.scheduled_time.or(self.time).unwrap_or_else(|| {
+            warn!("schedule event carries no scheduled time; using the clock");
+            Utc::now()
+        })
+    }
+}
+
 /// The Lambda entry point's logic: the scheduled time of the event is the day the jobs are for.
 pub async fn handle_event(
     repo: &Repo,
     queue: &dyn Queue,
-    event: aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value>,
+    event: ScheduleEvent,
 ) -> Result<FanOutSummary, SchedulerError> {
-    fan_out(repo, queue, event.time.unwrap_or_else(Utc::now)).await
+    info!(
+        attempt = event.attempt_number.as_deref().unwrap_or("1"),
+        "schedule fired"
+    );
+    fan_out(repo, queue, event.scheduled_at()).await
 }

@@ -29,10 +29,26 @@ pub trait Connectors: Send + Sync {
 pub struct SecretConnectors {
     pub secrets: Arc<dyn Secrets>,
     pub hubspot: HubSpotConfig,
-    pub redirect_uri: String,
     /// Sandbox base: regions become `{base}/{region}`; `None` = Pendo's real region hosts.
     pub pendo_base_override: Option<String>,
     pub pendo_requests_per_second: usize,
+}
+
+impl SecretConnectors {
+    /// Production connectors for a Lambda. `HUBSPOT_API_BASE` and `PENDO_API_BASE` (Pendo
+    /// regions become `{base}/{region}`) point them at sandboxes; unset = the real APIs.
+    pub fn from_env(secrets: Arc<dyn Secrets>) -> Self {
+        let mut hubspot = HubSpotConfig::default();
+        if let Ok(base) = std::env::var("HUBSPOT_API_BASE") {
+            hubspot.api_base = base;
+        }
+        Self {
+            secrets,
+            hubspot,
+            pendo_base_override: std::env::var("PENDO_API_BASE").ok(),
+            pendo_requests_per_second: 10,
+        }
+    }
 }
 
 fn secrets_error(e: crate::secrets::SecretsError) -> SyncError {
@@ -56,7 +72,8 @@ impl Connectors for SecretConnectors {
                 app: OAuthApp {
                     client_id: app.hubspot_client_id,
                     client_secret: app.hubspot_client_secret,
-                    redirect_uri: self.redirect_uri.clone(),
+                    // Only the code flow sends a redirect URI; the refresh grant has none.
+                    redirect_uri: String::new(),
                 },
                 refresh_token,
             },
@@ -264,8 +281,11 @@ impl Worker {
             let job = match msg.body.as_deref().map(decode_job) {
                 Some(Ok(j)) => j,
                 other => {
-                    // A malformed message can never succeed: log and drop rather than loop to the DLQ.
-                    tracing::error!(message_id = %id, error = ?other.map(|r| r.err()), "dropping malformed job message");
+                    // A malformed message can never succeed, but deleting it would destroy the
+                    // evidence: reported as failed, SQS moves it to the dead-letter queue after
+                    // maxReceiveCount, where an operator sees it.
+                    tracing::error!(message_id = %id, error = ?other.map(|r| r.err()), "malformed job message; leaving it for the dead-letter queue");
+                    failures.push(item_failure(id));
                     continue;
                 }
             };
@@ -273,9 +293,7 @@ impl Worker {
                 Ok(r) => tracing::info!(message_id = %id, result = ?r, "job handled"),
                 Err(e) => {
                     tracing::error!(message_id = %id, error = %e, "job failed; SQS will retry it");
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    failures.push(f);
+                    failures.push(item_failure(id));
                 }
             }
         }
@@ -283,4 +301,11 @@ impl Worker {
         response.batch_item_failures = failures;
         response
     }
+}
+
+/// One entry of `batchItemFailures` (ReportBatchItemFailures).
+fn item_failure(message_id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = message_id;
+    f
 }

@@ -53,7 +53,6 @@ pub async fn run(dir: &Path, hubspot: &str, pendo: &str, tenant: &str, today: i3
             api_base: hubspot.to_string(),
             ..Default::default()
         },
-        redirect_uri: "http://localhost/cb".into(),
         pendo_base_override: Some(pendo.to_string()),
         pendo_requests_per_second: 50,
     });

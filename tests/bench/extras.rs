@@ -202,22 +202,10 @@ pub async fn webhook_burst(events: usize, visitors: usize) -> Burst {
         .await
         .expect("secrets");
     let queue = std::sync::Arc::new(shared::queue::local::LocalQueue::new());
-    let state = shared::api::AppState {
+    let state = shared::api::IntakeState {
         repo: repo.clone(),
-        secrets: secrets.clone(),
+        secrets,
         queue: queue.clone(),
-        connectors: std::sync::Arc::new(shared::worker::SecretConnectors {
-            secrets,
-            hubspot: HubSpotConfig::default(),
-            redirect_uri: String::new(),
-            pendo_base_override: None,
-            pendo_requests_per_second: 1,
-        }),
-        auth: shared::api::auth::static_tokens(vec![]),
-        hubspot_api_base: String::new(),
-        hubspot_authorize_url: String::new(),
-        redirect_uri: String::new(),
-        public_base_url: String::new(),
     };
     let router = shared::api::webhooks::router(state);
     let t0 = Instant::now();

@@ -8,6 +8,7 @@ use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
 use sandboxes::pendo::data::DatasetConfig;
 use sandboxes::pendo::{PendoSandbox, PendoSandboxConfig};
 use shared::api::auth::static_tokens;
+use shared::api::public_url::PublicBase;
 use shared::api::{all_routes, AppState, Claims, Role};
 use shared::domain::TenantId;
 use shared::hubspot::HubSpotConfig;
@@ -100,7 +101,6 @@ impl Api {
                 api_base: hubspot.base_url.clone(),
                 ..Default::default()
             },
-            redirect_uri: "http://localhost/oauth/callback".into(),
             pendo_base_override: Some(pendo.base_url.clone()),
             pendo_requests_per_second: 100,
         });
@@ -112,8 +112,7 @@ impl Api {
             auth,
             hubspot_api_base: hubspot.base_url.clone(),
             hubspot_authorize_url: format!("{}/oauth/authorize", hubspot.base_url),
-            redirect_uri: "http://localhost/oauth/callback".into(),
-            public_base_url: "https://hooks.example.com".into(),
+            public_base: PublicBase::Fixed("https://hooks.example.com".into()),
         };
         let mut worker = Worker::new(repo, queue.clone(), connectors);
         worker.today_override = Some(pendo.with(|s| s.data.cfg.today) - 1);

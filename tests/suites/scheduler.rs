@@ -1,11 +1,10 @@
 //! Daily fan-out end to end on moto: DynamoDB tenants in, SQS jobs out, no duplicates on retry.
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{TimeZone, Utc};
 use shared::domain::{PendoRegion, Tenant, TenantId, TenantStatus};
 use shared::queue::decode_job;
 use shared::queue::sqs::SqsQueue;
-use shared::scheduler::handle_event;
+use shared::scheduler::{handle_event, ScheduleEvent};
 use shared::store::dynamo::DynamoStore;
 use shared::store::repo::Repo;
 use std::collections::BTreeSet;
@@ -13,13 +12,27 @@ use std::sync::Arc;
 
 use crate::queue::{queue_with_dlq, receive_all};
 
-fn event(at: chrono::DateTime<Utc>) -> EventBridgeEvent<serde_json::Value> {
+/// What EventBridge Scheduler delivers for the template's Input, context keywords replaced.
+fn event(at: chrono::DateTime<Utc>) -> ScheduleEvent {
     serde_json::from_value(serde_json::json!({
-        "version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.scheduler",
-        "account": "123456789012", "time": at.to_rfc3339(), "region": "us-east-1",
-        "resources": [], "detail": {}
+        "scheduled_time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "schedule_arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/daily",
+        "execution_id": "d32c5kddcf5bb8c3", "attempt_number": "1"
     }))
     .unwrap()
+}
+
+#[test]
+fn an_eventbridge_rule_envelope_gives_its_time() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 30, 23, 5, 0).unwrap();
+    let e: ScheduleEvent = serde_json::from_value(serde_json::json!({
+        "version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-30T23:05:00Z", "region": "us-east-1",
+        "resources": [], "detail": {}
+    }))
+    .unwrap();
+    assert_eq!(e.scheduled_at(), at);
+    assert_eq!(event(at).scheduled_at(), at);
 }
 
 #[tokio::test]

@@ -1,5 +1,8 @@
 //! Shared test support: the moto endpoint, AWS clients pointed at it, unique names.
 
+pub mod aws_recorder;
+pub mod lambda_runtime;
+
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -1,10 +1,9 @@
-//! EventBridge Scheduler → daily fan-out of sync jobs. Reads config, builds clients once,
+//! EventBridge Scheduler (hourly) → fan-out of due sync jobs. Reads config, builds clients once,
 //! and hands each event to `shared::scheduler`.
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::queue::sqs::SqsQueue;
-use shared::scheduler::{handle_event, FanOutSummary};
+use shared::scheduler::{handle_event, FanOutSummary, ScheduleEvent};
 use shared::store::dynamo::DynamoStore;
 use shared::store::repo::Repo;
 use std::sync::Arc;
@@ -22,7 +21,7 @@ async fn main() -> Result<(), Error> {
     let queue = SqsQueue::new(shared::aws::SqsClient::new(&config), queue_url);
     let (repo, queue) = (&repo, &queue);
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
+        move |event: LambdaEvent<ScheduleEvent>| async move {
             let summary: FanOutSummary = handle_event(repo, queue, event.payload).await?;
             Ok::<_, Error>(summary)
         },

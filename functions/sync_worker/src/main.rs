@@ -4,7 +4,6 @@
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use shared::aws::{required_env, DynamoClient, SecretsManagerClient, SqsClient};
-use shared::hubspot::HubSpotConfig;
 use shared::queue::sqs::SqsQueue;
 use shared::secrets::aws::AwsSecrets;
 use shared::store::dynamo::DynamoStore;
@@ -30,13 +29,7 @@ async fn main() -> Result<(), Error> {
         required_env("TENANT_SECRET_PREFIX")?,
         required_env("APP_SECRET_ID")?,
     ));
-    let connectors = Arc::new(SecretConnectors {
-        secrets,
-        hubspot: HubSpotConfig::default(),
-        redirect_uri: std::env::var("OAUTH_REDIRECT_URI").unwrap_or_default(),
-        pendo_base_override: None,
-        pendo_requests_per_second: 10,
-    });
+    let connectors = Arc::new(SecretConnectors::from_env(secrets));
     let worker = Worker::new(repo, queue, connectors);
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

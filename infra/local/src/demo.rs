@@ -144,7 +144,6 @@ pub async fn run(visitors: usize, accounts: usize, days: i32, dir: &Path) -> Res
             api_base: hubspot.base_url.clone(),
             ..Default::default()
         },
-        redirect_uri: REDIRECT.into(),
         pendo_base_override: Some(pendo.base_url.clone()),
         pendo_requests_per_second: 20,
     });
@@ -382,7 +381,6 @@ pub async fn sync_real(
             api_base: hubspot_api.to_string(),
             ..Default::default()
         },
-        redirect_uri: REDIRECT.into(),
         pendo_base_override: None,
         pendo_requests_per_second: 5,
     });

@@ -5,6 +5,7 @@
 use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
 use sandboxes::pendo::{PendoSandbox, PendoSandboxConfig};
 use shared::api::auth::static_tokens;
+use shared::api::public_url::PublicBase;
 use shared::api::{all_routes, AppState, Claims, Role};
 use shared::domain::TenantId;
 use shared::hubspot::HubSpotConfig;
@@ -64,7 +65,6 @@ pub async fn run(o: ServeOptions<'_>) -> Result<(), Error> {
             None,
         )
     };
-    let redirect = format!("{public}/oauth/callback");
     let queue = Arc::new(LocalQueue::new());
     let connectors = Arc::new(SecretConnectors {
         secrets: secrets.clone(),
@@ -72,7 +72,6 @@ pub async fn run(o: ServeOptions<'_>) -> Result<(), Error> {
             api_base: hubspot_api.clone(),
             ..Default::default()
         },
-        redirect_uri: redirect.clone(),
         pendo_base_override: pendo_override,
         pendo_requests_per_second: 10,
     });
@@ -102,8 +101,7 @@ pub async fn run(o: ServeOptions<'_>) -> Result<(), Error> {
         auth: static_tokens(tokens),
         hubspot_api_base: hubspot_api,
         hubspot_authorize_url: authorize,
-        redirect_uri: redirect,
-        public_base_url: public.clone(),
+        public_base: PublicBase::Fixed(public.clone()),
     };
     let worker = Worker::new(repo, queue.clone(), connectors);
     tokio::spawn(async move {

@@ -9,6 +9,7 @@ pub mod lambda_setup;
 pub mod oauth_callback;
 pub mod oauth_state;
 pub mod openapi;
+pub mod public_url;
 pub mod webhooks;
 
 use axum::Router;
@@ -36,10 +37,28 @@ pub struct AppState {
     pub hubspot_api_base: String,
     /// HubSpot consent page.
     pub hubspot_authorize_url: String,
-    /// Our OAuth callback URL, registered with the HubSpot app.
-    pub redirect_uri: String,
-    /// Public base URL of the webhook endpoint, for the URL shown to admins.
-    pub public_base_url: String,
+    /// Where our public routes are reached: the OAuth redirect URI and the webhook URL shown
+    /// to admins are built from it.
+    pub public_base: public_url::PublicBase,
+}
+
+/// What the webhook intake needs, and no more: it never calls Pendo or HubSpot, so its
+/// Lambda links neither client.
+#[derive(Clone)]
+pub struct IntakeState {
+    pub repo: Repo,
+    pub secrets: Arc<dyn Secrets>,
+    pub queue: Arc<dyn Queue>,
+}
+
+impl From<AppState> for IntakeState {
+    fn from(s: AppState) -> Self {
+        Self {
+            repo: s.repo,
+            secrets: s.secrets,
+            queue: s.queue,
+        }
+    }
 }
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -52,5 +71,5 @@ pub fn all_routes(state: AppState) -> Router {
     Router::new()
         .merge(admin::router(state.clone()))
         .merge(oauth_callback::router(state.clone()))
-        .merge(webhooks::router(state))
+        .merge(webhooks::router(state.into()))
 }

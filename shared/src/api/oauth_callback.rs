@@ -11,6 +11,7 @@ use chrono::Utc;
 use std::collections::HashMap;
 
 use super::oauth_state::{self, StateError};
+use super::public_url::PublicUrl;
 use super::AppState;
 use crate::hubspot::oauth::{self, OAuthApp};
 
@@ -38,8 +39,12 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn callback(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    match handle(&s, &q).await {
+async fn callback(
+    State(s): State<AppState>,
+    public: PublicUrl,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    match handle(&s, &public.oauth_redirect_uri(), &q).await {
         Ok(portal) => page(
             StatusCode::OK,
             "HubSpot connected",
@@ -49,7 +54,11 @@ async fn callback(State(s): State<AppState>, Query(q): Query<HashMap<String, Str
     }
 }
 
-async fn handle(s: &AppState, q: &HashMap<String, String>) -> Result<u64, (StatusCode, String)> {
+async fn handle(
+    s: &AppState,
+    redirect_uri: &str,
+    q: &HashMap<String, String>,
+) -> Result<u64, (StatusCode, String)> {
     let bad = |m: &str| (StatusCode::BAD_REQUEST, m.to_string());
     if let Some(err) = q.get("error") {
         let reason = if err == "access_denied" {
@@ -105,7 +114,7 @@ async fn handle(s: &AppState, q: &HashMap<String, String>) -> Result<u64, (Statu
     let oauth_app = OAuthApp {
         client_id: app.hubspot_client_id,
         client_secret: app.hubspot_client_secret,
-        redirect_uri: s.redirect_uri.clone(),
+        redirect_uri: redirect_uri.to_string(),
     };
     let tokens = oauth::exchange_code(&s.hubspot_api_base, &oauth_app, code)
         .await

@@ -13,14 +13,14 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::{constant_time_eq, AppState, MAX_BODY};
+use super::{constant_time_eq, IntakeState, MAX_BODY};
 use crate::domain::{Job, JobKind, TenantId};
 use crate::pendo::webhook::RawWebhookEvent;
 
 /// Bursts within this window become one job.
 const COALESCE_SECS: i64 = 60;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: IntakeState) -> Router {
     Router::new()
         .route("/webhooks/pendo/{tenant}/{token}", post(intake))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -28,7 +28,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn intake(
-    State(s): State<AppState>,
+    State(s): State<IntakeState>,
     Path((tenant, token)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,

@@ -65,7 +65,8 @@ pub struct HubSpotState {
     pub counts: BTreeMap<String, u64>,
     pub access_tokens: HashMap<String, Instant>,
     pub refresh_tokens: HashSet<String>,
-    pub codes: HashSet<String>,
+    /// Authorization codes issued, with the redirect URI each was issued for.
+    pub codes: HashMap<String, String>,
     pub deny_consent: bool,
     pub groups: HashMap<String, BTreeMap<String, Value>>,
     pub properties: HashMap<String, BTreeMap<String, PropertyDef>>,
@@ -118,7 +119,7 @@ impl HubSpotState {
             counts: BTreeMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashSet::new(),
-            codes: HashSet::new(),
+            codes: HashMap::new(),
             deny_consent: false,
             groups,
             properties,

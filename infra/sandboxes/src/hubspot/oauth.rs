@@ -39,7 +39,7 @@ async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, Stri
         .into_response();
     }
     let code = format!("sbx-code-{}", uuid::Uuid::new_v4().simple());
-    s.codes.insert(code.clone());
+    s.codes.insert(code.clone(), redirect.clone());
     Redirect::to(&format!("{redirect}{sep}code={code}&state={}", enc(&state))).into_response()
 }
 
@@ -68,12 +68,24 @@ async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) 
     let refresh = match f.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let code = f.get("code").cloned().unwrap_or_default();
-            if !s.codes.remove(&code) {
-                return oauth_error(
-                    "invalid_grant",
-                    "code is invalid or expired",
-                    "BAD_AUTH_CODE",
-                );
+            // HubSpot refuses an exchange whose redirect_uri differs from the authorize
+            // request's (reference/hubspot.md §1); the code is spent either way.
+            match s.codes.remove(&code) {
+                None => {
+                    return oauth_error(
+                        "invalid_grant",
+                        "code is invalid or expired",
+                        "BAD_AUTH_CODE",
+                    )
+                }
+                Some(issued_for) if f.get("redirect_uri") != Some(&issued_for) => {
+                    return oauth_error(
+                        "invalid_grant",
+                        "redirect_uri does not match the one the code was issued for",
+                        "BAD_REDIRECT_URI",
+                    )
+                }
+                Some(_) => {}
             }
             let r = format!("sbx-refresh-{}", uuid::Uuid::new_v4().simple());
             s.refresh_tokens.insert(r.clone());

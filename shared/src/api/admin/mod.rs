@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::auth::Caller;
 use super::error::{ApiError, JsonBody};
+use super::public_url::PublicUrl;
 use super::{oauth_state, AppState, MAX_BODY};
 use crate::domain::{
     Job, ObjectKind, PendoRegion, RuleKind, RuleSet, RunId, RunStatus, SyncConfig, SyncConfigInput,
@@ -91,13 +92,15 @@ fn page_query(
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
 }
 
-async fn app(s: &AppState) -> Result<(OAuthApp, SecretString), ApiError> {
+/// The HubSpot app and the state-signing key. `redirect_uri` is only sent in the code flow
+/// (authorize and exchange); revocation ignores it.
+async fn app(s: &AppState, redirect_uri: String) -> Result<(OAuthApp, SecretString), ApiError> {
     let app = s.secrets.app().await?;
     Ok((
         OAuthApp {
             client_id: app.hubspot_client_id,
             client_secret: app.hubspot_client_secret,
-            redirect_uri: s.redirect_uri.clone(),
+            redirect_uri,
         },
         app.state_signing_key,
     ))

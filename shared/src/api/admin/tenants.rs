@@ -104,7 +104,7 @@ pub(super) async fn delete_tenant(
     let t = load(&s, &caller, &id).await?;
     let secrets = s.secrets.tenant(&t.id).await?;
     if let Some(refresh) = &secrets.hubspot_refresh_token {
-        let (app, _) = app(&s).await?;
+        let (app, _) = app(&s, String::new()).await?;
         if let Err(e) = oauth::revoke(&s.hubspot_api_base, &app, refresh).await {
             tracing::warn!(tenant_id = %t.id, error = %e, "HubSpot token revocation failed; deleting anyway");
         }
@@ -177,6 +177,7 @@ pub(super) struct ConnectBody {
 pub(super) async fn connect_hubspot(
     State(s): State<AppState>,
     caller: Caller,
+    public: PublicUrl,
     Path(id): Path<String>,
     req: axum::extract::Request,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -205,7 +206,7 @@ pub(super) async fn connect_hubspot(
         }
         false
     };
-    let (app, key) = app(&s).await?;
+    let (app, key) = app(&s, public.oauth_redirect_uri()).await?;
     let (state, payload) = oauth_state::sign(&key, &t.id, reconnect, Utc::now().timestamp());
     Ok(Json(json!({
         "authorize_url": oauth::authorize_url(&s.hubspot_authorize_url, &app, &state),
@@ -216,6 +217,7 @@ pub(super) async fn connect_hubspot(
 pub(super) async fn webhook_url(
     State(s): State<AppState>,
     caller: Caller,
+    public: PublicUrl,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = load(&s, &caller, &id).await?;
@@ -227,6 +229,6 @@ pub(super) async fn webhook_url(
         .ok_or_else(|| ApiError::conflict("tenant has no webhook token"))?;
     // Pendo URL webhooks send no custom headers, so the token is part of the URL.
     Ok(Json(
-        json!({"url": format!("{}/webhooks/pendo/{}/{}", s.public_base_url, t.id, token.expose())}),
+        json!({"url": format!("{}/webhooks/pendo/{}/{}", public.0, t.id, token.expose())}),
     ))
 }
