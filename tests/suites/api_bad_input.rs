@@ -55,6 +55,10 @@ async fn bad_input_corpus() {
         (Some("application/json"), br#"{"reconnect": "yes"}"#.to_vec()),
         (Some("application/json"), br#"{"event": "npsSubmitted"}"#.to_vec()),
         (Some("application/json"), br#"[{"event": 5, "uniqueId": "u"}]"#.to_vec()),
+        // A key named twice would silently mean its last value.
+        (Some("application/json"), br#"{"display_name": "A", "display_name": "B", "id": "dup", "pendo_region": "us"}"#.to_vec()),
+        // Not JSON by its media type, however it starts.
+        (Some("application/jsonp"), br#"{"reconnect": true}"#.to_vec()),
     ];
     let mut cases = 0;
     for (method, path, token) in &body_routes {
@@ -129,4 +133,34 @@ async fn bad_input_corpus() {
     cases += 1;
     assert!(cases >= 100, "{cases} cases");
     assert_eq!(snapshot(&api).await, before, "bad requests changed nothing");
+}
+
+/// The framework's own rejections (unknown route, wrong method) carry our error body too.
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_with_the_error_body() {
+    let api = Api::new().await;
+    for (method, path, status) in [
+        ("GET", "/v1/nope", StatusCode::NOT_FOUND),
+        ("GET", "/nowhere", StatusCode::NOT_FOUND),
+        ("DELETE", "/v1/openapi.json", StatusCode::METHOD_NOT_ALLOWED),
+        ("PUT", "/v1/tenants", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let r = api.call(method, path, Some(OP), None).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.body);
+        assert!(r.json()["code"].is_string(), "{method} {path}: {}", r.body);
+        assert!(
+            r.json()["message"].is_string(),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    // Media types are compared case-insensitively, as HTTP defines them.
+    let body = serde_json::json!({"id": "upper-ct", "display_name": "U", "pendo_region": "us"});
+    let req = Request::post("/v1/tenants")
+        .header("authorization", format!("Bearer {OP}"))
+        .header("content-type", "APPLICATION/JSON; charset=utf-8")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let r = api.send(req).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }

@@ -129,3 +129,18 @@ async fn local_secrets_file_is_private() {
         SecretsError::NotFound { .. }
     ));
 }
+
+/// A stale world-readable temp file next to the secrets file must not lend its mode to it.
+#[tokio::test]
+async fn a_stale_temp_file_does_not_make_local_secrets_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.json");
+    let tmp = dir.path().join("secrets.tmp");
+    std::fs::write(&tmp, b"stale").unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let s = LocalSecrets::new(&path);
+    roundtrip(&s).await;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}

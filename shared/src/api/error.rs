@@ -123,7 +123,7 @@ where
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/json"));
+            .is_some_and(is_json_media_type);
         if !json_ct {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -142,7 +142,7 @@ where
             })?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| ApiError::bad_request("body is not valid UTF-8"))?;
-        let value: serde_json::Value = serde_json::from_str(text)
+        let value = parse_unique_keys(text)
             .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
         if !value.is_object() {
             return Err(ApiError::new(
@@ -165,5 +165,103 @@ where
                 }
                 err
             })
+    }
+}
+
+/// `application/json` by its media type (RFC 9110 §8.3.1: type and subtype are
+/// case-insensitive; parameters such as `charset` follow a `;`). `application/jsonp` is not JSON.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// Parses JSON, refusing an object that names a key twice: serde_json would keep the last one
+/// silently, so a request could mean two things. The error names the key.
+pub fn parse_unique_keys(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = UniqueKeys.deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+struct UniqueKeys;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(UniqueKeys)? {
+            out.push(v);
+        }
+        Ok(out.into())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(UniqueKeys)?;
+            if out.insert(k.clone(), v).is_some() {
+                return Err(serde::de::Error::custom(format!("duplicate key \"{k}\"")));
+            }
+        }
+        Ok(out.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_are_parsed_not_prefixed() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("APPLICATION/JSON; charset=utf-8"));
+        assert!(!is_json_media_type("application/jsonp"));
+        assert!(!is_json_media_type("text/json"));
+    }
+
+    #[test]
+    fn a_key_named_twice_is_refused_at_any_depth() {
+        assert!(parse_unique_keys(r#"{"a":1,"b":{"c":2}}"#).is_ok());
+        let e = parse_unique_keys(r#"{"a":1,"a":2}"#).unwrap_err();
+        assert!(e.to_string().contains("duplicate key \"a\""), "{e}");
+        assert!(parse_unique_keys(r#"{"x":[{"k":1,"k":1}]}"#).is_err());
+        assert_eq!(
+            parse_unique_keys(r#"{"n":12345678901234567890}"#).unwrap()["n"],
+            serde_json::json!(12345678901234567890u64)
+        );
     }
 }

@@ -64,7 +64,10 @@ pub async fn intake_state_from_env() -> Result<IntakeState, String> {
 
 /// Runs one HTTP surface under lambda_http (API Gateway HTTP API, payload 2.0).
 pub async fn run_http(router: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(router.layer(axum::middleware::from_fn(from_api_gateway))).await
+    lambda_http::run(
+        super::with_json_fallbacks(router).layer(axum::middleware::from_fn(from_api_gateway)),
+    )
+    .await
 }
 
 /// Hands the routers what API Gateway established: the request's public origin (domain name

@@ -68,8 +68,25 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Every surface in one router (local server).
 pub fn all_routes(state: AppState) -> Router {
-    Router::new()
-        .merge(admin::router(state.clone()))
-        .merge(oauth_callback::router(state.clone()))
-        .merge(webhooks::router(state.into()))
+    with_json_fallbacks(
+        Router::new()
+            .merge(admin::router(state.clone()))
+            .merge(oauth_callback::router(state.clone()))
+            .merge(webhooks::router(state.into())),
+    )
+}
+
+/// Unknown paths and methods answer with our error body, like every other error, instead of
+/// the framework's empty 404/405. Applied once to the finished router (axum refuses to merge
+/// two routers that both have a fallback).
+pub fn with_json_fallbacks(router: Router) -> Router {
+    router
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method",
+            )
+        })
 }

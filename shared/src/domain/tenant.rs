@@ -78,6 +78,17 @@ impl Tenant {
                 "must be 1-200 characters",
             ));
         }
+        // Shown in consoles, logs and e-mails: control characters (newlines, ANSI escapes) and
+        // bidirectional overrides would let a name rewrite what is around it.
+        if let Some(c) = display_name.chars().find(|c| is_unsafe_in_text(*c)) {
+            return Err(ValidationError::new(
+                "display_name",
+                format!(
+                    "must not contain control or bidirectional-override characters (found U+{:04X})",
+                    c as u32
+                ),
+            ));
+        }
         Ok(Self {
             id,
             display_name: display_name.to_string(),
@@ -95,5 +106,39 @@ impl Tenant {
     pub fn needs_attention(&mut self, reason: impl Into<String>) {
         self.status = TenantStatus::NeedsAttention;
         self.attention_reason = Some(reason.into());
+    }
+}
+
+/// Control characters (Unicode category Cc) and the bidirectional embedding, override and
+/// isolate marks (Unicode TR #9, "Explicit Directional Formatting Characters").
+fn is_unsafe_in_text(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+#[cfg(test)]
+mod display_name_tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_refused() {
+        let id = TenantId::parse("acme").unwrap();
+        let now = Utc::now();
+        for bad in [
+            "a\nb",
+            "a\u{1b}[31mred",
+            "evil\u{202E}gpj.exe",
+            "x\u{2066}y",
+            "tab\there",
+        ] {
+            let e = Tenant::new(id.clone(), bad, PendoRegion::Us, now).unwrap_err();
+            assert_eq!(e.field, "display_name", "{bad:?}");
+        }
+        assert_eq!(
+            Tenant::new(id, "  Acme — Zürich 東京  ", PendoRegion::Us, now)
+                .unwrap()
+                .display_name,
+            "Acme — Zürich 東京"
+        );
     }
 }

@@ -60,8 +60,16 @@ impl LocalSecrets {
         }
         let tmp = self.path.with_extension("tmp");
         let bytes = serde_json::to_vec_pretty(contents).expect("secrets serialise");
+        // A stale temp file (a crash mid-write, or one made by hand) keeps its own mode if
+        // opened in place, and the rename would carry that mode onto the secrets file: start
+        // from a new file, always 0600.
+        match tokio::fs::remove_file(&tmp).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
         let mut opts = tokio::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         opts.mode(0o600);
         {
