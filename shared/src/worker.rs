@@ -150,7 +150,19 @@ impl Worker {
     ) -> Result<JobResult, SyncError> {
         use tracing::Instrument;
         let span = tracing::info_span!("job", tenant_id = %job.tenant_id, job_id = %job.job_id);
-        self.handle_inner(job, deadline).instrument(span).await
+        let result = self.handle_inner(job, deadline).instrument(span).await;
+        let run_goes_on = matches!(result, Ok(JobResult::Continued | JobResult::Deferred));
+        if job.trigger() == Some(Trigger::RunNow) && !run_goes_on {
+            // The run that "run now" requests were joining is over: the next one starts anew.
+            if let Err(e) = self
+                .repo
+                .unmark(&job.tenant_id, crate::domain::RUN_NOW_MARKER)
+                .await
+            {
+                tracing::warn!(tenant_id = %job.tenant_id, error = %e, "could not clear the run-now marker; it expires on its own");
+            }
+        }
+        result
     }
 
     async fn handle_inner(

@@ -137,6 +137,36 @@ async fn full_admin_journey() {
     assert_eq!(run.status, StatusCode::OK);
     assert_eq!(run.json()["run"]["trigger"], "enable");
 
+    // Twenty "run now" clicks are one run while it is queued; once it ran, the next starts anew.
+    let mut coalesced = 0;
+    for _ in 0..20 {
+        let r = api
+            .call(
+                "POST",
+                &format!("/v1/tenants/{a}/runs"),
+                Some(ADMIN_A),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        coalesced += usize::from(r.json()["coalesced"] == true);
+    }
+    assert_eq!(coalesced, 19);
+    let jobs = api.queue.take_all();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let r = api.worker.handle(&jobs[0], None).await.unwrap();
+    assert!(matches!(r, JobResult::Finished(_)), "{r:?}");
+    let again = api
+        .call(
+            "POST",
+            &format!("/v1/tenants/{a}/runs"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await;
+    assert_eq!(again.json()["coalesced"], false, "{}", again.body);
+    assert_eq!(api.queue.take_all().len(), 1);
+
     // The secret never comes back.
     let t = api
         .call("GET", &format!("/v1/tenants/{a}"), Some(ADMIN_A), None)

@@ -27,7 +27,21 @@ pub enum JobKind {
     Continuation { run_id: RunId, trigger: Trigger },
 }
 
+/// Dedupe marker held while a "run now" job is queued or running: further requests join it
+/// instead of queueing more full syncs. The worker clears it when that run ends; the TTL frees
+/// it if the job is lost.
+pub const RUN_NOW_MARKER: &str = "run-now-pending";
+pub const RUN_NOW_MARKER_TTL_HOURS: i64 = 2;
+
 impl Job {
+    /// The trigger of a full run or of its continuation; `None` for incremental jobs.
+    pub fn trigger(&self) -> Option<Trigger> {
+        match &self.kind {
+            JobKind::Full { trigger } | JobKind::Continuation { trigger, .. } => Some(*trigger),
+            JobKind::Incremental { .. } => None,
+        }
+    }
+
     /// The daily job id: tenant + date, so any retry of that day's fan-out maps to the same id.
     pub fn daily(tenant_id: TenantId, date: NaiveDate, now: DateTime<Utc>) -> Self {
         Self {

@@ -64,8 +64,30 @@ pub(super) async fn run_now(
             t.status
         )));
     }
-    let job = enqueue(&s, &t, Trigger::RunNow).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"job_id": job.job_id}))).into_response())
+    // Twenty clicks are one run: while a run-now job is queued or running, later requests
+    // join it (the marker is a conditional write, so concurrent requests cannot both win).
+    let marker = crate::domain::RUN_NOW_MARKER;
+    let ttl = Duration::hours(crate::domain::RUN_NOW_MARKER_TTL_HOURS);
+    if !s.repo.mark_once(&t.id, marker, ttl).await? {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"job_id": null, "coalesced": true,
+                        "message": "a run requested earlier is still queued or running; this request joins it"})),
+        )
+            .into_response());
+    }
+    let job = match enqueue(&s, &t, Trigger::RunNow).await {
+        Ok(job) => job,
+        Err(e) => {
+            s.repo.unmark(&t.id, marker).await?;
+            return Err(e);
+        }
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"job_id": job.job_id, "coalesced": false})),
+    )
+        .into_response())
 }
 
 pub(super) async fn dry_run(
