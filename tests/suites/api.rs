@@ -495,6 +495,19 @@ async fn rules_are_validated_against_hubspot_and_pendo() {
     assert_eq!(r.json()["field"], "rules[0].promoter_property");
     let r = put(json!({"rules": [{"id": "c", "type": "churn_risk", "drop_percent": -3}]})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.json()["field"], "rules[0].drop_percent", "{}", r.body);
+    // A missing field is named in full, not by its parent.
+    let r = put(json!({"rules": [{"type": "churn_risk", "drop_percent": 30}]})).await;
+    assert_eq!(r.json()["field"], "rules[0].id", "{}", r.body);
+    let r =
+        put(json!({"rules": [{"id": "Bad Id", "type": "churn_risk", "drop_percent": 30}]})).await;
+    assert_eq!(r.json()["field"], "rules[0].id", "{}", r.body);
+    let many: Vec<_> = (0..=shared::domain::MAX_RULES)
+        .map(|i| json!({"id": format!("c{i}"), "type": "churn_risk", "drop_percent": 30}))
+        .collect();
+    let r = put(json!({ "rules": many })).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.json()["field"], "rules", "{}", r.body);
     let ok = put(json!({"rules": [
         {"id": "t", "type": "trial_to_paid", "pipeline": "trial", "from_stage": "trialstarted", "to_stage": "trialengaged", "min_days_active": 5},
         {"id": "p", "type": "pql_routing", "segment_id": "seg-power-users", "lifecycle_stage": "salesqualifiedlead", "dry_run": true}

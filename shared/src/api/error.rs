@@ -154,17 +154,30 @@ where
         serde_path_to_error::deserialize(value)
             .map(JsonBody)
             .map_err(|e| {
-                let path = e.path().to_string();
+                let message = e.inner().to_string();
                 let mut err = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_field",
-                    e.inner().to_string(),
+                    message.clone(),
                 );
-                if path != "." {
-                    err.field = Some(path);
-                }
+                err.field = field_path(&e.path().to_string(), &message);
                 err
             })
+    }
+}
+
+/// The full path of the field a deserialisation error is about. serde reports a missing
+/// field at its parent (`rules[0]`, "missing field `id`"): the name is appended so the path
+/// points at the field itself (`rules[0].id`). `None` for the body as a whole.
+fn field_path(path: &str, message: &str) -> Option<String> {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next());
+    match (path, missing) {
+        (".", None) => None,
+        (".", Some(f)) => Some(f.to_string()),
+        (p, Some(f)) => Some(format!("{p}.{f}")),
+        (p, None) => Some(p.to_string()),
     }
 }
 
@@ -244,6 +257,20 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_fields_are_named_in_full() {
+        assert_eq!(
+            field_path("rules[0]", "missing field `id`").as_deref(),
+            Some("rules[0].id")
+        );
+        assert_eq!(field_path(".", "missing field `id`").as_deref(), Some("id"));
+        assert_eq!(field_path(".", "expected a map").as_deref(), None);
+        assert_eq!(
+            field_path("pull[1].object", "unknown variant `x`").as_deref(),
+            Some("pull[1].object")
+        );
+    }
 
     #[test]
     fn media_types_are_parsed_not_prefixed() {

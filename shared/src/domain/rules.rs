@@ -103,6 +103,10 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
 }
 
+/// Rules per tenant. Every rule runs in every sync and may cost HubSpot calls; fifty covers
+/// the workflows our users build (one or two of each kind per pipeline or segment).
+pub const MAX_RULES: usize = 50;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSetInput {
@@ -112,6 +116,15 @@ pub struct RuleSetInput {
 impl TryFrom<RuleSetInput> for RuleSet {
     type Error = ValidationError;
     fn try_from(input: RuleSetInput) -> Result<Self, Self::Error> {
+        if input.rules.len() > MAX_RULES {
+            return Err(ValidationError::new(
+                "rules",
+                format!(
+                    "at most {MAX_RULES} rules per tenant (got {})",
+                    input.rules.len()
+                ),
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, r) in input.rules.iter().enumerate() {
             let id_ok = !r.id.is_empty()

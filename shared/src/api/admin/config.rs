@@ -124,9 +124,11 @@ pub(super) async fn put_rules(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(rules): JsonBody<RuleSet>,
+    JsonBody(input): JsonBody<RuleSetInput>,
 ) -> Result<Json<RuleSet>, ApiError> {
     let t = load(&s, &caller, &id).await?;
+    // Validated here rather than inside deserialisation, so the error names the rule's field.
+    let rules = RuleSet::try_from(input)?;
     validate_rules(&s, &t, &rules).await?;
     s.repo.put_rules(&t.id, &rules).await?;
     Ok(Json(rules))

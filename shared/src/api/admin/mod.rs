@@ -19,8 +19,8 @@ use super::error::{ApiError, JsonBody};
 use super::public_url::PublicUrl;
 use super::{oauth_state, AppState, MAX_BODY};
 use crate::domain::{
-    Job, ObjectKind, PendoRegion, RuleKind, RuleSet, RunId, RunStatus, SyncConfig, SyncConfigInput,
-    Tenant, TenantId, TenantStatus, Trigger,
+    Job, ObjectKind, PendoRegion, RuleKind, RuleSet, RuleSetInput, RunId, RunStatus, SyncConfig,
+    SyncConfigInput, Tenant, TenantId, TenantStatus, Trigger,
 };
 use crate::hubspot::oauth::{self, OAuthApp};
 use crate::secret::SecretString;
