@@ -10,6 +10,13 @@ pub use retry::{backoff_delay, Exhausted, RetryPolicy};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// A reqwest client builder on the process's one TLS stack (rustls with ring, see
+/// [`crate::aws::install_crypto_provider`]).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    crate::aws::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
 /// API calls by kind (`hubspot.write`, `pendo.aggregation`, ...), including retries.
 #[derive(Default, Debug)]
 pub struct CallCounter {

@@ -113,7 +113,7 @@ impl HubSpotClient {
 
     /// A client drawing on an existing portal budget (see [`PortalLimits::shared`]).
     pub fn with_limits(cfg: HubSpotConfig, auth: Auth, limits: Arc<PortalLimits>) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(cfg.timeout)
             .build()
             .expect("reqwest client");

@@ -70,7 +70,7 @@ pub fn authorize_url(authorize_base: &str, app: &OAuthApp, state: &str) -> Strin
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::http::client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("reqwest client")

@@ -48,7 +48,7 @@ pub struct PendoClient {
 impl PendoClient {
     pub fn new(cfg: PendoConfig, key: SecretString) -> Self {
         Self {
-            http: reqwest::Client::builder()
+            http: crate::http::client_builder()
                 .timeout(cfg.timeout)
                 .build()
                 .expect("reqwest client"),
