@@ -157,7 +157,17 @@ impl HubSpotApi for HubSpotClient {
             .collect();
         let mut missing = Vec::new();
         for (name, ty, body) in pendo_property_specs(kind) {
+            let must_be_unique = body["hasUniqueValue"] == json!(true);
             match existing.get(&name) {
+                // HubSpot cannot make an existing property unique, and every lookup and
+                // upsert by it would fail: nothing that depends on it may run.
+                Some(p) if must_be_unique && !p.has_unique_value => {
+                    return Err(HubSpotError::IdPropertyNotUnique {
+                        object: object.into(),
+                        property: name,
+                        message: "hasUniqueValue is false".into(),
+                    })
+                }
                 Some(p) if p.kind != ty => report.wrong_type.push((name, p.kind.clone())),
                 Some(_) => {}
                 None => missing.push(body),

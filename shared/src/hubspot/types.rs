@@ -39,6 +39,8 @@ pub struct BatchOutcome {
 pub struct RecordFailure {
     pub key: String,
     pub property: Option<String>,
+    /// HubSpot's error category (`OBJECT_NOT_FOUND`, `VALIDATION_ERROR`, …); empty if none.
+    pub category: String,
     pub message: String,
 }
 
