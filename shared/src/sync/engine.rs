@@ -37,6 +37,9 @@ pub(crate) struct RunCtx<'a> {
     pub pendo_types: HashMap<ObjectKind, BTreeMap<String, String>>,
     /// Push updates waiting for a full batch (one object kind at a time).
     pub pending: Vec<push::Pending>,
+    /// HubSpot records already synced with a Pendo record in this invocation, with that
+    /// Pendo id: a second Pendo record matching one is ambiguous, never a second input.
+    pub claimed: HashMap<(ObjectKind, String), String>,
 }
 
 impl RunCtx<'_> {
@@ -173,6 +176,7 @@ impl SyncEngine {
             account_visitors: None,
             pendo_types: HashMap::new(),
             pending: Vec::new(),
+            claimed: HashMap::new(),
         };
         let result = self
             .drive(&mut ctx, &mut checkpoint, started, &mut lease)

@@ -7,6 +7,7 @@
 
 pub(crate) mod engine;
 pub mod fields;
+mod identity;
 mod pull;
 mod push;
 mod usage;
