@@ -13,6 +13,10 @@ mod hubspot;
 mod pendo;
 #[path = "suites/queue.rs"]
 mod queue;
+#[path = "suites/record_faults.rs"]
+mod record_faults;
+#[path = "suites/record_lab.rs"]
+mod record_lab;
 #[path = "suites/rules.rs"]
 mod rules;
 #[path = "suites/scheduler.rs"]
