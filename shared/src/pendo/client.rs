@@ -198,7 +198,7 @@ impl PendoApi for PendoClient {
             .map(|mut r| {
                 let domain = [r["domainAgent"].clone(), r["domainCustom"].clone()]
                     .into_iter()
-                    .find(|v| v.is_string())
+                    .find(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
                     .unwrap_or(Value::Null);
                 r["domain"] = domain;
                 r
