@@ -269,3 +269,157 @@ impl Lab {
         t
     }
 }
+
+/// Case 3: a visitor who never visited comes from Pendo as `firstvisit: 0` / `lastvisit: 0`.
+/// First and Last Visit stay empty, and the 1970 dates an earlier version wrote are cleared;
+/// HubSpot's empty value reaches Pendo as no value, replacing an old one.
+#[tokio::test]
+async fn sentinels_mean_no_value_on_the_other_side() {
+    let mut lab = Lab::new(
+        20,
+        2,
+        serde_json::json!({
+            "identity": {"match_contacts_by_email": true},
+            "pull": [{"object": "visitor", "hubspot_property": "jobtitle", "pendo_field": "hubspot_jobtitle"}]
+        }),
+    )
+    .await;
+    let never = 4usize;
+    lab.pendo.with(|s| {
+        for d in s.data.first_day() - 1..s.data.cfg.today + 400 {
+            s.data.overrides.insert((never, d), (0, 0));
+        }
+        assert_eq!(
+            s.data.visitor_row(never)["metadata"]["auto"]["firstvisit"],
+            0
+        );
+        s.data.custom.insert(
+            ("visitor".into(), visitor_id(never)),
+            BTreeMap::from([("hubspot_jobtitle".into(), serde_json::json!("Old title"))]),
+        );
+    });
+    let epoch = "1970-01-01T00:00:00.000Z";
+    let ids = lab.contacts(vec![props(&[
+        ("email", &lab.email_of(never)),
+        ("pendo_first_visit", epoch),
+        ("pendo_last_visit", epoch),
+        ("jobtitle", ""),
+    ])]);
+    let run = lab.finished_run().await;
+    assert_eq!(run.counts.failed, 0, "{:?}", lab.errors(&run).await);
+    let c = lab.contact(ids[0]);
+    assert_eq!(c.get("pendo_visitor_id"), Some(&visitor_id(never)));
+    assert_eq!(c.get("pendo_first_visit"), None, "{c:?}");
+    assert_eq!(c.get("pendo_last_visit"), None, "{c:?}");
+    assert_eq!(c["pendo_days_active"], "0");
+    let pulled = lab.pendo.with(|s| {
+        s.data.custom[&("visitor".to_string(), visitor_id(never))]["hubspot_jobtitle"].clone()
+    });
+    assert_eq!(pulled, serde_json::Value::Null);
+}
+
+/// Case 5: the visitor's address is the contact's additional e-mail. It is matched to that
+/// contact, and with contact creation on no second contact is attempted (HubSpot, and the
+/// sandbox, refuse one: "Contact already exists").
+#[tokio::test]
+async fn secondary_email_matches_the_existing_contact() {
+    let mut lab = Lab::new(
+        12,
+        2,
+        serde_json::json!({"identity": {"match_contacts_by_email": true, "create_missing_contacts": true}}),
+    )
+    .await;
+    lab.pendo.with(|s| {
+        s.data
+            .email_overrides
+            .insert(7, "lee.park@oldco.test".into())
+    });
+    let ids = lab.contacts(vec![props(&[
+        ("email", "lee.park@newco.test"),
+        (
+            "hs_additional_emails",
+            "lee.park@old.test;Lee.Park@OldCo.test",
+        ),
+    ])]);
+    // What a create for that address gets.
+    let client = lab.hubspot_client();
+    client.ensure_schema(ObjectKind::Visitor).await.unwrap();
+    let refused = client
+        .upsert(
+            ObjectKind::Visitor,
+            "pendo_visitor_id",
+            vec![WriteInput {
+                key: "someone-new".into(),
+                properties: props(&[("email", "lee.park@oldco.test")]),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.failed.len(), 1);
+    assert_eq!(refused.failed[0].category, "CONFLICT");
+    assert!(refused.failed[0]
+        .message
+        .contains(&format!("Contact already exists. Existing ID: {}", ids[0])));
+
+    let today = lab.today();
+    let run = lab.finished_run().await;
+    assert_eq!(run.counts.failed, 0, "{:?}", lab.errors(&run).await);
+    let c = lab.contact(ids[0]);
+    assert_eq!(
+        c.get("pendo_visitor_id").map(String::as_str),
+        Some("v000007")
+    );
+    lab.pendo
+        .with(|s| assert_pushed(&c, &expected_visitor(&s.data, 7, today), "v000007"));
+    let holders = lab.hubspot.with(|s| {
+        s.objects["contacts"]
+            .values()
+            .filter(|r| {
+                r.properties
+                    .values()
+                    .any(|v| v.to_lowercase().contains("lee.park@oldco.test"))
+            })
+            .count()
+    });
+    assert_eq!(holders, 1);
+    // The other visitors were created, each once.
+    assert_eq!(lab.linked_contacts(), 12);
+}
+
+/// Case 8: with contact creation on, `ann.lee@example.c0m` is caught before sending: a record
+/// error for that visitor, and every other visitor's contact lands.
+#[tokio::test]
+async fn invalid_email_is_a_record_error_and_the_rest_lands() {
+    let mut lab = Lab::new(
+        20,
+        2,
+        serde_json::json!({"identity": {"match_contacts_by_email": true, "create_missing_contacts": true}}),
+    )
+    .await;
+    lab.pendo.with(|s| {
+        s.data
+            .email_overrides
+            .insert(6, "ann.lee@example.c0m".into())
+    });
+    let run = lab.finished_run().await;
+    let errors = lab.errors(&run).await;
+    assert_eq!(run.counts.failed, 1, "{errors:?}");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].object_id, "v000006");
+    assert_eq!(errors[0].field.as_deref(), Some("email"));
+    assert!(errors[0].message.contains("INVALID_EMAIL"), "{errors:?}");
+    assert_eq!(lab.linked_contacts(), 19);
+    assert_eq!(run.status, RunStatus::Partial);
+}
+
+impl Lab {
+    /// Contacts carrying a Pendo visitor id.
+    fn linked_contacts(&self) -> usize {
+        self.hubspot.with(|s| {
+            s.objects["contacts"]
+                .values()
+                .filter(|r| r.properties.contains_key("pendo_visitor_id"))
+                .count()
+        })
+    }
+}

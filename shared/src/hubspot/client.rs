@@ -332,6 +332,30 @@ impl HubSpotApi for HubSpotClient {
         records(&resp)
     }
 
+    async fn search_any(
+        &self,
+        kind: ObjectKind,
+        property: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, HubSpotError> {
+        let mut out = Vec::new();
+        // Search allows 5 filter groups, OR-ed (hubspot.md §4).
+        for chunk in values.chunks(5) {
+            let groups: Vec<Value> = chunk
+                .iter()
+                .map(|v| json!({"filters": [{"propertyName": property, "operator": "EQ", "value": v}]}))
+                .collect();
+            let body = json!({
+                "filterGroups": groups,
+                "properties": properties,
+                "limit": 10 * chunk.len(),
+            });
+            out.extend(records(&self.search(kind, &body).await?)?);
+        }
+        Ok(out)
+    }
+
     async fn create_record(
         &self,
         object: &str,

@@ -45,7 +45,12 @@ pub(crate) async fn resolve(
     if candidates.is_empty() {
         return Ok((vec![], vec![]));
     }
-    let props = vec![join.to_string(), "email".to_string(), "domain".to_string()];
+    let props = vec![
+        join.to_string(),
+        "email".to_string(),
+        "domain".to_string(),
+        ADDITIONAL_EMAILS.to_string(),
+    ];
     let ids: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
     let found = ctx.hubspot.read_by(kind, join, &ids, &props).await?;
     let mut by_join: HashMap<String, Vec<HsRecord>> = HashMap::new();
@@ -93,6 +98,7 @@ pub(crate) async fn resolve(
                         .map(|e| (e, r.clone()))
                 })
                 .collect();
+            let mut no_primary = Vec::new();
             for c in rest {
                 let Some(e) = c.email.clone() else {
                     unmatched.push(c);
@@ -113,9 +119,10 @@ pub(crate) async fn resolve(
                         let hs = r.id.clone();
                         matched(ctx, kind, c, hs, true, &mut resolved);
                     }
-                    None => unmatched.push(c),
+                    None => no_primary.push(c),
                 }
             }
+            unmatched.extend(by_secondary(ctx, join, no_primary, &props, &mut resolved).await?);
         }
         ObjectKind::Account => {
             for c in rest {
@@ -149,6 +156,96 @@ pub(crate) async fn resolve(
     }
     Ok((resolved, unmatched))
 }
+
+/// Matches visitors whose e-mail is no contact's primary address against contacts' additional
+/// addresses (`hs_additional_emails`; HubSpot also refuses to create a contact for such an
+/// address, hubspot.md §8 pitfall 5). A visitor is searched when first seen unmatched, then
+/// weekly, and always before a contact would be created for it.
+async fn by_secondary(
+    ctx: &mut RunCtx<'_>,
+    join: &str,
+    candidates: Vec<Candidate>,
+    props: &[String],
+    resolved: &mut Vec<Matched>,
+) -> Result<Vec<Candidate>, SyncError> {
+    let today = ctx.opts.today;
+    let creating = ctx.config.identity.create_missing_contacts;
+    let due = |c: &Candidate| {
+        c.email.is_some()
+            && (creating
+                || c.state
+                    .secondary_day
+                    .is_none_or(|d| d <= today - SECONDARY_RECHECK_DAYS))
+    };
+    let emails: Vec<String> = candidates
+        .iter()
+        .filter(|c| due(c))
+        .filter_map(|c| c.email.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if emails.is_empty() {
+        return Ok(candidates);
+    }
+    let kind = ObjectKind::Visitor;
+    let found = ctx
+        .hubspot
+        .search_any(kind, ADDITIONAL_EMAILS, &emails, props)
+        .await?;
+    let mut by_email: HashMap<String, Vec<HsRecord>> = HashMap::new();
+    for r in found {
+        for e in r
+            .prop(ADDITIONAL_EMAILS)
+            .unwrap_or_default()
+            .split(';')
+            .filter_map(super::fields::normalise_email)
+        {
+            let hits = by_email.entry(e).or_default();
+            if !hits.iter().any(|h| h.id == r.id) {
+                hits.push(r.clone());
+            }
+        }
+    }
+    let mut unmatched = Vec::new();
+    for mut c in candidates {
+        if !due(&c) {
+            unmatched.push(c);
+            continue;
+        }
+        let e = c.email.clone().unwrap_or_default();
+        match by_email.get(&e).map(Vec::as_slice) {
+            Some([r]) if r.prop(join).is_some_and(|v| v != c.id) => ambiguous(
+                ctx,
+                kind,
+                &c.id,
+                format!(
+                    "contact {} with additional email {e} is already linked to {}",
+                    r.id,
+                    r.prop(join).unwrap_or("")
+                ),
+            ),
+            Some([r]) => {
+                let hs = r.id.clone();
+                matched(ctx, kind, c, hs, true, resolved);
+            }
+            Some(many) if many.len() > 1 => ambiguous(
+                ctx,
+                kind,
+                &c.id,
+                format!("{} contacts list {e} as an additional email", many.len()),
+            ),
+            _ => {
+                c.state.secondary_day = Some(today);
+                unmatched.push(c);
+            }
+        }
+    }
+    Ok(unmatched)
+}
+
+/// HubSpot's `;`-separated list of a contact's other e-mail addresses.
+const ADDITIONAL_EMAILS: &str = "hs_additional_emails";
+const SECONDARY_RECHECK_DAYS: i32 = 7;
 
 /// Accepts a match unless another Pendo record already holds that HubSpot record this run.
 fn matched(

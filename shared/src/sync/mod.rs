@@ -5,6 +5,7 @@
 //! Phases: schema → activity (visitors, accounts) → NPS → push (visitors, accounts) → lifecycle
 //! rules → pull (contacts, companies).
 
+mod create;
 pub(crate) mod engine;
 pub mod fields;
 mod identity;

@@ -6,14 +6,12 @@ use chrono::Utc;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
+use super::create::create_missing;
 use super::engine::{RunCtx, Step};
 use super::fields::{fingerprint, normalise_domain, normalise_email, push_values, FieldInputs};
 use super::identity::{ambiguous, claim, resolve, Matched};
 use super::{PlannedWrite, SyncError};
-use crate::domain::{
-    Direction, Failure, ObjectKind, ObjectState, RecordError, ACCOUNT_ID_PROPERTY,
-    VISITOR_ID_PROPERTY,
-};
+use crate::domain::{Direction, Failure, ObjectKind, ObjectState, RecordError};
 use crate::hubspot::WriteInput;
 
 /// (id, email, domain, first visit, last visit) of one Pendo visitor or account.
@@ -30,9 +28,9 @@ pub(crate) struct Candidate {
     pub(crate) id: String,
     pub(crate) email: Option<String>,
     pub(crate) domain: Option<String>,
-    values: BTreeMap<String, String>,
+    pub(crate) values: BTreeMap<String, String>,
     fingerprint: String,
-    state: ObjectState,
+    pub(crate) state: ObjectState,
 }
 
 pub(crate) async fn push_step(
@@ -165,7 +163,6 @@ pub(crate) async fn push_step(
         return Ok(Step::More(Some(last)));
     }
 
-    let now = Utc::now();
     // Updates are buffered across pages and sent in full batches of 100, so a sync that
     // changes k records costs ⌈k/100⌉ calls however they are spread over the pages.
     for (c, hs, stamp) in to_write {
@@ -179,42 +176,17 @@ pub(crate) async fn push_step(
             properties,
         });
     }
-    // Creates go through upsert on our unique id property: a retry can never duplicate.
     if !creates.is_empty() {
-        let id_prop = match kind {
-            ObjectKind::Visitor => VISITOR_ID_PROPERTY,
-            ObjectKind::Account => ACCOUNT_ID_PROPERTY,
-        };
-        let mut by_key: HashMap<String, Candidate> = HashMap::new();
-        let inputs: Vec<WriteInput> = creates
-            .into_iter()
-            .map(|c| {
-                let mut properties = c.values.clone();
-                if let Some(e) = &c.email {
-                    properties.insert("email".into(), e.clone());
-                }
-                if join != id_prop {
-                    properties.insert(join.clone(), c.id.clone());
-                }
-                let input = WriteInput {
-                    key: c.id.clone(),
-                    properties,
-                };
-                by_key.insert(c.id.clone(), c);
-                input
-            })
-            .collect();
-        let outcome = ctx.hubspot.upsert(kind, id_prop, inputs).await?;
-        for (key, hs) in outcome.ok {
-            if let Some(c) = by_key.remove(&key) {
-                ctx.run.counts.resolved += 1;
-                done_states.push(succeeded(ctx, kind, c, hs));
-            }
-        }
-        for f in outcome.failed {
-            if let Some(c) = by_key.remove(&f.key) {
-                done_states.push(failed(ctx, kind, c, f, now, false, "create failed: "));
-            }
+        let (states, recovered) = create_missing(ctx, kind, &join, creates).await?;
+        done_states.extend(states);
+        for (c, hs, _) in recovered {
+            let mut properties = c.values.clone();
+            properties.insert(join.clone(), c.id.clone());
+            ctx.pending.push(Pending {
+                candidate: c,
+                hubspot_id: hs,
+                properties,
+            });
         }
     }
     ctx.repo
@@ -304,7 +276,7 @@ impl Candidate {
 }
 
 /// Records a failed write: kept for retry on the next run, reported in the run record.
-fn failed(
+pub(crate) fn failed(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
     c: Candidate,
@@ -336,7 +308,7 @@ fn failed(
     (c.id, state)
 }
 
-fn succeeded(
+pub(crate) fn succeeded(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
     c: Candidate,
@@ -356,6 +328,7 @@ fn succeeded(
             fingerprint: Some(c.fingerprint),
             failure: None,
             unmatched_day: None,
+            secondary_day: None,
         },
     )
 }
