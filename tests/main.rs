@@ -29,3 +29,5 @@ mod store_contract;
 mod sync_e2e;
 #[path = "suites/sync_fixture.rs"]
 mod sync_fixture;
+#[path = "suites/webhook_faults.rs"]
+mod webhook_faults;
