@@ -423,3 +423,63 @@ impl Lab {
         })
     }
 }
+
+/// Case 9: after the daily run a visitor answers NPS 2 now. The webhook job pushes the answer
+/// the same day and the NPS follow-up rule opens its task; the sandbox records the answer at
+/// the time it was given.
+#[tokio::test]
+async fn todays_nps_answer_is_pushed_by_the_webhook_job() {
+    let mut lab = Lab::new(20, 2, email_config()).await;
+    lab.repo
+        .put_rules(
+            &lab.tenant,
+            &serde_json::from_value(serde_json::json!({"rules": [
+                {"id": "nps", "type": "nps_follow_up"}]}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let ids = lab.contacts(vec![props(&[("email", &lab.email_of(3))])]);
+    lab.finished_run().await;
+    let statuses = lab
+        .pendo
+        .emit_nps(sandboxes::pendo::EmitNps {
+            url: "http://127.0.0.1:9/nowhere".into(),
+            answers: vec![(3, 2, "too slow today".into())],
+        })
+        .await;
+    assert_eq!(statuses.len(), 1);
+    let now = chrono::Utc::now();
+    let recorded = lab
+        .pendo
+        .with(|s| s.data.polls.last().unwrap().browser_time);
+    assert!((now.timestamp_millis() - recorded).abs() < 60_000 + 4_000);
+
+    // The job the intake queues for it.
+    let job = shared::domain::Job {
+        job_id: "wh-test".into(),
+        tenant_id: lab.tenant.clone(),
+        kind: shared::domain::JobKind::Incremental {
+            visitor_ids: vec!["v000003".into()],
+            account_ids: vec![],
+        },
+        enqueued_at: now,
+    };
+    let result = lab.worker.handle(&job, None).await.unwrap();
+    assert!(matches!(result, JobResult::Finished(_)), "{result:?}");
+    let c = lab.contact(ids[0]);
+    assert_eq!(c["pendo_latest_nps_score"], "2");
+    assert_eq!(c["pendo_latest_nps_text"], "too slow today");
+    assert_eq!(
+        c["pendo_latest_nps_date"],
+        now.format("%Y-%m-%d").to_string()
+    );
+    let task = lab.hubspot.with(|s| {
+        s.objects["tasks"].values().any(|t| {
+            t.properties
+                .get("hs_task_body")
+                .is_some_and(|b| b.contains("too slow today"))
+        })
+    });
+    assert!(task, "the detractor follow-up task was created");
+}
