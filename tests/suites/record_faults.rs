@@ -483,3 +483,55 @@ async fn todays_nps_answer_is_pushed_by_the_webhook_job() {
     });
     assert!(task, "the detractor follow-up task was created");
 }
+
+/// Case 6: `POST /oauth/v3/token` answers 429 once: backed off (its `Retry-After` honoured) and
+/// retried like any 429. When it keeps failing, the error says what HubSpot said.
+#[tokio::test]
+async fn token_endpoint_rate_limit_is_retried_and_explained() {
+    let lab = Lab::new(5, 1, email_config()).await;
+    let token_fault = |count: u32| sandboxes::Fault {
+        kind: "429".into(),
+        count,
+        delay_ms: 0,
+        path_contains: Some("/oauth/v3/token".into()),
+        retry_after_secs: Some(1),
+    };
+    lab.hubspot.inject(token_fault(1));
+    let props = lab
+        .hubspot_client()
+        .list_properties(ObjectKind::Visitor)
+        .await
+        .unwrap();
+    assert!(props.iter().any(|p| p.name == "email"));
+    assert_eq!(lab.hubspot.count("POST /oauth/v3/token 429"), 1);
+    assert_eq!(lab.hubspot.count("POST /oauth/v3/token"), 1);
+
+    lab.hubspot.inject(token_fault(50));
+    let cfg = lab.hubspot.with(|s| s.cfg.clone());
+    let client = shared::hubspot::HubSpotClient::new(
+        shared::hubspot::HubSpotConfig {
+            api_base: lab.hubspot.base_url.clone(),
+            retry: shared::http::RetryPolicy {
+                max_attempts: 2,
+                base: std::time::Duration::from_millis(1),
+                cap: std::time::Duration::from_millis(1),
+            },
+            ..Default::default()
+        },
+        shared::hubspot::Auth::OAuth {
+            app: shared::hubspot::oauth::OAuthApp {
+                client_id: cfg.client_id,
+                client_secret: shared::secret::SecretString::new(cfg.client_secret),
+                redirect_uri: "http://localhost/cb".into(),
+            },
+            refresh_token: shared::secret::SecretString::new(lab.hubspot.issue_refresh_token()),
+        },
+    );
+    let err = client
+        .list_properties(ObjectKind::Visitor)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("You have reached your rate limit."), "{err}");
+    assert!(err.contains("RATE_LIMIT") && err.contains("429"), "{err}");
+}
