@@ -535,3 +535,44 @@ async fn token_endpoint_rate_limit_is_retried_and_explained() {
     assert!(err.contains("You have reached your rate limit."), "{err}");
     assert!(err.contains("RATE_LIMIT") && err.contains("429"), "{err}");
 }
+
+/// Case 7: `lifecyclestage=1234567` whose option label is "Evaluation" reaches Pendo as
+/// "Evaluation" by default, and as "1234567" where the mapping asks for the internal value.
+#[tokio::test]
+async fn dropdown_values_reach_pendo_as_labels_unless_asked_for_values() {
+    let mut lab = Lab::new(
+        10,
+        2,
+        serde_json::json!({
+            "identity": {"match_contacts_by_email": true},
+            "pull": [
+                {"object": "visitor", "hubspot_property": "lifecyclestage", "pendo_field": "hubspot_lifecycle"},
+                {"object": "visitor", "hubspot_property": "lifecyclestage", "pendo_field": "hubspot_jobtitle",
+                 "enumeration": "value"}
+            ]
+        }),
+    )
+    .await;
+    lab.hubspot.with(|s| {
+        s.properties.get_mut("contacts").unwrap().get_mut("lifecyclestage").unwrap().options.push(
+            serde_json::json!({"label": "Evaluation", "value": "1234567", "displayOrder": 9, "hidden": false}),
+        )
+    });
+    lab.contacts(vec![
+        props(&[("email", &lab.email_of(2)), ("lifecyclestage", "1234567")]),
+        props(&[
+            ("email", &lab.email_of(3)),
+            ("lifecyclestage", "salesqualifiedlead"),
+        ]),
+    ]);
+    let run = lab.finished_run().await;
+    assert_eq!(run.counts.failed, 0, "{:?}", lab.errors(&run).await);
+    let custom = |v: usize, f: &str| {
+        lab.pendo
+            .with(|s| s.data.custom[&("visitor".to_string(), visitor_id(v))][f].clone())
+    };
+    assert_eq!(custom(2, "hubspot_lifecycle"), "Evaluation");
+    assert_eq!(custom(2, "hubspot_jobtitle"), "1234567");
+    assert_eq!(custom(3, "hubspot_lifecycle"), "Sales Qualified Lead");
+    assert_eq!(custom(3, "hubspot_jobtitle"), "salesqualifiedlead");
+}

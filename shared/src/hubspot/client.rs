@@ -173,6 +173,7 @@ impl HubSpotApi for HubSpotClient {
                 None => missing.push(body),
             }
         }
+        report.properties = existing.into_values().collect();
         if missing.is_empty() {
             return Ok(report);
         }

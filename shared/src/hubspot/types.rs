@@ -73,6 +73,8 @@ pub struct PropertyInfo {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct PropertyOption {
     pub value: String,
+    #[serde(default)]
+    pub label: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
