@@ -29,5 +29,7 @@ mod store_contract;
 mod sync_e2e;
 #[path = "suites/sync_fixture.rs"]
 mod sync_fixture;
+#[path = "suites/value_faults.rs"]
+mod value_faults;
 #[path = "suites/webhook_faults.rs"]
 mod webhook_faults;

@@ -92,8 +92,8 @@ mod tests {
         .unwrap();
         assert_eq!(out.culprits, vec![(137, "bad")]);
         assert_eq!(out.answers.iter().sum::<usize>(), 249);
-        // 3 chunks, and the bad one halved 7 times (100 → 1): 2 calls per level.
-        assert_eq!(calls, 3 + 2 * 7);
+        // 3 chunks, then 2 calls per halving of the bad one: 100 → 50 → 25 → 13 → 6 → 3 → 1.
+        assert_eq!(calls, 3 + 2 * 6);
     }
 
     #[tokio::test]

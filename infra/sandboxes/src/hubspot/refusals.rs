@@ -34,11 +34,12 @@ pub(super) fn refusal(
     if looks_up && op != "create" {
         for i in inputs {
             let p = by(i);
+            let def = s.properties[object].get(&p);
+            // A read by a property that does not exist (yet) simply finds nothing.
             let unique = p == "hs_object_id"
                 || p == "email" && object == "contacts"
-                || s.properties[object]
-                    .get(&p)
-                    .is_some_and(|d| d.has_unique_value);
+                || def.is_some_and(|d| d.has_unique_value)
+                || (op == "read" && def.is_none());
             if !unique {
                 let verb = if op == "read" {
                     "read"
