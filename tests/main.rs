@@ -15,6 +15,10 @@ mod lambda_functions;
 mod pendo;
 #[path = "suites/queue.rs"]
 mod queue;
+#[path = "suites/record_faults.rs"]
+mod record_faults;
+#[path = "suites/record_lab.rs"]
+mod record_lab;
 #[path = "suites/rules.rs"]
 mod rules;
 #[path = "suites/scheduler.rs"]
@@ -27,3 +31,7 @@ mod store_contract;
 mod sync_e2e;
 #[path = "suites/sync_fixture.rs"]
 mod sync_fixture;
+#[path = "suites/value_faults.rs"]
+mod value_faults;
+#[path = "suites/webhook_faults.rs"]
+mod webhook_faults;

@@ -239,6 +239,17 @@ impl Worker {
                     .saturating_sub(self.safety_margin)
             })
         });
+        if matches!(
+            job.kind,
+            JobKind::Incremental { .. }
+                | JobKind::Continuation {
+                    trigger: Trigger::Webhook,
+                    ..
+                }
+        ) {
+            // A webhook reports something that just happened: read NPS up to now.
+            opts.nps_through = day_number(Utc::now().date_naive()).max(today);
+        }
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),
             JobKind::Incremental { .. } => (Trigger::Webhook, None),

@@ -294,18 +294,21 @@ async fn rides_out_a_429_storm_and_never_exceeds_the_window() {
         count: 3,
         delay_ms: 0,
         path_contains: Some("/batch/".into()),
+        retry_after_secs: None,
     });
     sbx.inject(Fault {
         kind: "503".into(),
         count: 2,
         delay_ms: 0,
         path_contains: Some("/batch/".into()),
+        retry_after_secs: None,
     });
     sbx.inject(Fault {
         kind: "drop".into(),
         count: 2,
         delay_ms: 0,
         path_contains: Some("/batch/".into()),
+        retry_after_secs: None,
     });
     let inputs: Vec<WriteInput> = (0..3000)
         .map(|i| input(&format!("v{i}"), &[("pendo_time_on_app", "5")]))
@@ -425,6 +428,7 @@ async fn tasks_deals_pipelines_and_associations() {
         count: 1,
         delay_ms: 0,
         path_contains: Some("/objects/tasks".into()),
+        retry_after_secs: None,
     });
     let before = sbx.count("POST /crm/v3/objects/tasks");
     let e = c

@@ -196,12 +196,14 @@ async fn rides_out_a_429_storm() {
         count: 4,
         delay_ms: 0,
         path_contains: None,
+        retry_after_secs: None,
     });
     sbx.inject(Fault {
         kind: "502".into(),
         count: 1,
         delay_ms: 0,
         path_contains: None,
+        retry_after_secs: None,
     });
     let page = c.visitors_page(None, 100).await.unwrap();
     assert_eq!(page.len(), 50);

@@ -336,6 +336,7 @@ async fn state_runs_dedupe_and_delete(f: Fixture) {
                     fingerprint: Some(format!("fp{i}")),
                     failure: None,
                     unmatched_day: None,
+                    secondary_day: None,
                 },
             )
         })

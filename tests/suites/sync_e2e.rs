@@ -51,7 +51,11 @@ async fn first_sync_second_sync_and_a_day_of_changes() {
         for (vid, props) in &contacts {
             let custom = &s.data.custom[&("visitor".to_string(), vid.clone())];
             assert_eq!(custom["hubspot_jobtitle"], json!(props["jobtitle"]));
-            assert_eq!(custom["hubspot_lifecycle"], json!("customer"));
+            assert_eq!(
+                custom["hubspot_lifecycle"],
+                json!("Customer"),
+                "the option label (pulled as label by default)"
+            );
         }
         for (aid, props) in &companies {
             let custom = &s.data.custom[&("account".to_string(), aid.clone())];

@@ -53,9 +53,13 @@ pub struct Fault {
     /// For `slow`: added latency.
     #[serde(default)]
     pub delay_ms: u64,
-    /// Only requests whose path contains this (default: all API requests).
+    /// Only requests whose path contains this (default: all API requests). The OAuth token
+    /// endpoint only takes faults that name it (e.g. `"/oauth/v3/token"`).
     #[serde(default)]
     pub path_contains: Option<String>,
+    /// For `429`: a `Retry-After` header (seconds) on the answer.
+    #[serde(default)]
+    pub retry_after_secs: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -67,6 +71,19 @@ pub(crate) fn take_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
     let idx = faults
         .iter()
         .position(|f| f.path_contains.as_deref().is_none_or(|p| path.contains(p)))?;
+    let f = faults[idx].clone();
+    faults[idx].count -= 1;
+    if faults[idx].count == 0 {
+        faults.remove(idx);
+    }
+    Some(f)
+}
+
+/// Takes the first fault that explicitly targets `path` (its `path_contains` matches).
+pub(crate) fn take_targeted_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
+    let idx = faults
+        .iter()
+        .position(|f| f.path_contains.as_deref().is_some_and(|p| path.contains(p)))?;
     let f = faults[idx].clone();
     faults[idx].count -= 1;
     if faults[idx].count == 0 {

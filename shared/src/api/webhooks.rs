@@ -1,7 +1,8 @@
 //! `POST /webhooks/pendo/{tenant}/{token}`: Pendo URL webhooks can send no custom headers, so
 //! the per-tenant secret is an unguessable URL token, compared in constant time. Events are
-//! deduplicated on `uniqueId` (conditional write with TTL) and coalesced into at most one
-//! incremental job per tenant per minute; nothing calls Pendo or HubSpot inline.
+//! deduplicated on `uniqueId` (marked seen, with a TTL, only once its job is queued) and
+//! coalesced into at most one incremental job per tenant per minute; nothing calls Pendo or
+//! HubSpot inline.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -86,18 +87,20 @@ async fn intake(
         })?;
         events.push(e);
     }
+    // An event counts as seen only once the job covering it is queued: the markers are
+    // written after the enqueue, so a failed enqueue (answered 5xx) leaves Pendo's retry
+    // free to deliver it again. A crash in between queues a duplicate job, which is harmless.
     let (mut accepted, mut duplicates, mut ignored) = (0u32, 0u32, 0u32);
     let mut visitors = Vec::new();
     let mut accounts = Vec::new();
+    let mut fresh = Vec::new();
     for e in events {
-        if !s
-            .repo
-            .mark_once(&t.id, &format!("wh:{}", e.unique_id), Duration::hours(48))
-            .await?
-        {
+        let key = format!("wh:{}", e.unique_id);
+        if fresh.contains(&key) || s.repo.is_marked(&t.id, &key).await? {
             duplicates += 1;
             continue;
         }
+        fresh.push(key);
         if !e.kind.relevant() {
             ignored += 1;
             tracing::debug!(tenant_id = %t.id, kind = ?e.kind, "ignored webhook event type");
@@ -111,7 +114,9 @@ async fn intake(
     if accepted > 0 {
         let bucket = Utc::now().timestamp() / COALESCE_SECS;
         let key = format!("whjob:{bucket}");
-        if s.repo.mark_once(&t.id, &key, Duration::hours(2)).await? {
+        // A job of this window is already queued (marked only after its enqueue succeeded)
+        // and not yet delivered: it covers these events too.
+        if !s.repo.is_marked(&t.id, &key).await? {
             visitors.sort();
             visitors.dedup();
             accounts.sort();
@@ -126,19 +131,22 @@ async fn intake(
                 enqueued_at: Utc::now(),
             };
             // Delivered at the end of the window, so the burst is in Pendo's API by then.
-            if let Err(e) = s
-                .queue
+            s.queue
                 .send(
                     std::slice::from_ref(&job),
                     std::time::Duration::from_secs(COALESCE_SECS as u64),
                 )
                 .await
-            {
-                s.repo.unmark(&t.id, &key).await?;
-                return Err(e.into());
-            }
+                .map_err(|e| {
+                    tracing::warn!(tenant_id = %t.id, error = %e, "webhook job not queued; Pendo will retry");
+                    ApiError::from(e)
+                })?;
+            s.repo.mark_once(&t.id, &key, Duration::hours(2)).await?;
             job_id = Some(job.job_id);
         }
+    }
+    for key in fresh {
+        s.repo.mark_once(&t.id, &key, Duration::hours(48)).await?;
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -123,6 +123,20 @@ pub struct PullMapping {
     pub object: ObjectKind,
     pub hubspot_property: String,
     pub pendo_field: String,
+    /// For a dropdown (enumeration) property: what reaches Pendo.
+    #[serde(default)]
+    pub enumeration: EnumerationValue,
+}
+
+/// What a HubSpot dropdown value becomes in Pendo. HubSpot stores an option's internal value
+/// (custom options get numbers such as "1234567") and shows its label ("Evaluation"); Pendo
+/// admins build segments on names, so the label is the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnumerationValue {
+    #[default]
+    Label,
+    Value,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -157,12 +157,23 @@ impl HubSpotApi for HubSpotClient {
             .collect();
         let mut missing = Vec::new();
         for (name, ty, body) in pendo_property_specs(kind) {
+            let must_be_unique = body["hasUniqueValue"] == json!(true);
             match existing.get(&name) {
+                // HubSpot cannot make an existing property unique, and every lookup and
+                // upsert by it would fail: nothing that depends on it may run.
+                Some(p) if must_be_unique && !p.has_unique_value => {
+                    return Err(HubSpotError::IdPropertyNotUnique {
+                        object: object.into(),
+                        property: name,
+                        message: "hasUniqueValue is false".into(),
+                    })
+                }
                 Some(p) if p.kind != ty => report.wrong_type.push((name, p.kind.clone())),
                 Some(_) => {}
                 None => missing.push(body),
             }
         }
+        report.properties = existing.into_values().collect();
         if missing.is_empty() {
             return Ok(report);
         }
@@ -320,6 +331,30 @@ impl HubSpotApi for HubSpotClient {
         });
         let resp = self.search(kind, &body).await?;
         records(&resp)
+    }
+
+    async fn search_any(
+        &self,
+        kind: ObjectKind,
+        property: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, HubSpotError> {
+        let mut out = Vec::new();
+        // Search allows 5 filter groups, OR-ed (hubspot.md §4).
+        for chunk in values.chunks(5) {
+            let groups: Vec<Value> = chunk
+                .iter()
+                .map(|v| json!({"filters": [{"propertyName": property, "operator": "EQ", "value": v}]}))
+                .collect();
+            let body = json!({
+                "filterGroups": groups,
+                "properties": properties,
+                "limit": 10 * chunk.len(),
+            });
+            out.extend(records(&self.search(kind, &body).await?)?);
+        }
+        Ok(out)
     }
 
     async fn create_record(

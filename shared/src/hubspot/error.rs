@@ -27,6 +27,19 @@ pub enum HubSpotError {
     InvalidValue { property: String, message: String },
     #[error("HubSpot is not connected for this tenant")]
     NotConnected,
+    /// The property we write and look records up by exists without `hasUniqueValue`, so
+    /// HubSpot refuses every update/upsert/read by it (hubspot.md §3, §8 pitfall 4).
+    #[error(
+        "HubSpot {object} property {property} exists but is not unique ({message}). \
+         An admin must delete it in HubSpot (Settings → Properties; its values are not needed) \
+         so the sync can create it with unique values, or point join.contact_property / join.company_property at \
+         a property with unique values; HubSpot cannot make an existing property unique."
+    )]
+    IdPropertyNotUnique {
+        object: String,
+        property: String,
+        message: String,
+    },
 }
 
 impl HubSpotError {
@@ -37,6 +50,7 @@ impl HubSpotError {
             HubSpotError::RefreshRevoked
                 | HubSpotError::MissingScopes { .. }
                 | HubSpotError::NotConnected
+                | HubSpotError::IdPropertyNotUnique { .. }
         )
     }
 }

@@ -72,6 +72,16 @@ pub trait HubSpotApi: Send + Sync {
         value: &str,
         properties: &[String],
     ) -> Result<Vec<HsRecord>, HubSpotError>;
+    /// Records whose `property` equals one of `values` (several per search: up to 5 values,
+    /// one filter group each, OR-ed; a multi-value property such as `hs_additional_emails`
+    /// matches on any of its entries). At most 10 hits per value are read.
+    async fn search_any(
+        &self,
+        kind: ObjectKind,
+        property: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, HubSpotError>;
     /// Creates one record (task, deal) with associations `(to id, association type id)`.
     /// Not retried after the request may have reached HubSpot: a retry could create a duplicate.
     async fn create_record(

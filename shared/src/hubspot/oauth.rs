@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::paths;
 use super::HubSpotError;
+use crate::http::RetryPolicy;
 use crate::secret::SecretString;
 
 /// Scopes the product needs (tasks use the contacts scopes).
@@ -47,7 +48,10 @@ struct TokenResponse {
     hub_id: Option<u64>,
 }
 
-#[derive(Deserialize)]
+/// HubSpot's token-endpoint error: RFC 6749 fields (`error`, `error_description`) with the
+/// legacy `status`/`message` (hubspot.md §1), or the rate-limit body (`errorType`, `message`,
+/// hubspot.md §6).
+#[derive(Deserialize, Default)]
 struct OAuthErrorBody {
     #[serde(default)]
     error: String,
@@ -55,6 +59,10 @@ struct OAuthErrorBody {
     error_description: String,
     #[serde(default)]
     status: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default, rename = "errorType")]
+    error_type: String,
 }
 
 /// The URL an admin opens to install the app; `authorize_base` is HubSpot's or the sandbox's.
@@ -76,29 +84,61 @@ fn http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-async fn token_call(
+/// Which failures of a token request may succeed when repeated.
+#[derive(Clone, Copy)]
+enum Repeatable {
+    /// Only a 429: the request was refused before any work (an authorization code is single
+    /// use, so a 5xx or a lost connection may already have consumed it).
+    RateLimitOnly,
+    /// 429, 5xx and lost connections (refreshing is idempotent).
+    Transient,
+}
+
+/// One failed token request: the error, and whether and when to try again.
+struct TokenFailure {
+    error: HubSpotError,
+    retry: bool,
+    retry_after: Option<Duration>,
+}
+
+async fn token_once(
     api_base: &str,
     form: &[(&str, &str)],
     operation: &str,
-) -> Result<TokenSet, HubSpotError> {
+    repeatable: Repeatable,
+) -> Result<TokenSet, TokenFailure> {
+    let transient = matches!(repeatable, Repeatable::Transient);
     let resp = http()
         .post(format!("{api_base}{}", paths::TOKEN))
         .form(form)
         .send()
         .await
-        .map_err(|e| HubSpotError::RetriesExhausted {
-            operation: operation.into(),
-            attempts: 1,
-            last: e.without_url().to_string(),
+        .map_err(|e| TokenFailure {
+            error: HubSpotError::RetriesExhausted {
+                operation: operation.into(),
+                attempts: 1,
+                last: e.without_url().to_string(),
+            },
+            retry: transient,
+            retry_after: None,
         })?;
     let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     let bytes = resp.bytes().await.unwrap_or_default();
     if status == 200 {
-        let t: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Decode {
+        let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| TokenFailure {
+            error: HubSpotError::Decode {
                 operation: operation.into(),
                 message: e.to_string(),
-            })?;
+            },
+            retry: false,
+            retry_after: None,
+        })?;
         return Ok(TokenSet {
             access_token: SecretString::new(t.access_token),
             refresh_token: SecretString::new(t.refresh_token),
@@ -106,28 +146,76 @@ async fn token_call(
             hub_id: t.hub_id,
         });
     }
-    let body: OAuthErrorBody = serde_json::from_slice(&bytes).unwrap_or(OAuthErrorBody {
-        error: String::new(),
-        error_description: String::new(),
-        status: String::new(),
-    });
+    let body: OAuthErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
     if body.error == "invalid_grant" || body.status == "BAD_REFRESH_TOKEN" {
-        if operation == "refresh" {
-            return Err(HubSpotError::RefreshRevoked);
-        }
-        return Err(HubSpotError::Api {
-            operation: operation.into(),
-            status,
-            category: "invalid_grant".into(),
-            message: "authorization code is invalid or expired".into(),
+        let error = if operation == "refresh" {
+            HubSpotError::RefreshRevoked
+        } else {
+            HubSpotError::Api {
+                operation: operation.into(),
+                status,
+                category: "invalid_grant".into(),
+                message: "authorization code is invalid or expired".into(),
+            }
+        };
+        return Err(TokenFailure {
+            error,
+            retry: false,
+            retry_after: None,
         });
     }
-    Err(HubSpotError::Api {
-        operation: operation.into(),
-        status,
-        category: body.error,
-        message: body.error_description,
+    let category = [body.error, body.error_type]
+        .into_iter()
+        .find(|c| !c.is_empty())
+        .unwrap_or_default();
+    let message = [body.error_description, body.message]
+        .into_iter()
+        .find(|m| !m.is_empty())
+        .unwrap_or_else(|| "no message".into());
+    Err(TokenFailure {
+        error: HubSpotError::Api {
+            operation: operation.into(),
+            status,
+            category,
+            message,
+        },
+        retry: status == 429 || (transient && status >= 500),
+        retry_after,
     })
+}
+
+/// A token request, repeated on rate limits (and outages, if `repeatable` allows) with the
+/// same backoff as API calls, honouring `Retry-After`. When it gives up, the error carries
+/// HubSpot's own message.
+async fn token_call(
+    api_base: &str,
+    form: &[(&str, &str)],
+    operation: &str,
+    repeatable: Repeatable,
+    retry: &RetryPolicy,
+) -> Result<TokenSet, HubSpotError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match token_once(api_base, form, operation, repeatable).await {
+            Ok(t) => return Ok(t),
+            Err(f) if f.retry => retry
+                .pause(
+                    "hubspot",
+                    operation,
+                    attempt,
+                    f.error.to_string(),
+                    f.retry_after,
+                )
+                .await
+                .map_err(|e| HubSpotError::RetriesExhausted {
+                    operation: operation.into(),
+                    attempts: e.attempts,
+                    last: e.last,
+                })?,
+            Err(f) => return Err(f.error),
+        }
+    }
 }
 
 pub async fn exchange_code(
@@ -145,14 +233,19 @@ pub async fn exchange_code(
             ("client_secret", app.client_secret.expose()),
         ],
         "exchange",
+        Repeatable::RateLimitOnly,
+        &RetryPolicy::default(),
     )
     .await
 }
 
+/// A new access token from the refresh token (`POST /oauth/v3/token`), retried on 429 and
+/// 5xx with `retry`.
 pub async fn refresh(
     api_base: &str,
     app: &OAuthApp,
     refresh_token: &SecretString,
+    retry: &RetryPolicy,
 ) -> Result<TokenSet, HubSpotError> {
     token_call(
         api_base,
@@ -163,6 +256,8 @@ pub async fn refresh(
             ("client_secret", app.client_secret.expose()),
         ],
         "refresh",
+        Repeatable::Transient,
+        retry,
     )
     .await
 }

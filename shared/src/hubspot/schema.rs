@@ -15,6 +15,8 @@ pub struct SchemaReport {
     pub created: Vec<String>,
     /// Existing properties whose type differs from ours: reported, never overwritten.
     pub wrong_type: Vec<(String, String)>,
+    /// Every property of the object as listed (option labels for the pull, at no extra call).
+    pub properties: Vec<super::PropertyInfo>,
 }
 
 /// (name, expected type, create body) for every property we need on `kind`.

@@ -25,7 +25,7 @@ impl HubSpotClient {
             }
         }
         self.calls.incr("hubspot.oauth");
-        let set = oauth::refresh(&self.cfg.api_base, app, refresh_token).await?;
+        let set = oauth::refresh(&self.cfg.api_base, app, refresh_token, &self.cfg.retry).await?;
         let lifetime = Duration::from_secs(set.expires_in);
         let ahead = (lifetime / 5).max(Duration::from_secs(60)).min(lifetime);
         *cached = Some(CachedToken {

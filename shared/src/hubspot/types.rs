@@ -39,6 +39,8 @@ pub struct BatchOutcome {
 pub struct RecordFailure {
     pub key: String,
     pub property: Option<String>,
+    /// HubSpot's error category (`OBJECT_NOT_FOUND`, `VALIDATION_ERROR`, …); empty if none.
+    pub category: String,
     pub message: String,
 }
 
@@ -71,6 +73,8 @@ pub struct PropertyInfo {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct PropertyOption {
     pub value: String,
+    #[serde(default)]
+    pub label: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -15,8 +15,6 @@ use crate::domain::{NpsConfig, ObjectKind};
 use crate::http::{CallCounter, RetryPolicy, RollingWindowLimiter};
 use crate::secret::SecretString;
 
-pub const METADATA_BATCH: usize = 500;
-
 #[derive(Clone, Debug)]
 pub struct PendoConfig {
     /// Region host (`PendoRegion::api_base`) or a sandbox URL.
@@ -59,7 +57,7 @@ impl PendoClient {
         }
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         kind: &'static str,
         method: Method,
@@ -156,7 +154,7 @@ fn decode<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-fn id_field(kind: ObjectKind) -> &'static str {
+pub(super) fn id_field(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::Visitor => "visitorId",
         ObjectKind::Account => "accountId",
@@ -200,7 +198,7 @@ impl PendoApi for PendoClient {
             .map(|mut r| {
                 let domain = [r["domainAgent"].clone(), r["domainCustom"].clone()]
                     .into_iter()
-                    .find(|v| v.is_string())
+                    .find(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
                     .unwrap_or(Value::Null);
                 r["domain"] = domain;
                 r
@@ -389,63 +387,7 @@ impl PendoApi for PendoClient {
         kind: ObjectKind,
         rows: Vec<MetadataRow>,
     ) -> Result<MetadataOutcome, PendoError> {
-        let field = id_field(kind);
-        let mut outcome = MetadataOutcome::default();
-        for chunk in rows.chunks(METADATA_BATCH) {
-            let body: Vec<Value> = chunk
-                .iter()
-                .map(|r| serde_json::json!({field: r.id, "values": r.values}))
-                .collect();
-            let v = self
-                .call(
-                    "pendo.metadata_write",
-                    Method::POST,
-                    &format!("/api/v1/metadata/{}/custom/value", kind.pendo_kind()),
-                    Some(&Value::Array(body)),
-                )
-                .await?;
-            outcome.updated += v["updated"].as_u64().unwrap_or(0);
-            let mut failed_ids = std::collections::HashSet::new();
-            for m in v["missing"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m.as_str())
-            {
-                failed_ids.insert(m.to_string());
-                outcome.failed.push((
-                    m.to_string(),
-                    format!("{} not found in Pendo", kind.pendo_kind()),
-                ));
-            }
-            for e in v["errors"].as_array().into_iter().flatten() {
-                if let Some(id) = e["id"].as_str() {
-                    failed_ids.insert(id.to_string());
-                    outcome.failed.push((
-                        id.to_string(),
-                        e["error"].as_str().unwrap_or("rejected").to_string(),
-                    ));
-                }
-            }
-            // Pendo answers 200 even when rows fail. If it counts failures it did not name,
-            // none of the unnamed rows can be trusted as written.
-            let named = failed_ids.len() as u64;
-            let reported = v["failed"].as_u64().unwrap_or(0)
-                + v["missing"].as_array().map_or(0, |m| m.len() as u64);
-            let accounted = v["updated"].as_u64().unwrap_or(0) + named;
-            if reported > named || accounted < chunk.len() as u64 {
-                for r in chunk.iter().filter(|r| !failed_ids.contains(&r.id)) {
-                    outcome.failed.push((
-                        r.id.clone(),
-                        "Pendo reported failures without naming rows".into(),
-                    ));
-                }
-                outcome.updated = outcome
-                    .updated
-                    .saturating_sub(v["updated"].as_u64().unwrap_or(0));
-            }
-        }
-        Ok(outcome)
+        self.write_metadata(kind, rows).await
     }
 
     async fn segment_members(&self, segment_id: &str) -> Result<Vec<String>, PendoError> {

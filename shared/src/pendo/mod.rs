@@ -1,11 +1,13 @@
 //! The Pendo side: the `PendoApi` port, its reqwest adapter, and typed aggregation pipelines.
 
 mod client;
+mod metadata;
 pub mod pipelines;
 mod types;
 pub mod webhook;
 
 pub use client::{PendoClient, PendoConfig};
+pub use metadata::METADATA_BATCH;
 pub use types::*;
 
 use async_trait::async_trait;

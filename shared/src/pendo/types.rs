@@ -9,17 +9,19 @@ pub struct KeyCheck {
     pub write_access: bool,
 }
 
+/// A visitor row. Pendo's "no value" comes in several spellings (pendo.md §2.5: `firstvisit: 0`
+/// for a visitor who never visited; `""`, `null` or a missing key elsewhere): all become `None`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct PendoVisitor {
     #[serde(rename = "visitorId")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text")]
     pub email: Option<String>,
-    #[serde(default, rename = "accountId")]
+    #[serde(default, rename = "accountId", deserialize_with = "text")]
     pub account_id: Option<String>,
-    #[serde(default, rename = "firstVisit")]
+    #[serde(default, rename = "firstVisit", deserialize_with = "epoch_ms")]
     pub first_visit_ms: Option<i64>,
-    #[serde(default, rename = "lastVisit")]
+    #[serde(default, rename = "lastVisit", deserialize_with = "epoch_ms")]
     pub last_visit_ms: Option<i64>,
 }
 
@@ -27,14 +29,35 @@ pub struct PendoVisitor {
 pub struct PendoAccount {
     #[serde(rename = "accountId")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text")]
     pub domain: Option<String>,
-    #[serde(default, rename = "firstVisit")]
+    #[serde(default, rename = "firstVisit", deserialize_with = "epoch_ms")]
     pub first_visit_ms: Option<i64>,
-    #[serde(default, rename = "lastVisit")]
+    #[serde(default, rename = "lastVisit", deserialize_with = "epoch_ms")]
     pub last_visit_ms: Option<i64>,
+}
+
+/// Epoch milliseconds, or `None` for Pendo's "never": `0` (or below), `""`, `null`, a
+/// non-numeric string. A numeric string is read as its number.
+fn epoch_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Value::deserialize(d)?;
+    let ms = match &v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    Ok(ms.filter(|m| *m > 0))
+}
+
+/// A text value, or `None` for `""`, whitespace, `null` or a non-string.
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(v.as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use super::{pull, push, usage, Checkpoint, PlannedWrite, SyncError, SyncOptions, PHASES};
 use crate::domain::{
-    ObjectKind, PushField, RecordError, RunId, RunRecord, RunStatus, SyncConfig, Tenant, TenantId,
-    Trigger,
+    EnumerationValue, ObjectKind, PushField, RecordError, RunId, RunRecord, RunStatus, SyncConfig,
+    Tenant, TenantId, Trigger,
 };
 use crate::http::calls_since;
 use crate::hubspot::HubSpotApi;
@@ -37,6 +37,11 @@ pub(crate) struct RunCtx<'a> {
     pub pendo_types: HashMap<ObjectKind, BTreeMap<String, String>>,
     /// Push updates waiting for a full batch (one object kind at a time).
     pub pending: Vec<push::Pending>,
+    /// HubSpot records already synced with a Pendo record in this invocation, with that
+    /// Pendo id: a second Pendo record matching one is ambiguous, never a second input.
+    pub claimed: HashMap<(ObjectKind, String), String>,
+    /// Option labels by internal value of each pulled dropdown property mapped as labels.
+    pub enum_labels: HashMap<(ObjectKind, String), HashMap<String, String>>,
 }
 
 impl RunCtx<'_> {
@@ -173,6 +178,8 @@ impl SyncEngine {
             account_visitors: None,
             pendo_types: HashMap::new(),
             pending: Vec::new(),
+            claimed: HashMap::new(),
+            enum_labels: HashMap::new(),
         };
         let result = self
             .drive(&mut ctx, &mut checkpoint, started, &mut lease)
@@ -326,9 +333,11 @@ impl SyncEngine {
 
 /// Schema and configuration checks, every invocation (cheap when nothing is missing).
 async fn setup(ctx: &mut RunCtx<'_>) -> Result<(), SyncError> {
+    let mut listed: HashMap<ObjectKind, Vec<crate::hubspot::PropertyInfo>> = HashMap::new();
     if !ctx.opts.dry_run {
         for kind in ObjectKind::ALL {
-            let report = ctx.hubspot.ensure_schema(kind).await?;
+            let mut report = ctx.hubspot.ensure_schema(kind).await?;
+            listed.insert(kind, std::mem::take(&mut report.properties));
             for (name, found) in report.wrong_type {
                 if let Some(f) = PushField::ALL.iter().find(|f| f.property() == name) {
                     ctx.excluded_fields.insert(*f);
@@ -349,6 +358,28 @@ async fn setup(ctx: &mut RunCtx<'_>) -> Result<(), SyncError> {
         let mappings: Vec<_> = ctx.config.pull_for(kind).collect();
         if mappings.is_empty() {
             continue;
+        }
+        let as_label: Vec<&str> = mappings
+            .iter()
+            .filter(|m| m.enumeration == EnumerationValue::Label)
+            .map(|m| m.hubspot_property.as_str())
+            .collect();
+        if !as_label.is_empty() {
+            let properties = match listed.remove(&kind) {
+                Some(p) => p,
+                None => ctx.hubspot.list_properties(kind).await?,
+            };
+            for p in properties {
+                if p.kind == "enumeration" && as_label.contains(&p.name.as_str()) {
+                    let labels = p
+                        .options
+                        .into_iter()
+                        .filter(|o| !o.label.is_empty())
+                        .map(|o| (o.value, o.label))
+                        .collect();
+                    ctx.enum_labels.insert((kind, p.name), labels);
+                }
+            }
         }
         let fields = ctx.pendo.custom_fields(kind).await?;
         for m in &mappings {

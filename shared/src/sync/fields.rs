@@ -38,18 +38,25 @@ pub fn push_values(
     let mut out = BTreeMap::new();
     let mut invalid = Vec::new();
     let nps = input.history.and_then(|h| h.nps.as_ref());
+    // No value on Pendo's side is "" on HubSpot's: it clears what an earlier run wrote, and
+    // epoch 0 (Pendo's "never") is never written as 1970-01-01.
+    let known = |ms: Option<i64>| ms.filter(|m| *m > 0);
     for f in fields {
         let v = match f {
-            PushField::FirstVisit => input.first_visit_ms.map(iso_ms).unwrap_or_default(),
-            PushField::LastVisit => input.last_visit_ms.map(iso_ms).unwrap_or_default(),
+            PushField::FirstVisit => known(input.first_visit_ms).map(iso_ms).unwrap_or_default(),
+            PushField::LastVisit => known(input.last_visit_ms).map(iso_ms).unwrap_or_default(),
             PushField::UsageTrending => input
                 .history
                 .and_then(|h| h.trending(today))
                 .map(|t| format!("{t:.1}"))
                 .unwrap_or_default(),
             PushField::NpsScore => nps.map(|n| n.score.to_string()).unwrap_or_default(),
-            PushField::NpsText => nps.and_then(|n| n.text.clone()).unwrap_or_default(),
-            PushField::NpsDate => nps.map(|n| date_ms(n.at_ms)).unwrap_or_default(),
+            PushField::NpsText => nps
+                .and_then(|n| n.text.as_deref())
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string(),
+            PushField::NpsDate => known(nps.map(|n| n.at_ms)).map(date_ms).unwrap_or_default(),
             PushField::NpsCategory => nps
                 .map(|n| NpsCategory::of(n.score).as_str().to_string())
                 .unwrap_or_default(),
@@ -101,6 +108,40 @@ pub fn is_free_mail(domain: &str) -> bool {
 pub fn normalise_email(e: &str) -> Option<String> {
     let e = e.trim().to_lowercase();
     (e.contains('@') && !e.starts_with('@') && !e.ends_with('@')).then_some(e)
+}
+
+/// Whether HubSpot would accept `e` as an e-mail address (it refuses others as
+/// `INVALID_EMAIL`, hubspot.md §8 pitfall 3): one `@`, a local part of at most 64 printable
+/// characters without spaces or quotes, a domain of dot-separated letter/digit/hyphen labels
+/// (no leading or trailing hyphen), and a top-level domain of at least two letters only.
+pub fn valid_email(e: &str) -> bool {
+    let Some((local, domain)) = e.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| {
+            c.is_ascii_graphic()
+                && !matches!(
+                    c,
+                    '@' | '"' | '(' | ')' | ',' | ':' | ';' | '<' | '>' | '[' | ']' | '\\'
+                )
+        });
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && domain.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    let tld = labels.last().copied().unwrap_or_default();
+    local_ok && domain_ok && tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic())
 }
 
 pub fn normalise_domain(d: &str) -> Option<String> {
@@ -176,6 +217,26 @@ mod tests {
             Some("acme.io")
         );
         assert_eq!(normalise_domain("gmail.com"), None);
+        for ok in [
+            "ann.lee@example.com",
+            "a+tag@sub.example.co.uk",
+            "o'neil@x.io",
+        ] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "ann.lee@example.c0m",
+            "ann lee@example.com",
+            "ann@example",
+            "@example.com",
+            "ann@-x.com",
+            "ann@x..com",
+            "ann..lee@x.com",
+            "ann@x.c",
+            "ann@@x.com",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
         let d = duplicates(["a", "b", "a"].into_iter());
         assert!(d.contains("a") && !d.contains("b"));
     }

@@ -5,8 +5,10 @@
 //! Phases: schema → activity (visitors, accounts) → NPS → push (visitors, accounts) → lifecycle
 //! rules → pull (contacts, companies).
 
+mod create;
 pub(crate) mod engine;
 pub mod fields;
+mod identity;
 mod pull;
 mod push;
 mod usage;
@@ -59,6 +61,10 @@ pub struct SyncOptions {
     pub page_size: usize,
     /// First-time history depth in days (two 180-day windows).
     pub backfill_days: i32,
+    /// Last day (day number) NPS answers are read through: `today` for the daily run; the
+    /// current, still running day for a webhook job, so an answer given minutes ago is pushed
+    /// now. Only complete days are recorded as read, so a partial day is read again later.
+    pub nps_through: i32,
 }
 
 impl SyncOptions {
@@ -69,6 +75,7 @@ impl SyncOptions {
             dry_run: false,
             page_size: 500,
             backfill_days: 360,
+            nps_through: today,
         }
     }
 }

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::engine::{RunCtx, Step};
 use super::fields::fingerprint;
 use super::{PlannedWrite, SyncError};
-use crate::domain::{Direction, Failure, ObjectKind, PullCursor, PullState, RecordError};
+use crate::domain::{
+    Direction, EnumerationValue, Failure, ObjectKind, PullCursor, PullState, RecordError,
+};
 use crate::hubspot::{HsRecord, SearchCursor};
 use crate::pendo::MetadataRow;
 
@@ -152,6 +154,16 @@ fn convert(value: Option<&str>, pendo_type: &str) -> Result<Value, String> {
     }
 }
 
+/// A dropdown value as its option label (multi-select values `;`-separated, each mapped); a
+/// value without a known option stays as it is.
+fn label_of(labels: &HashMap<String, String>, value: &str) -> String {
+    value
+        .split(';')
+        .map(|v| labels.get(v).map_or(v, String::as_str))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 async fn process(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
@@ -177,8 +189,15 @@ async fn process(
         let mut values = BTreeMap::new();
         let mut problem = None;
         for m in &mappings {
+            let raw = r.prop(&m.hubspot_property);
+            let labelled = ctx
+                .enum_labels
+                .get(&(kind, m.hubspot_property.clone()))
+                .filter(|_| m.enumeration == EnumerationValue::Label)
+                .zip(raw)
+                .map(|(labels, v)| label_of(labels, v));
             match convert(
-                r.prop(&m.hubspot_property),
+                labelled.as_deref().or(raw),
                 types.get(&m.pendo_field).map_or("string", String::as_str),
             ) {
                 Ok(v) => {

@@ -4,18 +4,15 @@
 
 use chrono::Utc;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
+use super::create::create_missing;
 use super::engine::{RunCtx, Step};
-use super::fields::{
-    duplicates, fingerprint, normalise_domain, normalise_email, push_values, FieldInputs,
-};
+use super::fields::{fingerprint, normalise_domain, normalise_email, push_values, FieldInputs};
+use super::identity::{ambiguous, claim, resolve, Matched};
 use super::{PlannedWrite, SyncError};
-use crate::domain::{
-    Direction, Failure, ObjectKind, ObjectState, RecordError, ACCOUNT_ID_PROPERTY,
-    VISITOR_ID_PROPERTY,
-};
-use crate::hubspot::{HsRecord, WriteInput};
+use crate::domain::{Direction, Failure, ObjectKind, ObjectState, RecordError};
+use crate::hubspot::WriteInput;
 
 /// (id, email, domain, first visit, last visit) of one Pendo visitor or account.
 type PendoRecord = (
@@ -28,12 +25,12 @@ type PendoRecord = (
 
 /// One Pendo record, ready to join and write.
 pub(crate) struct Candidate {
-    id: String,
-    email: Option<String>,
-    domain: Option<String>,
-    values: BTreeMap<String, String>,
+    pub(crate) id: String,
+    pub(crate) email: Option<String>,
+    pub(crate) domain: Option<String>,
+    pub(crate) values: BTreeMap<String, String>,
     fingerprint: String,
-    state: ObjectState,
+    pub(crate) state: ObjectState,
 }
 
 pub(crate) async fn push_step(
@@ -107,19 +104,38 @@ pub(crate) async fn push_step(
         });
     }
 
-    let mut to_write: Vec<(Candidate, String, bool)> = Vec::new(); // (candidate, hubspot id, stamp join)
+    let mut to_write: Vec<Matched> = Vec::new();
     let mut unresolved = Vec::new();
     let mut done_states: Vec<(String, ObjectState)> = Vec::new();
-    for c in candidates {
+    for mut c in candidates {
         match c.state.hubspot_id.clone() {
             Some(hs)
                 if c.state.fingerprint.as_deref() == Some(c.fingerprint.as_str())
                     && c.state.failure.is_none() =>
             {
-                let _ = hs;
+                let _ = claim(ctx, kind, &hs, &c.id);
                 ctx.run.counts.unchanged += 1;
             }
-            Some(hs) => to_write.push((c, hs, false)),
+            Some(hs) => match claim(ctx, kind, &hs, &c.id) {
+                Ok(()) => to_write.push((c, hs, false)),
+                Err(holder) => {
+                    // Two stored links to one record (e.g. after a merge in HubSpot): the
+                    // later one is dropped and matched again next run.
+                    ambiguous(
+                        ctx,
+                        kind,
+                        &c.id,
+                        format!(
+                            "HubSpot {} {hs} is already synced with {} {holder}",
+                            kind.hubspot_object(),
+                            kind.pendo_kind()
+                        ),
+                    );
+                    c.state.hubspot_id = None;
+                    c.state.fingerprint = None;
+                    done_states.push((c.id.clone(), c.state));
+                }
+            },
             None if c.state.unmatched_day == Some(today) => ctx.run.counts.unmatched += 1,
             None => unresolved.push(c),
         }
@@ -147,7 +163,6 @@ pub(crate) async fn push_step(
         return Ok(Step::More(Some(last)));
     }
 
-    let now = Utc::now();
     // Updates are buffered across pages and sent in full batches of 100, so a sync that
     // changes k records costs ⌈k/100⌉ calls however they are spread over the pages.
     for (c, hs, stamp) in to_write {
@@ -161,42 +176,17 @@ pub(crate) async fn push_step(
             properties,
         });
     }
-    // Creates go through upsert on our unique id property: a retry can never duplicate.
     if !creates.is_empty() {
-        let id_prop = match kind {
-            ObjectKind::Visitor => VISITOR_ID_PROPERTY,
-            ObjectKind::Account => ACCOUNT_ID_PROPERTY,
-        };
-        let mut by_key: HashMap<String, Candidate> = HashMap::new();
-        let inputs: Vec<WriteInput> = creates
-            .into_iter()
-            .map(|c| {
-                let mut properties = c.values.clone();
-                if let Some(e) = &c.email {
-                    properties.insert("email".into(), e.clone());
-                }
-                if join != id_prop {
-                    properties.insert(join.clone(), c.id.clone());
-                }
-                let input = WriteInput {
-                    key: c.id.clone(),
-                    properties,
-                };
-                by_key.insert(c.id.clone(), c);
-                input
-            })
-            .collect();
-        let outcome = ctx.hubspot.upsert(kind, id_prop, inputs).await?;
-        for (key, hs) in outcome.ok {
-            if let Some(c) = by_key.remove(&key) {
-                ctx.run.counts.resolved += 1;
-                done_states.push(succeeded(ctx, kind, c, hs));
-            }
-        }
-        for f in outcome.failed {
-            if let Some(c) = by_key.remove(&f.key) {
-                done_states.push(failed(ctx, kind, c, f, now, false, "create failed: "));
-            }
+        let (states, recovered) = create_missing(ctx, kind, &join, creates).await?;
+        done_states.extend(states);
+        for (c, hs, _) in recovered {
+            let mut properties = c.values.clone();
+            properties.insert(join.clone(), c.id.clone());
+            ctx.pending.push(Pending {
+                candidate: c,
+                hubspot_id: hs,
+                properties,
+            });
         }
     }
     ctx.repo
@@ -241,15 +231,24 @@ pub(crate) async fn flush(
     }
     let outcome = ctx.hubspot.update(kind, inputs).await?;
     let mut done_states = Vec::new();
-    for (hs, _) in outcome.ok {
-        if let Some(c) = by_hs.remove(&hs) {
-            done_states.push(succeeded(ctx, kind, c, hs));
+    for (sent_to, answered_by) in outcome.ok {
+        if let Some(c) = by_hs.remove(&sent_to) {
+            // A merged record answers with its survivor's id: the link moves there.
+            done_states.push(succeeded(ctx, kind, c, answered_by));
         }
     }
-    for f in outcome.failed {
+    for mut f in outcome.failed {
         if let Some(c) = by_hs.remove(&f.key) {
-            // Deleted in HubSpot: resolve again next run.
-            let gone = f.message.contains("not found") || f.message.contains("Object not found");
+            // Deleted or archived in HubSpot: the link is dropped and the record matched
+            // again (daily), instead of retrying a write that can never land.
+            let gone = f.category == "OBJECT_NOT_FOUND";
+            if gone {
+                f.message = format!(
+                    "HubSpot {} {} no longer exists (deleted, archived or merged away); link dropped, it will be matched again",
+                    kind.hubspot_object(),
+                    f.key
+                );
+            }
             done_states.push(failed(ctx, kind, c, f, now, gone, ""));
         }
     }
@@ -277,7 +276,7 @@ impl Candidate {
 }
 
 /// Records a failed write: kept for retry on the next run, reported in the run record.
-fn failed(
+pub(crate) fn failed(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
     c: Candidate,
@@ -309,7 +308,7 @@ fn failed(
     (c.id, state)
 }
 
-fn succeeded(
+pub(crate) fn succeeded(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
     c: Candidate,
@@ -329,139 +328,7 @@ fn succeeded(
             fingerprint: Some(c.fingerprint),
             failure: None,
             unmatched_day: None,
+            secondary_day: None,
         },
     )
-}
-
-/// Finds HubSpot records for candidates without a known id: by the join property, then by
-/// email (contacts) or domain (companies). Ambiguous matches are reported, never guessed.
-async fn resolve(
-    ctx: &mut RunCtx<'_>,
-    kind: ObjectKind,
-    join: &str,
-    candidates: Vec<Candidate>,
-) -> Result<(Vec<(Candidate, String, bool)>, Vec<Candidate>), SyncError> {
-    if candidates.is_empty() {
-        return Ok((vec![], vec![]));
-    }
-    let props = vec![join.to_string(), "email".to_string(), "domain".to_string()];
-    let ids: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
-    let found = ctx.hubspot.read_by(kind, join, &ids, &props).await?;
-    let mut by_join: HashMap<String, Vec<HsRecord>> = HashMap::new();
-    for r in found {
-        if let Some(v) = r.prop(join) {
-            by_join.entry(v.to_string()).or_default().push(r);
-        }
-    }
-    let mut resolved = Vec::new();
-    let mut rest = Vec::new();
-    for c in candidates {
-        match by_join.get(&c.id).map(Vec::as_slice) {
-            Some([one]) => resolved.push((c, one.id.clone(), false)),
-            Some(many) if many.len() > 1 => ambiguous(
-                ctx,
-                kind,
-                &c.id,
-                format!("{} HubSpot records share {join}={}", many.len(), c.id),
-            ),
-            _ => rest.push(c),
-        }
-    }
-    let mut unmatched = Vec::new();
-    match kind {
-        ObjectKind::Visitor if ctx.config.identity.match_contacts_by_email => {
-            let dup = duplicates(rest.iter().filter_map(|c| c.email.as_deref()));
-            let emails: Vec<String> = rest
-                .iter()
-                .filter_map(|c| c.email.clone())
-                .filter(|e| !dup.contains(e))
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
-            let found = if emails.is_empty() {
-                vec![]
-            } else {
-                ctx.hubspot.read_by(kind, "email", &emails, &props).await?
-            };
-            let by_email: HashMap<String, HsRecord> = found
-                .into_iter()
-                .filter_map(|r| {
-                    r.prop("email")
-                        .and_then(normalise_email)
-                        .map(|e| (e, r.clone()))
-                })
-                .collect();
-            for c in rest {
-                match c.email.clone() {
-                    Some(e) if dup.contains(&e) => ambiguous(
-                        ctx,
-                        kind,
-                        &c.id,
-                        format!("email {e} belongs to more than one Pendo visitor"),
-                    ),
-                    Some(e) => match by_email.get(&e) {
-                        Some(r) if r.prop(join).is_some_and(|v| v != c.id) => ambiguous(
-                            ctx,
-                            kind,
-                            &c.id,
-                            format!(
-                                "contact {} with email {e} is already linked to {}",
-                                r.id,
-                                r.prop(join).unwrap_or("")
-                            ),
-                        ),
-                        Some(r) => {
-                            ctx.run.counts.resolved += 1;
-                            let id = r.id.clone();
-                            resolved.push((c, id, true));
-                        }
-                        None => unmatched.push(c),
-                    },
-                    None => unmatched.push(c),
-                }
-            }
-        }
-        ObjectKind::Account => {
-            for c in rest {
-                let Some(domain) = c.domain.clone() else {
-                    unmatched.push(c);
-                    continue;
-                };
-                let hits = ctx
-                    .hubspot
-                    .search_eq(kind, "domain", &domain, &props)
-                    .await?;
-                match hits.as_slice() {
-                    [one] if one.prop(join).is_none_or(|v| v == c.id) => {
-                        ctx.run.counts.resolved += 1;
-                        let id = one.id.clone();
-                        resolved.push((c, id, true));
-                    }
-                    [] => unmatched.push(c),
-                    many => {
-                        let n = many.len();
-                        ambiguous(
-                            ctx,
-                            kind,
-                            &c.id,
-                            format!("{n} companies match domain {domain}"),
-                        )
-                    }
-                }
-            }
-        }
-        _ => unmatched = rest,
-    }
-    Ok((resolved, unmatched))
-}
-
-fn ambiguous(ctx: &mut RunCtx<'_>, kind: ObjectKind, id: &str, message: String) {
-    ctx.run.counts.ambiguous += 1;
-    ctx.errors.push(RecordError {
-        direction: Direction::Push,
-        object: kind,
-        object_id: id.to_string(),
-        field: None,
-        message: format!("ambiguous match, not synced: {message}"),
-    });
 }

@@ -81,9 +81,10 @@ pub(crate) async fn nps_step(
         return Ok(Step::Done);
     };
     let today = ctx.opts.today;
+    let end = ctx.opts.nps_through.max(today);
     let through: Option<i32> = ctx.repo.get_cursor(ctx.tenant, "nps").await?;
     let start = through.map_or(today - 364, |t| t + 1);
-    if start > today {
+    if start > end {
         return Ok(Step::Done);
     }
     let responses = ctx
@@ -91,13 +92,17 @@ pub(crate) async fn nps_step(
         .nps_responses(
             &nps,
             start,
-            (today - start + 1) as u32,
+            (end - start + 1) as u32,
             after.as_deref(),
             NPS_PAGE,
         )
         .await?;
     let Some(last) = responses.last().map(|r| r.visitor_id.clone()) else {
-        ctx.repo.put_cursor(ctx.tenant, "nps", &today).await?;
+        // Folding keeps the latest answer, so reading a partial day again later is harmless;
+        // recording it as read would lose the answers given after this run.
+        ctx.repo
+            .put_cursor(ctx.tenant, "nps", &today.max(start - 1))
+            .await?;
         return Ok(Step::Done);
     };
     let mut latest: HashMap<(ObjectKind, String), LatestNps> = HashMap::new();

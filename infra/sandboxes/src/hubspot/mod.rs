@@ -6,6 +6,8 @@ mod engagements;
 mod oauth;
 mod objects;
 mod properties;
+mod refusals;
+mod search;
 pub mod values;
 
 use axum::extract::{Request, State};
@@ -77,6 +79,8 @@ pub struct HubSpotState {
     /// Record ids whose writes fail with a per-record validation error (207), until removed.
     pub reject_writes: HashSet<u64>,
     pub associations: Vec<Association>,
+    /// object → merged record id → the id it was merged into.
+    pub merged: HashMap<String, HashMap<u64, u64>>,
 }
 
 impl HubSpotState {
@@ -128,6 +132,7 @@ impl HubSpotState {
             frozen_ms: None,
             reject_writes: HashSet::new(),
             associations: Vec::new(),
+            merged: HashMap::new(),
         }
     }
 
@@ -154,6 +159,74 @@ impl HubSpotState {
             },
         );
         id
+    }
+
+    /// Merges record `merged` into `into`, as "Merge" in HubSpot does: the merged record is
+    /// gone, its id answers with the survivor (whose `hs_merged_object_ids` lists it), and
+    /// empty properties of the survivor take the merged record's values.
+    pub fn merge(&mut self, object: &str, merged: u64, into: u64) {
+        let Some(gone) = self.objects.get_mut(object).and_then(|m| m.remove(&merged)) else {
+            return;
+        };
+        let now = self.now_ms();
+        if let Some(r) = self.objects.get_mut(object).and_then(|m| m.get_mut(&into)) {
+            for (k, v) in gone.properties {
+                r.properties.entry(k).or_insert(v);
+            }
+            let ids = r
+                .properties
+                .get("hs_merged_object_ids")
+                .filter(|v| !v.is_empty())
+                .map_or(merged.to_string(), |v| format!("{v};{merged}"));
+            r.properties.insert("hs_merged_object_ids".into(), ids);
+            r.properties
+                .insert(values::modified_property(object).into(), values::iso(now));
+            r.updated_ms = now;
+        }
+        self.merged
+            .entry(object.to_string())
+            .or_default()
+            .insert(merged, into);
+    }
+
+    /// Archives (deletes) a record: reads and writes by its id find nothing.
+    pub fn archive(&mut self, object: &str, id: u64) {
+        if let Some(m) = self.objects.get_mut(object) {
+            m.remove(&id);
+        }
+    }
+
+    /// The record an id stands for now, following merges.
+    pub fn survivor(&self, object: &str, mut id: u64) -> u64 {
+        let merged = self.merged.get(object);
+        while let Some(next) = merged.and_then(|m| m.get(&id)) {
+            id = *next;
+        }
+        id
+    }
+
+    /// The record whose `property` is `value` (`hs_object_id`: the id, following merges).
+    pub fn lookup_one(&self, object: &str, property: &str, value: &str) -> Option<u64> {
+        if property == "hs_object_id" {
+            let id = self.survivor(object, value.parse().ok()?);
+            return self.objects.get(object)?.contains_key(&id).then_some(id);
+        }
+        self.find_by(object, property, value).first().map(|r| r.id)
+    }
+
+    /// The contact that has `email` as its primary or one of its additional addresses.
+    pub fn contact_with_email(&self, email: &str) -> Option<u64> {
+        self.objects.get("contacts")?.values().find_map(|r| {
+            let primary = r
+                .properties
+                .get("email")
+                .is_some_and(|e| e.eq_ignore_ascii_case(email));
+            let additional = r
+                .properties
+                .get("hs_additional_emails")
+                .is_some_and(|v| v.split(';').any(|e| e.trim().eq_ignore_ascii_case(email)));
+            (primary || additional).then_some(r.id)
+        })
     }
 
     pub fn find_by(&self, object: &str, property: &str, value: &str) -> Vec<&Record> {
@@ -375,6 +448,7 @@ pub fn router(state: Shared) -> Router {
     let crm = Router::new()
         .merge(properties::routes())
         .merge(objects::routes())
+        .merge(search::routes())
         .merge(engagements::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -54,8 +54,47 @@ fn url_encode(v: &str) -> String {
         .collect()
 }
 
+/// An injected token-endpoint fault, answered the way HubSpot answers its rate limit (the
+/// body of issue 13: `{"status":"error","message":"You have reached your rate limit.",
+/// "errorType":"RATE_LIMIT"}`) or an outage.
+fn token_fault(f: &crate::limits::Fault) -> Response {
+    match f.kind.as_str() {
+        "429" => {
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"status": "error", "message": "You have reached your rate limit.",
+                            "errorType": "RATE_LIMIT", "correlationId": uuid::Uuid::new_v4().to_string()})),
+            )
+                .into_response();
+            if let Some(secs) = f.retry_after_secs {
+                resp.headers_mut()
+                    .insert("retry-after", secs.to_string().parse().expect("header"));
+            }
+            resp
+        }
+        code => {
+            let status = code
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (
+                status,
+                Json(json!({"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"})),
+            )
+                .into_response()
+        }
+    }
+}
+
 async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
     let mut s = s.lock().unwrap();
+    if let Some(fault) = crate::limits::take_targeted_fault(&mut s.faults, "/oauth/v3/token") {
+        *s.counts
+            .entry(format!("POST /oauth/v3/token {}", fault.kind))
+            .or_default() += 1;
+        return token_fault(&fault);
+    }
     if f.get("client_id") != Some(&s.cfg.client_id)
         || f.get("client_secret") != Some(&s.cfg.client_secret)
     {

@@ -7,10 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::values::{self, check, iso, to_ms};
+use super::refusals::refusal;
+use super::values::{self, check, iso};
 use super::{err, HubSpotState, Record, Shared};
 
 const BATCH_MAX: usize = 100;
@@ -24,7 +24,7 @@ fn object_kind_name(object: &str) -> &'static str {
     }
 }
 
-fn render(r: &Record, wanted: &[String]) -> Value {
+pub(super) fn render(r: &Record, wanted: &[String]) -> Value {
     let mut props = serde_json::Map::new();
     for name in wanted {
         props.insert(
@@ -37,6 +37,7 @@ fn render(r: &Record, wanted: &[String]) -> Value {
         "createdate",
         "lastmodifieddate",
         "hs_lastmodifieddate",
+        "hs_merged_object_ids",
     ] {
         if let Some(v) = r.properties.get(default) {
             props.insert(default.into(), json!(v));
@@ -46,7 +47,7 @@ fn render(r: &Record, wanted: &[String]) -> Value {
            "updatedAt": iso(r.updated_ms), "archived": false})
 }
 
-fn wanted_properties(body: &Value) -> Vec<String> {
+pub(super) fn wanted_properties(body: &Value) -> Vec<String> {
     body["properties"]
         .as_array()
         .into_iter()
@@ -244,6 +245,7 @@ impl Lookup {
             return key
                 .parse::<u64>()
                 .ok()
+                .map(|id| s.survivor(object, id))
                 .filter(|id| s.objects[object].contains_key(id));
         }
         let k = if id_property == Some("email") {
@@ -273,6 +275,9 @@ async fn batch(
         Err(r) => return *r,
     };
     let id_property = body["idProperty"].as_str().map(str::to_string);
+    if let Some(refused) = refusal(&s, &object, &op, &inputs, id_property.as_deref()) {
+        return refused;
+    }
     match op.as_str() {
         "read" => {
             let wanted = wanted_properties(&body);
@@ -297,35 +302,6 @@ async fn batch(
             batch_response(results, errors, false)
         }
         "update" | "upsert" => {
-            if op == "upsert" {
-                for i in &inputs {
-                    let p = i["idProperty"]
-                        .as_str()
-                        .or(id_property.as_deref())
-                        .unwrap_or("hs_object_id");
-                    let unique = p == "email" && object == "contacts"
-                        || s.properties[&object]
-                            .get(p)
-                            .is_some_and(|d| d.has_unique_value);
-                    if !unique {
-                        return err(
-                            StatusCode::BAD_REQUEST,
-                            "VALIDATION_ERROR",
-                            &format!("Unable to perform update/upsert by non-unique {object} property {p}"),
-                        );
-                    }
-                }
-            }
-            let mut seen = HashSet::new();
-            for i in &inputs {
-                if !seen.insert(i["id"].as_str().unwrap_or_default().to_string()) {
-                    return err(
-                        StatusCode::BAD_REQUEST,
-                        "VALIDATION_ERROR",
-                        "Duplicate IDs found in batch input",
-                    );
-                }
-            }
             let batch_property = inputs
                 .first()
                 .and_then(|i| i["idProperty"].as_str())
@@ -399,6 +375,9 @@ async fn batch(
                         if op == "upsert" {
                             v["new"] = json!(new);
                         }
+                        if let Some(t) = trace {
+                            v["objectWriteTraceId"] = json!(t);
+                        }
                         results.push(v);
                     }
                 }
@@ -417,10 +396,14 @@ async fn batch(
                     }
                     Ok(valid) => {
                         let id = s.insert(&object, valid);
-                        results.push(render(
+                        let mut v = render(
                             &s.objects[&object][&id],
                             &props.keys().cloned().collect::<Vec<_>>(),
-                        ));
+                        );
+                        if let Some(t) = trace {
+                            v["objectWriteTraceId"] = json!(t);
+                        }
+                        results.push(v);
                     }
                 }
             }
@@ -434,152 +417,6 @@ async fn batch(
     }
 }
 
-fn compare(a: &str, b: &str) -> Ordering {
-    match (to_num(a), to_num(b)) {
-        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        _ => a.to_lowercase().cmp(&b.to_lowercase()),
-    }
-}
-
-fn to_num(v: &str) -> Option<f64> {
-    v.parse::<f64>().ok().or_else(|| to_ms(v).map(|m| m as f64))
-}
-
-fn matches(r: &Record, f: &Value) -> bool {
-    let prop = f["propertyName"].as_str().unwrap_or_default();
-    let have = r.properties.get(prop).filter(|v| !v.is_empty());
-    let value = f["value"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| f["value"].as_i64().map(|n| n.to_string()));
-    let cmp = |want: &Option<String>| have.zip(want.as_ref()).map(|(h, w)| compare(h, w));
-    match f["operator"].as_str().unwrap_or("EQ") {
-        "EQ" => cmp(&value) == Some(Ordering::Equal),
-        "NEQ" => cmp(&value) != Some(Ordering::Equal),
-        "GT" => cmp(&value) == Some(Ordering::Greater),
-        "GTE" => matches!(cmp(&value), Some(Ordering::Greater | Ordering::Equal)),
-        "LT" => cmp(&value) == Some(Ordering::Less),
-        "LTE" => matches!(cmp(&value), Some(Ordering::Less | Ordering::Equal)),
-        "HAS_PROPERTY" => have.is_some(),
-        "NOT_HAS_PROPERTY" => have.is_none(),
-        "IN" => f["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|v| v.as_str().is_some_and(|v| have.is_some_and(|h| h == v))),
-        _ => false,
-    }
-}
-
-async fn search(State(state): State<Shared>, Path(object): Path<String>, body: String) -> Response {
-    if body.len() > 3000 {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "Request body is too large (3000 characters max)",
-        );
-    }
-    let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "Invalid input JSON",
-        );
-    };
-    let s = state.lock().unwrap();
-    let Some(records) = s.objects.get(&object) else {
-        return err(
-            StatusCode::NOT_FOUND,
-            "OBJECT_NOT_FOUND",
-            "unknown object type",
-        );
-    };
-    let limit = body["limit"].as_u64().unwrap_or(10) as usize;
-    if limit > 200 {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "limit must be at most 200",
-        );
-    }
-    let after: usize = body["after"]
-        .as_str()
-        .and_then(|a| a.parse().ok())
-        .or(body["after"].as_u64().map(|a| a as usize))
-        .unwrap_or(0);
-    if after + limit > 10_000 {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "The search API is limited to 10,000 total results for any given query",
-        );
-    }
-    let groups: Vec<&Value> = body["filterGroups"]
-        .as_array()
-        .map(|g| g.iter().collect())
-        .unwrap_or_default();
-    if groups.len() > 5 {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "at most 5 filterGroups",
-        );
-    }
-    let mut hits: Vec<&Record> = records
-        .values()
-        .filter(|r| {
-            groups.is_empty()
-                || groups.iter().any(|g| {
-                    g["filters"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .all(|f| matches(r, f))
-                })
-        })
-        .collect();
-    // Records are kept in id order, so an ascending id sort is already done.
-    let sort = body["sorts"]
-        .as_array()
-        .and_then(|s| s.first())
-        .filter(|s| {
-            !(s["propertyName"] == "hs_object_id" && s["direction"].as_str() != Some("DESCENDING"))
-        });
-    if let Some(sort) = sort {
-        let prop = sort["propertyName"]
-            .as_str()
-            .unwrap_or("hs_object_id")
-            .to_string();
-        let desc = sort["direction"].as_str() == Some("DESCENDING");
-        hits.sort_by(|a, b| {
-            let o = compare(
-                a.properties.get(&prop).map(String::as_str).unwrap_or(""),
-                b.properties.get(&prop).map(String::as_str).unwrap_or(""),
-            );
-            if desc {
-                o.reverse()
-            } else {
-                o
-            }
-        });
-    }
-    let total = hits.len();
-    let wanted = wanted_properties(&body);
-    let page: Vec<Value> = hits
-        .iter()
-        .skip(after)
-        .take(limit)
-        .map(|r| render(r, &wanted))
-        .collect();
-    let mut resp = json!({"total": total, "results": page});
-    if after + limit < total {
-        resp["paging"] = json!({"next": {"after": (after + limit).to_string()}});
-    }
-    Json(resp).into_response()
-}
-
 pub fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/crm/v3/objects/{object}/batch/{op}", post(batch))
-        .route("/crm/v3/objects/{object}/search", post(search))
+    Router::new().route("/crm/v3/objects/{object}/batch/{op}", post(batch))
 }

@@ -177,13 +177,40 @@ pub fn check(def: &PropertyDef, value: &str) -> Result<String, (&'static str, St
     }
 }
 
-fn enumeration(name: &str, group: &str, options: &[&str]) -> PropertyDef {
+/// An enumeration whose options are (internal value, label): HubSpot stores and returns the
+/// value, its UI shows the label (custom options get numeric values, e.g. "1234567").
+fn enumeration(name: &str, group: &str, options: &[(&str, &str)]) -> PropertyDef {
     let mut p = PropertyDef::simple(name, "enumeration", "select", group);
     p.options = options
         .iter()
-        .map(|v| json!({"label": v, "value": v}))
+        .enumerate()
+        .map(|(i, (v, l))| json!({"label": l, "value": v, "displayOrder": i, "hidden": false}))
         .collect();
     p
+}
+
+/// E-mail syntax as HubSpot enforces it (`INVALID_EMAIL`): one `@`, a non-empty local part
+/// without spaces, a dotted domain of letter/digit/hyphen labels and a top-level domain of
+/// letters only.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    let tld = labels.last().copied().unwrap_or_default();
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.contains(char::is_whitespace)
+        && !domain.contains('@')
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && tld.len() >= 2
+        && tld.chars().all(|c| c.is_ascii_alphabetic())
 }
 
 /// The built-in properties of each object type the sandbox serves.
@@ -205,6 +232,9 @@ pub fn default_properties(object: &str) -> Vec<PropertyDef> {
                 ("lastname", "string", "text"),
                 ("jobtitle", "string", "text"),
                 ("upsell_candidate", "string", "text"),
+                // `;`-separated secondary addresses (hubspot.md §8 pitfall 5).
+                ("hs_additional_emails", "string", "textarea"),
+                ("hs_merged_object_ids", "string", "text"),
             ],
         ),
         "companies" => (
@@ -215,6 +245,7 @@ pub fn default_properties(object: &str) -> Vec<PropertyDef> {
                 ("domain", "string", "text"),
                 ("industry", "string", "text"),
                 ("annualrevenue", "number", "number"),
+                ("hs_merged_object_ids", "string", "text"),
             ],
         ),
         "tasks" => (
@@ -250,12 +281,12 @@ pub fn default_properties(object: &str) -> Vec<PropertyDef> {
         )
         .collect();
     let lifecycle = [
-        "subscriber",
-        "lead",
-        "marketingqualifiedlead",
-        "salesqualifiedlead",
-        "opportunity",
-        "customer",
+        ("subscriber", "Subscriber"),
+        ("lead", "Lead"),
+        ("marketingqualifiedlead", "Marketing Qualified Lead"),
+        ("salesqualifiedlead", "Sales Qualified Lead"),
+        ("opportunity", "Opportunity"),
+        ("customer", "Customer"),
     ];
     match object {
         "contacts" => props.push(enumeration("lifecyclestage", INFO, &lifecycle)),
@@ -264,7 +295,7 @@ pub fn default_properties(object: &str) -> Vec<PropertyDef> {
             props.push(enumeration(
                 "customer_tier",
                 group,
-                &["bronze", "silver", "gold"],
+                &[("bronze", "Bronze"), ("silver", "Silver"), ("gold", "Gold")],
             ));
         }
         "tasks" => {
@@ -272,22 +303,22 @@ pub fn default_properties(object: &str) -> Vec<PropertyDef> {
                 "hs_task_status",
                 group,
                 &[
-                    "NOT_STARTED",
-                    "IN_PROGRESS",
-                    "WAITING",
-                    "COMPLETED",
-                    "DEFERRED",
+                    ("NOT_STARTED", "Not started"),
+                    ("IN_PROGRESS", "In progress"),
+                    ("WAITING", "Waiting"),
+                    ("COMPLETED", "Completed"),
+                    ("DEFERRED", "Deferred"),
                 ],
             ));
             props.push(enumeration(
                 "hs_task_priority",
                 group,
-                &["LOW", "MEDIUM", "HIGH"],
+                &[("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High")],
             ));
             props.push(enumeration(
                 "hs_task_type",
                 group,
-                &["EMAIL", "CALL", "TODO"],
+                &[("EMAIL", "Email"), ("CALL", "Call"), ("TODO", "To-do")],
             ));
         }
         _ => {}

@@ -254,9 +254,10 @@ impl Dataset {
 
     pub fn visitor_row(&self, v: usize) -> Value {
         let accounts: Vec<String> = self.accounts_of(v).into_iter().map(account_id).collect();
+        // Pendo exports "never visited" as 0 (pendo.md §2.5, `"firstvisit":0`), not null.
         let (first, last) = self
             .visit_bounds(v)
-            .map_or((Value::Null, Value::Null), |(f, l)| (json!(f), json!(l)));
+            .map_or((json!(0), json!(0)), |(f, l)| (json!(f), json!(l)));
         let id = visitor_id(v);
         let custom = self
             .custom
@@ -277,7 +278,7 @@ impl Dataset {
             .cloned()
             .unwrap_or_default();
         json!({"accountId": id, "metadata": {
-            "auto": {"id": id},
+            "auto": {"id": id, "firstvisit": 0, "lastvisit": 0},
             "agent": {"name": format!("Company {a}"), "domain": self.account_domain(a)},
             "custom": custom}})
     }

@@ -315,23 +315,29 @@ pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
             .overrides
             .insert((v, today + offset), (minutes, events));
     }
+    // A day of changes: its answers were given on the day that just ended.
+    let at = (today as i64 - 1) * data::DAY_MS + 3_600_000;
     for (v, score, text) in m.nps {
-        let at = (today as i64 - 1) * data::DAY_MS + 3_600_000;
-        let score_poll = s.data.cfg.nps_score_poll.clone();
-        let text_poll = s.data.cfg.nps_text_poll.clone();
-        s.data.polls.push(data::PollEvent {
-            visitor: v,
-            poll_id: score_poll,
-            response: json!(score),
-            browser_time: at,
-        });
-        s.data.polls.push(data::PollEvent {
-            visitor: v,
-            poll_id: text_poll,
-            response: json!(text),
-            browser_time: at + 4_000,
-        });
+        record_nps(s, v, score, text, at);
     }
+}
+
+/// Records one NPS answer (score, then its text follow-up 4 s later) given at `at_ms`.
+pub fn record_nps(s: &mut PendoState, v: usize, score: u64, text: String, at_ms: i64) {
+    let score_poll = s.data.cfg.nps_score_poll.clone();
+    let text_poll = s.data.cfg.nps_text_poll.clone();
+    s.data.polls.push(data::PollEvent {
+        visitor: v,
+        poll_id: score_poll,
+        response: json!(score),
+        browser_time: at_ms,
+    });
+    s.data.polls.push(data::PollEvent {
+        visitor: v,
+        poll_id: text_poll,
+        response: json!(text),
+        browser_time: at_ms + 4_000,
+    });
 }
 
 /// NPS answers given in-app: recorded in the subscription and delivered to a webhook URL the way
@@ -369,13 +375,11 @@ async fn emit_nps(state: &Shared, req: EmitNps) -> Vec<u16> {
                                       "pollResponse": score, "text": text}})
             })
             .collect();
-        apply_mutation(
-            &mut s,
-            Mutation {
-                nps: req.answers,
-                ..Default::default()
-            },
-        );
+        // Recorded when given (the webhook's `timestamp`), as Pendo does: an answer of today
+        // is in today's poll events, not yesterday's.
+        for (v, score, text) in req.answers {
+            record_nps(&mut s, v, score, text, now.timestamp_millis());
+        }
         bodies
     };
     let client = reqwest::Client::new();

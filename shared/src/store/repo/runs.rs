@@ -134,6 +134,16 @@ impl Repo {
         }
     }
 
+    /// Whether `key` is marked (and the mark has not expired).
+    pub async fn is_marked(&self, id: &TenantId, key: &str) -> Result<bool, StoreError> {
+        let now = Utc::now().timestamp();
+        Ok(self
+            .store
+            .get(&tenant_pk(id), &format!("DEDUPE#{key}"))
+            .await?
+            .is_some_and(|i| i.expires_at.is_none_or(|e| e > now)))
+    }
+
     /// Forgets a dedupe marker (when the work it guarded could not be handed off).
     pub async fn unmark(&self, id: &TenantId, key: &str) -> Result<(), StoreError> {
         self.store
