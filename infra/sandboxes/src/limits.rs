@@ -75,6 +75,20 @@ pub(crate) fn take_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
     Some(f)
 }
 
+/// Like [`take_fault`], but only faults that name a path: OAuth endpoints sit outside the API
+/// gate, and a fault meant for "all API requests" must not break the token refresh behind them.
+pub(crate) fn take_targeted_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
+    let idx = faults
+        .iter()
+        .position(|f| f.path_contains.as_deref().is_some_and(|p| path.contains(p)))?;
+    let f = faults[idx].clone();
+    faults[idx].count -= 1;
+    if faults[idx].count == 0 {
+        faults.remove(idx);
+    }
+    Some(f)
+}
+
 /// State that takes injected faults (both sandboxes).
 pub(crate) trait Faulty: Send + 'static {
     fn faults(&mut self) -> &mut Vec<Fault>;

@@ -12,7 +12,7 @@ mod transport;
 mod types;
 
 pub use client::{Auth, HubSpotClient, HubSpotConfig, PortalLimits, BATCH_LIMIT};
-pub use error::HubSpotError;
+pub use error::{HubSpotError, OAuthFailure};
 pub use schema::{pendo_property_specs, validate_value, SchemaReport};
 pub use types::*;
 

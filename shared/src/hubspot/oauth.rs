@@ -1,10 +1,12 @@
-//! OAuth 2.0 authorization-code flow against the v3 token endpoints (form-encoded bodies).
+//! OAuth 2.0 authorization-code flow against HubSpot's token endpoints (form-encoded bodies,
+//! reference/hubspot.md §1). Every call maps the HTTP status to a typed error: 429/5xx and no
+//! answer are temporary, `invalid_grant` means reconnect, anything else is a refusal.
 
 use serde::Deserialize;
 use std::time::Duration;
 
 use super::paths;
-use super::HubSpotError;
+use super::{HubSpotError, OAuthFailure};
 use crate::secret::SecretString;
 
 /// Scopes the product needs (tasks use the contacts scopes).
@@ -47,7 +49,10 @@ struct TokenResponse {
     hub_id: Option<u64>,
 }
 
-#[derive(Deserialize)]
+/// HubSpot's OAuth error body: RFC 6749 fields plus the legacy and standard error fields
+/// (`{"error","error_description","status","message","category","correlationId"}`,
+/// reference/hubspot.md §1 and §6). Every field is optional: a gateway 5xx may be HTML.
+#[derive(Deserialize, Default)]
 struct OAuthErrorBody {
     #[serde(default)]
     error: String,
@@ -55,6 +60,82 @@ struct OAuthErrorBody {
     error_description: String,
     #[serde(default)]
     status: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    category: String,
+}
+
+/// HubSpot's legacy `status` values that mean the grant itself is bad.
+const INVALID_GRANT_STATUSES: &[&str] = &["BAD_REFRESH_TOKEN", "BAD_AUTH_CODE", "BAD_REDIRECT_URI"];
+
+/// Classifies a non-2xx OAuth answer: 429/5xx are temporary, `invalid_grant` means the code or
+/// token is spent or revoked, anything else is a refusal of the request itself.
+fn oauth_failure(operation: &str, status: u16, bytes: &[u8]) -> HubSpotError {
+    let body: OAuthErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
+    let kind = match status {
+        429 | 500..=599 => OAuthFailure::Temporary,
+        _ if body.error == "invalid_grant"
+            || INVALID_GRANT_STATUSES.contains(&body.status.as_str()) =>
+        {
+            OAuthFailure::InvalidGrant
+        }
+        _ => OAuthFailure::BadRequest,
+    };
+    let message = [&body.message, &body.error_description, &body.error]
+        .into_iter()
+        .find(|m| !m.is_empty())
+        .map(|m| m.chars().take(500).collect())
+        .unwrap_or_else(|| format!("HTTP {status} without an error body"));
+    let code = [&body.error, &body.category, &body.status]
+        .into_iter()
+        .find(|c| !c.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    HubSpotError::OAuth {
+        operation: operation.into(),
+        kind,
+        status: Some(status),
+        code,
+        message,
+    }
+}
+
+/// No HTTP answer (connection refused, reset, timeout): worth a retry. The URL is dropped from
+/// the message because OAuth bodies and query strings may carry secrets.
+fn unreachable(operation: &str, e: reqwest::Error) -> HubSpotError {
+    HubSpotError::OAuth {
+        operation: operation.into(),
+        kind: OAuthFailure::Temporary,
+        status: None,
+        code: String::new(),
+        message: format!("HubSpot did not answer: {}", e.without_url()),
+    }
+}
+
+/// POSTs a form to an OAuth endpoint; `Ok` carries the body of a 2xx answer.
+async fn post_form(
+    url: String,
+    form: &[(&str, &str)],
+    operation: &str,
+) -> Result<Vec<u8>, HubSpotError> {
+    let resp = http()
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| unreachable(operation, e))?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| unreachable(operation, e))?
+        .to_vec();
+    if (200..300).contains(&status) {
+        Ok(bytes)
+    } else {
+        Err(oauth_failure(operation, status, &bytes))
+    }
 }
 
 /// The URL an admin opens to install the app; `authorize_base` is HubSpot's or the sandbox's.
@@ -76,57 +157,30 @@ fn http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// A token grant. A bad refresh token is [`HubSpotError::RefreshRevoked`] (the tenant must
+/// reconnect); other failures are [`HubSpotError::OAuth`] with HubSpot's message.
 async fn token_call(
     api_base: &str,
     form: &[(&str, &str)],
     operation: &str,
 ) -> Result<TokenSet, HubSpotError> {
-    let resp = http()
-        .post(format!("{api_base}{}", paths::TOKEN))
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| HubSpotError::RetriesExhausted {
-            operation: operation.into(),
-            attempts: 1,
-            last: e.without_url().to_string(),
-        })?;
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.unwrap_or_default();
-    if status == 200 {
-        let t: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Decode {
-                operation: operation.into(),
-                message: e.to_string(),
-            })?;
-        return Ok(TokenSet {
-            access_token: SecretString::new(t.access_token),
-            refresh_token: SecretString::new(t.refresh_token),
-            expires_in: t.expires_in,
-            hub_id: t.hub_id,
-        });
-    }
-    let body: OAuthErrorBody = serde_json::from_slice(&bytes).unwrap_or(OAuthErrorBody {
-        error: String::new(),
-        error_description: String::new(),
-        status: String::new(),
-    });
-    if body.error == "invalid_grant" || body.status == "BAD_REFRESH_TOKEN" {
-        if operation == "refresh" {
-            return Err(HubSpotError::RefreshRevoked);
-        }
-        return Err(HubSpotError::Api {
-            operation: operation.into(),
-            status,
-            category: "invalid_grant".into(),
-            message: "authorization code is invalid or expired".into(),
-        });
-    }
-    Err(HubSpotError::Api {
+    let bytes = match post_form(format!("{api_base}{}", paths::TOKEN), form, operation).await {
+        Ok(b) => b,
+        Err(HubSpotError::OAuth {
+            kind: OAuthFailure::InvalidGrant,
+            ..
+        }) if operation == "refresh" => return Err(HubSpotError::RefreshRevoked),
+        Err(e) => return Err(e),
+    };
+    let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Decode {
         operation: operation.into(),
-        status,
-        category: body.error,
-        message: body.error_description,
+        message: e.to_string(),
+    })?;
+    Ok(TokenSet {
+        access_token: SecretString::new(t.access_token),
+        refresh_token: SecretString::new(t.refresh_token),
+        expires_in: t.expires_in,
+        hub_id: t.hub_id,
     })
 }
 
@@ -167,7 +221,11 @@ pub async fn refresh(
     .await
 }
 
-/// The portal (hub id) a token belongs to.
+/// The portal (hub id) an access token belongs to, from `POST …/token/introspect`
+/// (form body `client_id, client_secret, token, token_type_hint`; answer
+/// `{active, hub_id, …}`, reference/hubspot.md §1). Errors: an inactive token is
+/// `OAuth { kind: InvalidGrant }`; 429/5xx or no answer `OAuth { kind: Temporary }`; other
+/// refusals `OAuth { kind: BadRequest }`, each with HubSpot's message.
 pub async fn introspect_hub_id(
     api_base: &str,
     app: &OAuthApp,
@@ -179,54 +237,54 @@ pub async fn introspect_hub_id(
         active: bool,
         hub_id: Option<u64>,
     }
-    let resp = http()
-        .post(format!("{api_base}{}", paths::INTROSPECT))
-        .form(&[
+    let bytes = post_form(
+        format!("{api_base}{}", paths::INTROSPECT),
+        &[
             ("client_id", app.client_id.as_str()),
             ("client_secret", app.client_secret.expose()),
             ("token", token.expose()),
             ("token_type_hint", "access_token"),
-        ])
-        .send()
-        .await
-        .map_err(|e| HubSpotError::RetriesExhausted {
-            operation: "introspect".into(),
-            attempts: 1,
-            last: e.without_url().to_string(),
-        })?;
-    let info: Info = resp.json().await.map_err(|e| HubSpotError::Decode {
+        ],
+        "introspect",
+    )
+    .await?;
+    let info: Info = serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Decode {
         operation: "introspect".into(),
-        message: e.without_url().to_string(),
+        message: e.to_string(),
     })?;
     match (info.active, info.hub_id) {
         (true, Some(h)) => Ok(h),
-        _ => Err(HubSpotError::Unauthorized {
+        (active, _) => Err(HubSpotError::OAuth {
             operation: "introspect".into(),
-            message: "token is not active".into(),
+            kind: OAuthFailure::InvalidGrant,
+            status: Some(200),
+            code: "inactive".into(),
+            message: if active {
+                "the token has no hub_id".into()
+            } else {
+                "token is not active".into()
+            },
         }),
     }
 }
 
-/// Revokes a refresh token (tenant deletion). Best effort: an already-revoked token is fine.
+/// Revokes a refresh token (`POST …/token/revoke`, tenant deletion). Callers treat failure as
+/// best effort; the error still says whether it was temporary or a refusal.
 pub async fn revoke(
     api_base: &str,
     app: &OAuthApp,
     refresh_token: &SecretString,
 ) -> Result<(), HubSpotError> {
-    http()
-        .post(format!("{api_base}{}", paths::REVOKE))
-        .form(&[
+    post_form(
+        format!("{api_base}{}", paths::REVOKE),
+        &[
             ("client_id", app.client_id.as_str()),
             ("client_secret", app.client_secret.expose()),
             ("token", refresh_token.expose()),
             ("token_type_hint", "refresh_token"),
-        ])
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| HubSpotError::RetriesExhausted {
-            operation: "revoke".into(),
-            attempts: 1,
-            last: e.without_url().to_string(),
-        })
+        ],
+        "revoke",
+    )
+    .await
+    .map(|_| ())
 }

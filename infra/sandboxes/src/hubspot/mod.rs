@@ -381,7 +381,7 @@ pub fn router(state: Shared) -> Router {
             crm_gate,
         ));
     Router::new()
-        .merge(oauth::routes())
+        .merge(oauth::routes(state.clone()))
         .merge(control_routes())
         .merge(crm)
         .with_state(state)

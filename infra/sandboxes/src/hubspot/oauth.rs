@@ -1,7 +1,8 @@
 //! OAuth endpoints: authorize (auto-consents unless told to deny), v3 token, introspect, revoke.
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::Shared;
+use crate::limits::take_targeted_fault;
 
 fn oauth_error(error: &str, description: &str, status: &str) -> Response {
     (
@@ -144,10 +146,28 @@ async fn revoke(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>)
     StatusCode::OK.into_response()
 }
 
-pub fn routes() -> Router<Shared> {
+/// Faults aimed at an OAuth path (`path_contains` set): HubSpot outages during connect or refresh.
+async fn oauth_gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let fault = take_targeted_fault(&mut state.lock().unwrap().faults, req.uri().path());
+    match fault.map(|f| f.kind) {
+        None => next.run(req).await,
+        Some(kind) if kind == "drop" => crate::limits::dropped_connection(),
+        Some(kind) => {
+            let status = kind
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            super::err(status, "INTERNAL_ERROR", "injected fault")
+        }
+    }
+}
+
+pub fn routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/oauth/authorize", get(authorize))
         .route("/oauth/v3/token", post(token))
         .route("/oauth/v3/token/introspect", post(introspect))
         .route("/oauth/v3/token/revoke", post(revoke))
+        .layer(axum::middleware::from_fn_with_state(state, oauth_gate))
 }
