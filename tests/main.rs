@@ -13,6 +13,8 @@ mod hubspot;
 mod hubspot_oauth;
 #[path = "suites/lambda_functions.rs"]
 mod lambda_functions;
+#[path = "suites/legacy_paths.rs"]
+mod legacy_paths;
 #[path = "suites/pendo.rs"]
 mod pendo;
 #[path = "suites/queue.rs"]

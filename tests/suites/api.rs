@@ -74,7 +74,7 @@ async fn full_admin_journey() {
     assert!(!dry.json()["would_write"].as_array().unwrap().is_empty());
     assert_eq!(
         api.hubspot
-            .count("POST /crm/v3/objects/contacts/batch/update"),
+            .count("POST /crm/objects/2026-03/contacts/batch/update"),
         0
     );
 
@@ -100,7 +100,7 @@ async fn full_admin_journey() {
     assert!(matches!(r, JobResult::Finished(_)), "{r:?}");
     assert!(
         api.hubspot
-            .count("POST /crm/v3/objects/contacts/batch/update")
+            .count("POST /crm/objects/2026-03/contacts/batch/update")
             >= 1
     );
 

@@ -58,17 +58,25 @@ async fn every_oauth_call_maps_status_to_a_typed_error_with_hubspots_message() {
     // Token exchange: a 5xx and a 429 are temporary; the code survives them and still works.
     let c = code(&sbx, &app).await;
     sbx.inject(fault("503", "/token"));
-    let e = oauth::exchange_code(base, &app, &c).await.unwrap_err();
+    let e = oauth::exchange_code(base, Default::default(), &app, &c)
+        .await
+        .unwrap_err();
     assert_eq!(kind_of(&e).0, OAuthFailure::Temporary, "{e}");
     assert_eq!(kind_of(&e).1, Some(503));
     assert!(e.is_temporary() && !e.needs_attention());
     sbx.inject(fault("429", "/token"));
-    let e = oauth::exchange_code(base, &app, &c).await.unwrap_err();
+    let e = oauth::exchange_code(base, Default::default(), &app, &c)
+        .await
+        .unwrap_err();
     assert_eq!(kind_of(&e).0, OAuthFailure::Temporary, "{e}");
-    let tokens = oauth::exchange_code(base, &app, &c).await.unwrap();
+    let tokens = oauth::exchange_code(base, Default::default(), &app, &c)
+        .await
+        .unwrap();
 
     // A spent code is an invalid grant, carrying HubSpot's own description.
-    let e = oauth::exchange_code(base, &app, &c).await.unwrap_err();
+    let e = oauth::exchange_code(base, Default::default(), &app, &c)
+        .await
+        .unwrap_err();
     let (kind, status, message) = kind_of(&e);
     assert_eq!((kind, status), (OAuthFailure::InvalidGrant, Some(400)));
     assert!(message.contains("code is invalid or expired"), "{message}");
@@ -78,7 +86,7 @@ async fn every_oauth_call_maps_status_to_a_typed_error_with_hubspots_message() {
         client_secret: SecretString::new("wrong"),
         ..app.clone()
     };
-    let e = oauth::exchange_code(base, &wrong, &code(&sbx, &app).await)
+    let e = oauth::exchange_code(base, Default::default(), &wrong, &code(&sbx, &app).await)
         .await
         .unwrap_err();
     let (kind, _, message) = kind_of(&e);
@@ -88,27 +96,32 @@ async fn every_oauth_call_maps_status_to_a_typed_error_with_hubspots_message() {
 
     // Introspection: a 5xx is temporary (not "token is not active"); an unknown token is.
     sbx.inject(fault("502", "token/introspect"));
-    let e = oauth::introspect_hub_id(base, &app, &tokens.access_token)
+    let e = oauth::introspect_hub_id(base, Default::default(), &app, &tokens.access_token)
         .await
         .unwrap_err();
     assert_eq!(kind_of(&e).0, OAuthFailure::Temporary, "{e}");
     assert!(!e.to_string().contains("not active"), "{e}");
     assert_eq!(
-        oauth::introspect_hub_id(base, &app, &tokens.access_token)
+        oauth::introspect_hub_id(base, Default::default(), &app, &tokens.access_token)
             .await
             .unwrap(),
         4_242_424
     );
-    let e = oauth::introspect_hub_id(base, &app, &SecretString::new("never-issued"))
-        .await
-        .unwrap_err();
+    let e = oauth::introspect_hub_id(
+        base,
+        Default::default(),
+        &app,
+        &SecretString::new("never-issued"),
+    )
+    .await
+    .unwrap_err();
     let (kind, _, message) = kind_of(&e);
     assert_eq!(kind, OAuthFailure::InvalidGrant);
     assert!(message.contains("not active"), "{message}");
 
     // Refresh: a 5xx is temporary and leaves the tenant alone; a revoked token needs attention.
     sbx.inject(fault("500", "/token"));
-    let e = oauth::refresh(base, &app, &tokens.refresh_token)
+    let e = oauth::refresh(base, Default::default(), &app, &tokens.refresh_token)
         .await
         .unwrap_err();
     assert_eq!(kind_of(&e).0, OAuthFailure::Temporary, "{e}");
@@ -116,14 +129,14 @@ async fn every_oauth_call_maps_status_to_a_typed_error_with_hubspots_message() {
 
     // Revoke: a 5xx is reported as temporary; afterwards the refresh token is gone.
     sbx.inject(fault("500", "token/revoke"));
-    let e = oauth::revoke(base, &app, &tokens.refresh_token)
+    let e = oauth::revoke(base, Default::default(), &app, &tokens.refresh_token)
         .await
         .unwrap_err();
     assert_eq!(kind_of(&e).0, OAuthFailure::Temporary, "{e}");
-    oauth::revoke(base, &app, &tokens.refresh_token)
+    oauth::revoke(base, Default::default(), &app, &tokens.refresh_token)
         .await
         .unwrap();
-    let e = oauth::refresh(base, &app, &tokens.refresh_token)
+    let e = oauth::refresh(base, Default::default(), &app, &tokens.refresh_token)
         .await
         .unwrap_err();
     assert!(matches!(e, HubSpotError::RefreshRevoked), "{e}");
@@ -133,7 +146,7 @@ async fn every_oauth_call_maps_status_to_a_typed_error_with_hubspots_message() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let e = oauth::introspect_hub_id(&dead, &app, &tokens.access_token)
+    let e = oauth::introspect_hub_id(&dead, Default::default(), &app, &tokens.access_token)
         .await
         .unwrap_err();
     assert_eq!(kind_of(&e).0, OAuthFailure::Temporary, "{e}");

@@ -467,11 +467,11 @@ async fn feature_adoption_counts_and_onboarding_milestones() {
     // Nothing changed: the rule writes nothing the second time.
     let updates = f
         .hubspot
-        .count("POST /crm/v3/objects/contacts/batch/update");
+        .count("POST /crm/objects/2026-03/contacts/batch/update");
     f.full_sync().await;
     assert_eq!(
         f.hubspot
-            .count("POST /crm/v3/objects/contacts/batch/update"),
+            .count("POST /crm/objects/2026-03/contacts/batch/update"),
         updates
     );
 }

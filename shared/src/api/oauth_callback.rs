@@ -155,14 +155,27 @@ async fn handle(
         client_secret: app.hubspot_client_secret,
         redirect_uri: redirect_uri.to_string(),
     };
-    let tokens = oauth::exchange_code(&s.hubspot_api_base, &oauth_app, code)
+    // A tenant moved back to the legacy paths connects through them too.
+    let version = s
+        .repo
+        .get_config(&tenant.id)
+        .await
+        .map_err(|e| internal(&e))?
+        .unwrap_or_default()
+        .hubspot_api_version;
+    let tokens = oauth::exchange_code(&s.hubspot_api_base, version, &oauth_app, code)
         .await
         .map_err(|e| upstream("HubSpot did not accept the authorization", &e))?;
     let portal = match tokens.hub_id {
         Some(h) => h,
-        None => oauth::introspect_hub_id(&s.hubspot_api_base, &oauth_app, &tokens.access_token)
-            .await
-            .map_err(|e| upstream("could not identify the HubSpot portal", &e))?,
+        None => oauth::introspect_hub_id(
+            &s.hubspot_api_base,
+            version,
+            &oauth_app,
+            &tokens.access_token,
+        )
+        .await
+        .map_err(|e| upstream("could not identify the HubSpot portal", &e))?,
     };
     if let Some(existing) = tenant.hubspot_portal_id {
         if existing != portal && !payload.reconnect {

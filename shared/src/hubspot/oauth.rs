@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use std::time::Duration;
 
-use super::paths;
+use super::paths::{HubSpotApiVersion, Paths};
 use super::{HubSpotError, OAuthFailure};
 use crate::secret::SecretString;
 
@@ -161,10 +161,17 @@ fn http() -> reqwest::Client {
 /// reconnect); other failures are [`HubSpotError::OAuth`] with HubSpot's message.
 async fn token_call(
     api_base: &str,
+    version: HubSpotApiVersion,
     form: &[(&str, &str)],
     operation: &str,
 ) -> Result<TokenSet, HubSpotError> {
-    let bytes = match post_form(format!("{api_base}{}", paths::TOKEN), form, operation).await {
+    let bytes = match post_form(
+        format!("{api_base}{}", Paths(version).token()),
+        form,
+        operation,
+    )
+    .await
+    {
         Ok(b) => b,
         Err(HubSpotError::OAuth {
             kind: OAuthFailure::InvalidGrant,
@@ -186,11 +193,13 @@ async fn token_call(
 
 pub async fn exchange_code(
     api_base: &str,
+    version: HubSpotApiVersion,
     app: &OAuthApp,
     code: &str,
 ) -> Result<TokenSet, HubSpotError> {
     token_call(
         api_base,
+        version,
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -205,11 +214,13 @@ pub async fn exchange_code(
 
 pub async fn refresh(
     api_base: &str,
+    version: HubSpotApiVersion,
     app: &OAuthApp,
     refresh_token: &SecretString,
 ) -> Result<TokenSet, HubSpotError> {
     token_call(
         api_base,
+        version,
         &[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
@@ -228,6 +239,7 @@ pub async fn refresh(
 /// refusals `OAuth { kind: BadRequest }`, each with HubSpot's message.
 pub async fn introspect_hub_id(
     api_base: &str,
+    version: HubSpotApiVersion,
     app: &OAuthApp,
     token: &SecretString,
 ) -> Result<u64, HubSpotError> {
@@ -238,7 +250,7 @@ pub async fn introspect_hub_id(
         hub_id: Option<u64>,
     }
     let bytes = post_form(
-        format!("{api_base}{}", paths::INTROSPECT),
+        format!("{api_base}{}", Paths(version).introspect()),
         &[
             ("client_id", app.client_id.as_str()),
             ("client_secret", app.client_secret.expose()),
@@ -272,11 +284,12 @@ pub async fn introspect_hub_id(
 /// best effort; the error still says whether it was temporary or a refusal.
 pub async fn revoke(
     api_base: &str,
+    version: HubSpotApiVersion,
     app: &OAuthApp,
     refresh_token: &SecretString,
 ) -> Result<(), HubSpotError> {
     post_form(
-        format!("{api_base}{}", paths::REVOKE),
+        format!("{api_base}{}", Paths(version).revoke()),
         &[
             ("client_id", app.client_id.as_str()),
             ("client_secret", app.client_secret.expose()),

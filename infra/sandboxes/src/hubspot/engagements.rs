@@ -284,22 +284,34 @@ async fn associate_default(
 }
 
 pub fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/crm/v3/objects/{object}", post(create))
-        .route(
-            "/crm/v3/objects/{object}/{id}",
-            axum::routing::patch(update),
-        )
-        .route(
-            "/crm/v3/pipelines/deals",
-            get(|| async { Json(pipelines()) }),
-        )
-        .route(
-            "/crm/v4/objects/{from}/{id}/associations/{to}",
-            get(list_associations),
-        )
-        .route(
-            "/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}",
-            put(associate_default),
-        )
+    let r = super::both(
+        Router::new(),
+        "/crm/v3/objects/{object}",
+        "/crm/objects/2026-03/{object}",
+        post(create),
+    );
+    let r = super::both(
+        r,
+        "/crm/v3/objects/{object}/{id}",
+        "/crm/objects/2026-03/{object}/{id}",
+        axum::routing::patch(update),
+    );
+    // Record associations: v4 in the legacy family, under the objects path in 2026-03.
+    let r = super::both(
+        r,
+        "/crm/v4/objects/{object}/{id}/associations/{to}",
+        "/crm/objects/2026-03/{object}/{id}/associations/{to}",
+        get(list_associations),
+    );
+    let r = super::both(
+        r,
+        "/crm/v4/objects/{object}/{id}/associations/default/{to}/{to_id}",
+        "/crm/objects/2026-03/{object}/{id}/associations/default/{to}/{to_id}",
+        put(associate_default),
+    );
+    // HubSpot publishes no date-versioned pipelines path: legacy only.
+    r.route(
+        "/crm/v3/pipelines/deals",
+        get(|| async { Json(pipelines()) }),
+    )
 }

@@ -226,6 +226,17 @@ impl HubSpotSandbox {
     }
 }
 
+/// Registers `handler` under a legacy path and its 2026-03 twin: HubSpot answers both families
+/// from the same data, and so does the sandbox (reference/hubspot.md §0).
+pub(crate) fn both(
+    router: Router<Shared>,
+    legacy: &str,
+    dated: &str,
+    handler: axum::routing::MethodRouter<Shared>,
+) -> Router<Shared> {
+    router.route(legacy, handler.clone()).route(dated, handler)
+}
+
 pub fn error_body(category: &str, message: &str) -> Value {
     json!({"status": "error", "message": message, "correlationId": uuid::Uuid::new_v4().to_string(), "category": category})
 }

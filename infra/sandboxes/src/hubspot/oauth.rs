@@ -1,4 +1,5 @@
-//! OAuth endpoints: authorize (auto-consents unless told to deny), v3 token, introspect, revoke.
+//! OAuth endpoints: authorize (auto-consents unless told to deny), token, introspect and revoke
+//! under both `/oauth/v3` and `/oauth/2026-03`.
 
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
@@ -56,7 +57,11 @@ fn url_encode(v: &str) -> String {
         .collect()
 }
 
-async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(s): State<Shared>,
+    uri: axum::http::Uri,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let mut s = s.lock().unwrap();
     if f.get("client_id") != Some(&s.cfg.client_id)
         || f.get("client_secret") != Some(&s.cfg.client_secret)
@@ -118,7 +123,7 @@ async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) 
         access.clone(),
         Instant::now() + Duration::from_secs(lifetime),
     );
-    *s.counts.entry("POST /oauth/v3/token".into()).or_default() += 1;
+    *s.counts.entry(format!("POST {}", uri.path())).or_default() += 1;
     Json(
         json!({"token_type": "bearer", "refresh_token": refresh, "access_token": access,
                 "expires_in": lifetime, "token_use": "access_token", "hub_id": s.cfg.portal_id}),
@@ -167,7 +172,10 @@ pub fn routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/oauth/authorize", get(authorize))
         .route("/oauth/v3/token", post(token))
+        .route("/oauth/2026-03/token", post(token))
         .route("/oauth/v3/token/introspect", post(introspect))
+        .route("/oauth/2026-03/token/introspect", post(introspect))
         .route("/oauth/v3/token/revoke", post(revoke))
+        .route("/oauth/2026-03/token/revoke", post(revoke))
         .layer(axum::middleware::from_fn_with_state(state, oauth_gate))
 }

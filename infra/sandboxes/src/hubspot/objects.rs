@@ -579,7 +579,16 @@ async fn search(State(state): State<Shared>, Path(object): Path<String>, body: S
 }
 
 pub fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/crm/v3/objects/{object}/batch/{op}", post(batch))
-        .route("/crm/v3/objects/{object}/search", post(search))
+    let r = super::both(
+        Router::new(),
+        "/crm/v3/objects/{object}/batch/{op}",
+        "/crm/objects/2026-03/{object}/batch/{op}",
+        post(batch),
+    );
+    super::both(
+        r,
+        "/crm/v3/objects/{object}/search",
+        "/crm/objects/2026-03/{object}/search",
+        post(search),
+    )
 }

@@ -205,16 +205,21 @@ async fn create_group(
 }
 
 pub fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/crm/v3/properties/{object}", get(list).post(create))
-        .route(
-            "/crm/v3/properties/{object}/batch/create",
-            post(batch_create),
-        )
-        .route(
-            "/crm/v3/properties/{object}/groups",
-            get(list_groups).post(create_group),
-        )
-        .route("/crm/v3/properties/{object}/groups/{name}", get(get_group))
-        .route("/crm/v3/properties/{object}/{name}", get(get_one))
+    let routes = [
+        ("/{object}", get(list).post(create)),
+        ("/{object}/batch/create", post(batch_create)),
+        ("/{object}/groups", get(list_groups).post(create_group)),
+        ("/{object}/groups/{name}", get(get_group)),
+        ("/{object}/{name}", get(get_one)),
+    ];
+    routes
+        .into_iter()
+        .fold(Router::new(), |r, (tail, handler)| {
+            super::both(
+                r,
+                &format!("/crm/v3/properties{tail}"),
+                &format!("/crm/properties/2026-03{tail}"),
+                handler,
+            )
+        })
 }
