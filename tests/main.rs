@@ -9,6 +9,8 @@ mod api_bad_input;
 mod api_fixture;
 #[path = "suites/hubspot.rs"]
 mod hubspot;
+#[path = "suites/hubspot_conformance.rs"]
+mod hubspot_conformance;
 #[path = "suites/hubspot_oauth.rs"]
 mod hubspot_oauth;
 #[path = "suites/lambda_functions.rs"]

@@ -459,7 +459,11 @@ async fn feature_adoption_counts_and_onboarding_milestones() {
                     .to_string();
                 assert_eq!(p["onboarding_completed"], date, "{vid}");
             } else {
-                assert!(p.get("onboarding_completed").is_none(), "{vid}");
+                // Never set or cleared ("" is how HubSpot keeps a cleared value).
+                assert!(
+                    p.get("onboarding_completed").is_none_or(|v| v.is_empty()),
+                    "{vid}"
+                );
             }
         }
     });

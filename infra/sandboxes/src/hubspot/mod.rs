@@ -1,6 +1,9 @@
-//! HubSpot sandbox: OAuth (authorize, v3 token, introspect, revoke), properties and groups,
+//! HubSpot sandbox: OAuth (authorize, token, introspect, revoke), properties and groups,
 //! CRM object batch read/create/update/upsert, search (200 per page, 10,000 cap, 5 req/s),
 //! the 10-second rolling burst limit with HubSpot's 429 body, fault injection and counts.
+//! Every endpoint answers on both path families, the date-versioned `2026-03` and the legacy
+//! `v3`/`v4` ones, from one state ([`both`]); answers are shaped as HubSpot's official Python
+//! client parses them in strict mode (`infra/scripts/hubspot_conformance.py`).
 
 mod engagements;
 mod oauth;

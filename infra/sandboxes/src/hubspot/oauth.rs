@@ -14,10 +14,16 @@ use std::time::{Duration, Instant};
 use super::Shared;
 use crate::limits::take_targeted_fault;
 
+/// HubSpot's OAuth error: RFC 6749 `error`/`error_description` plus the fields of every other
+/// HubSpot error (`status`, `message`, `category`, `correlationId`; reference/hubspot.md §1, §6).
 fn oauth_error(error: &str, description: &str, status: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Json(json!({"error": error, "error_description": description, "status": status, "message": description})),
+        Json(
+            json!({"error": error, "error_description": description, "status": status,
+                    "message": description, "category": "BAD_REQUEST",
+                    "correlationId": uuid::Uuid::new_v4().to_string()}),
+        ),
     )
         .into_response()
 }
@@ -131,16 +137,43 @@ async fn token(
     .into_response()
 }
 
+/// Token introspection as HubSpot answers it: the whole token info object for an active token
+/// (`token, user, hub_domain, scopes, hub_id, app_id, expires_in, user_id, token_type`, with
+/// v3's `active, client_id, token_use`; reference/hubspot.md §1), `{"active": false}` otherwise.
 async fn introspect(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
     let s = s.lock().unwrap();
     let token = f.get("token").cloned().unwrap_or_default();
-    let active = s
+    let left = s
         .access_tokens
         .get(&token)
-        .is_some_and(|e| *e > Instant::now());
-    Json(json!({"active": active, "hub_id": if active { json!(s.cfg.portal_id) } else { json!(null) },
-                "client_id": s.cfg.client_id, "token_type": "access", "token_use": "access_token"}))
+        .and_then(|e| e.checked_duration_since(Instant::now()))
+        .filter(|d| !d.is_zero());
+    let Some(left) = left else {
+        return Json(json!({"active": false})).into_response();
+    };
+    let portal = s.cfg.portal_id;
+    Json(json!({
+        "active": true, "token": token, "token_type": "access", "token_use": "access_token",
+        "user": "admin@sandbox.example", "user_id": 1_000_001, "hub_domain": format!("sandbox-{portal}.example"),
+        "hub_id": portal, "app_id": 424_242, "client_id": s.cfg.client_id,
+        "scopes": ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write",
+                   "crm.objects.companies.read", "crm.objects.companies.write",
+                   "crm.schemas.contacts.read", "crm.schemas.contacts.write",
+                   "crm.schemas.companies.read", "crm.schemas.companies.write",
+                   "crm.objects.deals.read", "crm.objects.deals.write"],
+        "expires_in": left.as_secs(),
+    }))
     .into_response()
+}
+
+/// The OAuth v1 paths are deprecated (sunset 2027-02-16, reference/hubspot.md §0) and the
+/// service never calls them: the sandbox answers them as a path it does not serve.
+async fn not_served() -> Response {
+    super::err(
+        StatusCode::NOT_FOUND,
+        "OBJECT_NOT_FOUND",
+        "resource not found",
+    )
 }
 
 async fn revoke(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
@@ -177,5 +210,6 @@ pub fn routes(state: Shared) -> Router<Shared> {
         .route("/oauth/2026-03/token/introspect", post(introspect))
         .route("/oauth/v3/token/revoke", post(revoke))
         .route("/oauth/2026-03/token/revoke", post(revoke))
+        .route("/oauth/v1/token", post(not_served))
         .layer(axum::middleware::from_fn_with_state(state, oauth_gate))
 }

@@ -139,6 +139,12 @@ async fn batch_create(
             Ok(v) => results.push(v),
             Err((_, mut b)) => {
                 b["context"] = json!({"name": [input["name"]]});
+                b["links"] = json!({});
+                // A 207 item is a StandardError: no correlationId of its own.
+                if let Some(o) = b.as_object_mut() {
+                    o.remove("correlationId");
+                }
+                b["errors"] = json!([{"message": b["message"], "code": b["category"]}]);
                 errors.push(b);
             }
         }
