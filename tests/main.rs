@@ -9,8 +9,14 @@ mod api_bad_input;
 mod api_fixture;
 #[path = "suites/hubspot.rs"]
 mod hubspot;
+#[path = "suites/hubspot_conformance.rs"]
+mod hubspot_conformance;
+#[path = "suites/hubspot_oauth.rs"]
+mod hubspot_oauth;
 #[path = "suites/lambda_functions.rs"]
 mod lambda_functions;
+#[path = "suites/legacy_paths.rs"]
+mod legacy_paths;
 #[path = "suites/pendo.rs"]
 mod pendo;
 #[path = "suites/queue.rs"]

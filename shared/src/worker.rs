@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::domain::{day_number, Job, JobKind, PendoRegion, Tenant, TenantStatus, Trigger};
 use crate::hubspot::oauth::OAuthApp;
-use crate::hubspot::{Auth, HubSpotApi, HubSpotClient, HubSpotConfig, HubSpotError};
+use crate::hubspot::{
+    Auth, HubSpotApi, HubSpotApiVersion, HubSpotClient, HubSpotConfig, HubSpotError,
+};
 use crate::pendo::{PendoApi, PendoClient, PendoConfig, PendoError};
 use crate::queue::{decode_job, Queue};
 use crate::secret::SecretString;
@@ -20,7 +22,12 @@ use crate::sync::{RunResult, SyncEngine, SyncError, SyncOptions, SyncOutcome};
 /// Builds a tenant's API clients (from its secrets in production; pointed at sandboxes locally).
 #[async_trait]
 pub trait Connectors: Send + Sync {
-    async fn hubspot(&self, tenant: &Tenant) -> Result<Arc<dyn HubSpotApi>, SyncError>;
+    /// A HubSpot client for the tenant, speaking the path family its config chose.
+    async fn hubspot(
+        &self,
+        tenant: &Tenant,
+        api_version: HubSpotApiVersion,
+    ) -> Result<Arc<dyn HubSpotApi>, SyncError>;
     async fn pendo(&self, tenant: &Tenant) -> Result<Arc<dyn PendoApi>, SyncError>;
     /// A client for a key not stored yet (verifying it before saving).
     fn pendo_client(&self, region: PendoRegion, key: SecretString) -> Arc<dyn PendoApi>;
@@ -57,7 +64,11 @@ fn secrets_error(e: crate::secrets::SecretsError) -> SyncError {
 
 #[async_trait]
 impl Connectors for SecretConnectors {
-    async fn hubspot(&self, tenant: &Tenant) -> Result<Arc<dyn HubSpotApi>, SyncError> {
+    async fn hubspot(
+        &self,
+        tenant: &Tenant,
+        api_version: HubSpotApiVersion,
+    ) -> Result<Arc<dyn HubSpotApi>, SyncError> {
         let s = self
             .secrets
             .tenant(&tenant.id)
@@ -66,8 +77,12 @@ impl Connectors for SecretConnectors {
         let refresh_token = s.hubspot_refresh_token.ok_or(HubSpotError::NotConnected)?;
         let app = self.secrets.app().await.map_err(secrets_error)?;
         let limits = crate::hubspot::PortalLimits::shared(&self.hubspot, tenant.id.as_str());
+        let cfg = HubSpotConfig {
+            api_version,
+            ..self.hubspot.clone()
+        };
         Ok(Arc::new(HubSpotClient::with_limits(
-            self.hubspot.clone(),
+            cfg,
             Auth::OAuth {
                 app: OAuthApp {
                     client_id: app.hubspot_client_id,
@@ -227,7 +242,10 @@ impl Worker {
         deadline: Option<Instant>,
         lease: &mut crate::store::repo::Lease,
     ) -> Result<JobResult, SyncError> {
-        let hubspot = self.connectors.hubspot(tenant).await?;
+        let hubspot = self
+            .connectors
+            .hubspot(tenant, config.hubspot_api_version)
+            .await?;
         let pendo = self.connectors.pendo(tenant).await?;
         let today = self
             .today_override

@@ -74,7 +74,7 @@ async fn full_admin_journey() {
     assert!(!dry.json()["would_write"].as_array().unwrap().is_empty());
     assert_eq!(
         api.hubspot
-            .count("POST /crm/v3/objects/contacts/batch/update"),
+            .count("POST /crm/objects/2026-03/contacts/batch/update"),
         0
     );
 
@@ -100,7 +100,7 @@ async fn full_admin_journey() {
     assert!(matches!(r, JobResult::Finished(_)), "{r:?}");
     assert!(
         api.hubspot
-            .count("POST /crm/v3/objects/contacts/batch/update")
+            .count("POST /crm/objects/2026-03/contacts/batch/update")
             >= 1
     );
 
@@ -567,6 +567,8 @@ async fn pendo_webhooks_through_the_local_server_end_up_in_hubspot() {
     let router = api.router.clone();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let url = format!("http://{addr}{}", api.webhook_path(&a).await);
+    let minute = || chrono::Utc::now().timestamp() / 60;
+    let first_minute = minute();
     let statuses = api
         .pendo
         .emit_nps(sandboxes::pendo::EmitNps {
@@ -580,7 +582,14 @@ async fn pendo_webhooks_through_the_local_server_end_up_in_hubspot() {
         .await;
     assert_eq!(statuses, vec![202, 202, 202]);
     let jobs = api.queue.take_all();
-    assert_eq!(jobs.len(), 1, "three webhooks, one coalesced job");
+    // One job per coalescing minute: three webhooks are one job unless a minute boundary fell
+    // between them (a slow machine), then at most one per minute.
+    let minutes_spanned = (minute() - first_minute + 1) as usize;
+    assert!(
+        (1..=minutes_spanned).contains(&jobs.len()),
+        "three webhooks, one coalesced job per minute: {} jobs over {minutes_spanned} minute(s)",
+        jobs.len()
+    );
     let r = api.worker.handle(&jobs[0], None).await.unwrap();
     assert!(matches!(r, JobResult::Finished(_)), "{r:?}");
     let score = api.hubspot.with(|s| {

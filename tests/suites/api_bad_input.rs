@@ -51,6 +51,7 @@ async fn bad_input_corpus() {
         (Some("application/json"), br#"{"pull": [{"object": "visitor", "hubspot_property": "pendo_days_active", "pendo_field": "x"}]}"#.to_vec()),
         (Some("application/json"), br#"{"pull": "everything"}"#.to_vec()),
         (Some("application/json"), br#"{"schedule": {"hour_utc": 99}}"#.to_vec()),
+        (Some("application/json"), br#"{"hubspot_api_version": "v4"}"#.to_vec()),
         (Some("application/json"), br#"{"join": {"contact_property": "../../etc/passwd", "company_property": "x"}}"#.to_vec()),
         (Some("application/json"), br#"{"reconnect": "yes"}"#.to_vec()),
         (Some("application/json"), br#"{"event": "npsSubmitted"}"#.to_vec()),

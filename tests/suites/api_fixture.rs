@@ -38,6 +38,7 @@ pub const ADMIN_B: &str = "admin-b-token";
 
 pub struct Reply {
     pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
     pub body: String,
 }
 
@@ -132,11 +133,13 @@ impl Api {
     pub async fn send(&self, req: Request<Body>) -> Reply {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
+        let headers = resp.headers().clone();
         let bytes = axum::body::to_bytes(resp.into_body(), 10 << 20)
             .await
             .unwrap();
         Reply {
             status,
+            headers,
             body: String::from_utf8_lossy(&bytes).to_string(),
         }
     }

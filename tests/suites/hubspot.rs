@@ -4,8 +4,10 @@ use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
 use sandboxes::Fault;
 use shared::domain::ObjectKind;
 use shared::hubspot::oauth::{self, OAuthApp};
+use shared::hubspot::paths::Paths;
 use shared::hubspot::{
-    Auth, HubSpotApi, HubSpotClient, HubSpotConfig, HubSpotError, SearchCursor, WriteInput,
+    Auth, HubSpotApi, HubSpotApiVersion, HubSpotClient, HubSpotConfig, HubSpotError, SearchCursor,
+    WriteInput,
 };
 use shared::secret::SecretString;
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,18 +72,25 @@ async fn oauth_code_exchange_introspection_and_refresh_ahead_of_expiry() {
         .unwrap()
         .1
         .to_string();
-    let tokens = oauth::exchange_code(&sbx.base_url, &app, &code)
+    let tokens = oauth::exchange_code(&sbx.base_url, Default::default(), &app, &code)
         .await
         .unwrap();
     assert_eq!(tokens.hub_id, Some(4_242_424));
-    let hub = oauth::introspect_hub_id(&sbx.base_url, &app, &tokens.access_token)
-        .await
-        .unwrap();
+    let hub = oauth::introspect_hub_id(
+        &sbx.base_url,
+        Default::default(),
+        &app,
+        &tokens.access_token,
+    )
+    .await
+    .unwrap();
     assert_eq!(hub, 4_242_424);
     // A code works once.
-    assert!(oauth::exchange_code(&sbx.base_url, &app, &code)
-        .await
-        .is_err());
+    assert!(
+        oauth::exchange_code(&sbx.base_url, Default::default(), &app, &code)
+            .await
+            .is_err()
+    );
 
     // With a 61 s lifetime the client refreshes after ~1 s (a minute ahead), before any 401.
     let c = HubSpotClient::new(
@@ -109,7 +118,7 @@ async fn oauth_code_exchange_introspection_and_refresh_ahead_of_expiry() {
         "refreshed ahead of expiry"
     );
     assert_eq!(
-        sbx.count("GET /crm/v3/properties/contacts"),
+        sbx.count("GET /crm/properties/2026-03/contacts"),
         3,
         "no 401 retries"
     );
@@ -333,9 +342,19 @@ async fn rides_out_a_429_storm_and_never_exceeds_the_window() {
 
 #[tokio::test]
 async fn tasks_deals_pipelines_and_associations() {
+    tasks_deals_pipelines_and_associations_on(HubSpotApiVersion::V2026_03).await;
+}
+
+#[tokio::test]
+async fn tasks_deals_pipelines_and_associations_on_legacy_paths() {
+    tasks_deals_pipelines_and_associations_on(HubSpotApiVersion::Legacy).await;
+}
+
+async fn tasks_deals_pipelines_and_associations_on(version: HubSpotApiVersion) {
     use shared::hubspot::association_types::{DEAL_TO_COMPANY, TASK_TO_CONTACT};
     let sbx = HubSpotSandbox::start(Default::default()).await.unwrap();
-    let c = client(&sbx, |_| {});
+    let c = client(&sbx, |cfg| cfg.api_version = version);
+    let create_task = format!("POST {}", Paths(version).object("tasks"));
     c.ensure_schema(ObjectKind::Account).await.unwrap();
     c.ensure_schema(ObjectKind::Visitor).await.unwrap();
     let company = c
@@ -427,10 +446,10 @@ async fn tasks_deals_pipelines_and_associations() {
         kind: "503".into(),
         count: 1,
         delay_ms: 0,
-        path_contains: Some("/objects/tasks".into()),
+        path_contains: Some("/tasks".into()),
         retry_after_secs: None,
     });
-    let before = sbx.count("POST /crm/v3/objects/tasks");
+    let before = sbx.count(&create_task);
     let e = c
         .create_record(
             "tasks",
@@ -440,5 +459,19 @@ async fn tasks_deals_pipelines_and_associations() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("not retried"), "{e}");
-    assert_eq!(sbx.count("POST /crm/v3/objects/tasks") - before, 1);
+    assert_eq!(sbx.count(&create_task) - before, 1);
+    // Only this family's paths were called (pipelines excepted: they have no 2026-03 path).
+    let other = match version {
+        HubSpotApiVersion::V2026_03 => "/v3/objects",
+        HubSpotApiVersion::Legacy => "2026-03",
+    };
+    let counts = sbx.counts();
+    assert!(
+        counts.keys().all(|k| !k.contains(other)),
+        "{version:?} client called the other family: {counts:?}"
+    );
+    assert!(
+        counts.keys().any(|k| k.contains("/associations/")),
+        "{counts:?}"
+    );
 }

@@ -480,7 +480,7 @@ async fn every_function_runs_as_lambda_runs_it() {
     assert!(jobs
         .iter()
         .all(|j| j.tenant_id == TenantId::parse(&tenant).unwrap()));
-    let writes_before = hubspot.count("POST /crm/v3/objects/contacts/batch/update");
+    let writes_before = hubspot.count("POST /crm/objects/2026-03/contacts/batch/update");
     let reply = worker.call(event).await;
     assert_eq!(
         reply["batchItemFailures"],
@@ -489,7 +489,7 @@ async fn every_function_runs_as_lambda_runs_it() {
         worker.log_tail()
     );
     assert!(
-        hubspot.count("POST /crm/v3/objects/contacts/batch/update") > writes_before,
+        hubspot.count("POST /crm/objects/2026-03/contacts/batch/update") > writes_before,
         "the worker wrote to HubSpot"
     );
 

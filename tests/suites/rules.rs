@@ -459,7 +459,11 @@ async fn feature_adoption_counts_and_onboarding_milestones() {
                     .to_string();
                 assert_eq!(p["onboarding_completed"], date, "{vid}");
             } else {
-                assert!(p.get("onboarding_completed").is_none(), "{vid}");
+                // Never set or cleared ("" is how HubSpot keeps a cleared value).
+                assert!(
+                    p.get("onboarding_completed").is_none_or(|v| v.is_empty()),
+                    "{vid}"
+                );
             }
         }
     });
@@ -467,11 +471,11 @@ async fn feature_adoption_counts_and_onboarding_milestones() {
     // Nothing changed: the rule writes nothing the second time.
     let updates = f
         .hubspot
-        .count("POST /crm/v3/objects/contacts/batch/update");
+        .count("POST /crm/objects/2026-03/contacts/batch/update");
     f.full_sync().await;
     assert_eq!(
         f.hubspot
-            .count("POST /crm/v3/objects/contacts/batch/update"),
+            .count("POST /crm/objects/2026-03/contacts/batch/update"),
         updates
     );
 }

@@ -75,11 +75,11 @@ async fn first_sync_second_sync_and_a_day_of_changes() {
     // Second sync, nothing changed: no writes either way, although the pull saw every record
     // the push had just modified (no ping-pong).
     let (hs_writes, pendo_writes) = (f.hubspot_writes(), f.pendo_writes());
-    let searches = f.hubspot.count("POST /crm/v3/objects/contacts/search");
+    let searches = f.hubspot.count("POST /crm/objects/2026-03/contacts/search");
     let second = f.full_sync().await;
     assert_eq!(f.hubspot_writes() - hs_writes, 0, "{second:?}");
     assert_eq!(f.pendo_writes() - pendo_writes, 0);
-    assert!(f.hubspot.count("POST /crm/v3/objects/contacts/search") > searches);
+    assert!(f.hubspot.count("POST /crm/objects/2026-03/contacts/search") > searches);
     assert_eq!(second.counts.pushed + second.counts.pulled, 0);
     assert_eq!(
         second.counts.unchanged as usize,
@@ -145,7 +145,7 @@ async fn first_sync_second_sync_and_a_day_of_changes() {
     assert!(!changed.is_empty());
     let visitor_updates = f
         .hubspot
-        .count("POST /crm/v3/objects/contacts/batch/update");
+        .count("POST /crm/objects/2026-03/contacts/batch/update");
     let pendo_writes = f.pendo_writes();
     let third = f.full_sync().await;
     let contacts_after = f.contacts_by_visitor();
@@ -166,7 +166,7 @@ async fn first_sync_second_sync_and_a_day_of_changes() {
     });
     assert_eq!(
         f.hubspot
-            .count("POST /crm/v3/objects/contacts/batch/update")
+            .count("POST /crm/objects/2026-03/contacts/batch/update")
             - visitor_updates,
         changed.len().div_ceil(100) as u64,
         "only changed contacts are written, in batches of 100"

@@ -106,8 +106,14 @@ pub async fn run(visitors: usize, accounts: usize, days: i32, dir: &Path) -> Res
         redirect_uri: REDIRECT.into(),
     };
     let code = authorize_through_sandbox(&hubspot, &app).await?;
-    let tokens = oauth::exchange_code(&hubspot.base_url, &app, &code).await?;
-    let portal = oauth::introspect_hub_id(&hubspot.base_url, &app, &tokens.access_token).await?;
+    let tokens = oauth::exchange_code(&hubspot.base_url, Default::default(), &app, &code).await?;
+    let portal = oauth::introspect_hub_id(
+        &hubspot.base_url,
+        Default::default(),
+        &app,
+        &tokens.access_token,
+    )
+    .await?;
     secrets
         .put_tenant(
             &tenant_id,

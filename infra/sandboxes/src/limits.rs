@@ -79,7 +79,8 @@ pub(crate) fn take_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
     Some(f)
 }
 
-/// Takes the first fault that explicitly targets `path` (its `path_contains` matches).
+/// Like [`take_fault`], but only faults that name a path: OAuth endpoints sit outside the API
+/// gate, and a fault meant for "all API requests" must not break the token refresh behind them.
 pub(crate) fn take_targeted_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
     let idx = faults
         .iter()

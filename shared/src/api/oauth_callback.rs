@@ -1,5 +1,6 @@
 //! `GET /oauth/callback?code&state`: verifies the signed state (tenant, 10-minute expiry, one
-//! use), exchanges the code at the v3 token endpoint, finds the portal, stores the refresh token
+//! use), exchanges the code at the token endpoint (HubSpot failures mapped to 503 temporary /
+//! 400 spent grant / 502 refused), finds the portal, stores the refresh token
 //! in the tenant's secret and the portal on the tenant, and answers a small HTML page.
 
 use axum::extract::{Query, State};
@@ -14,6 +15,7 @@ use super::oauth_state::{self, StateError};
 use super::public_url::PublicUrl;
 use super::AppState;
 use crate::hubspot::oauth::{self, OAuthApp};
+use crate::hubspot::{HubSpotError, OAuthFailure};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -50,7 +52,44 @@ async fn callback(
             "HubSpot connected",
             &format!("HubSpot portal {portal} is connected. You can close this window."),
         ),
-        Err((status, message)) => page(status, "HubSpot was not connected", &message),
+        Err((status, message)) => {
+            let mut resp = page(status, "HubSpot was not connected", &message);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                resp.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+                );
+            }
+            resp
+        }
+    }
+}
+
+/// Seconds an admin is told to wait after a temporary HubSpot failure (`Retry-After`).
+const RETRY_AFTER_SECS: u64 = 60;
+
+/// An OAuth failure as the admin sees it: a HubSpot outage is a 503 to retry (the code is
+/// spent, so "retry" means starting the connection again), a spent or revoked grant a 400, a
+/// refused request a 502 (our app's registration is wrong, not the admin's input).
+fn upstream(context: &str, e: &HubSpotError) -> (StatusCode, String) {
+    match e {
+        HubSpotError::OAuth {
+            kind: OAuthFailure::Temporary,
+            ..
+        } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{context}: HubSpot is temporarily unavailable ({e}). Start the connection again in a minute."
+            ),
+        ),
+        HubSpotError::OAuth {
+            kind: OAuthFailure::InvalidGrant,
+            ..
+        } => (
+            StatusCode::BAD_REQUEST,
+            format!("{context}: {e}. Start the connection again."),
+        ),
+        _ => (StatusCode::BAD_GATEWAY, format!("{context}: {e}")),
     }
 }
 
@@ -116,24 +155,27 @@ async fn handle(
         client_secret: app.hubspot_client_secret,
         redirect_uri: redirect_uri.to_string(),
     };
-    let tokens = oauth::exchange_code(&s.hubspot_api_base, &oauth_app, code)
+    // A tenant moved back to the legacy paths connects through them too.
+    let version = s
+        .repo
+        .get_config(&tenant.id)
         .await
-        .map_err(|e| {
-            (
-                StatusCode::BAD_GATEWAY,
-                format!("HubSpot did not accept the authorization: {e}"),
-            )
-        })?;
+        .map_err(|e| internal(&e))?
+        .unwrap_or_default()
+        .hubspot_api_version;
+    let tokens = oauth::exchange_code(&s.hubspot_api_base, version, &oauth_app, code)
+        .await
+        .map_err(|e| upstream("HubSpot did not accept the authorization", &e))?;
     let portal = match tokens.hub_id {
         Some(h) => h,
-        None => oauth::introspect_hub_id(&s.hubspot_api_base, &oauth_app, &tokens.access_token)
-            .await
-            .map_err(|e| {
-                (
-                    StatusCode::BAD_GATEWAY,
-                    format!("could not identify the HubSpot portal: {e}"),
-                )
-            })?,
+        None => oauth::introspect_hub_id(
+            &s.hubspot_api_base,
+            version,
+            &oauth_app,
+            &tokens.access_token,
+        )
+        .await
+        .map_err(|e| upstream("could not identify the HubSpot portal", &e))?,
     };
     if let Some(existing) = tenant.hubspot_portal_id {
         if existing != portal && !payload.reconnect {

@@ -41,7 +41,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "put",
         "/v1/tenants/{id}/config",
-        "Set the sync configuration (validated against both schemas)",
+        "Set the sync configuration (validated against both schemas; `hubspot_api_version`: \"2026-03\" (default) or \"legacy\" picks the tenant's HubSpot path family)",
         false,
     ),
     (

@@ -181,6 +181,19 @@ impl Default for Schedule {
     }
 }
 
+/// Which family of HubSpot paths a tenant's client speaks. HubSpot publishes date-versioned
+/// paths (`/crm/objects/2026-03/…`) and calls `/crm/v3`, `/crm/v4` and `/oauth/v3` legacy; the
+/// legacy paths end in September 2027 (reference/hubspot.md §0). The bodies are the same, so
+/// `legacy` is a per-tenant escape hatch for a portal where the new paths misbehave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HubSpotApiVersion {
+    #[default]
+    #[serde(rename = "2026-03")]
+    V2026_03,
+    #[serde(rename = "legacy")]
+    Legacy,
+}
+
 /// Unvalidated shape, as submitted or stored.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +210,9 @@ pub struct SyncConfigInput {
     pub nps: Option<NpsConfig>,
     #[serde(default)]
     pub schedule: Option<Schedule>,
+    /// `"2026-03"` (default) or `"legacy"`; anything else is rejected naming this field.
+    #[serde(default)]
+    pub hubspot_api_version: Option<HubSpotApiVersion>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +224,7 @@ pub struct SyncConfig {
     pub identity: IdentityOptions,
     pub nps: Option<NpsConfig>,
     pub schedule: Schedule,
+    pub hubspot_api_version: HubSpotApiVersion,
 }
 
 impl Default for SyncConfig {
@@ -219,6 +236,7 @@ impl Default for SyncConfig {
             identity: IdentityOptions::default(),
             nps: None,
             schedule: Schedule::default(),
+            hubspot_api_version: HubSpotApiVersion::default(),
         }
     }
 }
@@ -325,6 +343,7 @@ impl SyncConfig {
             identity,
             nps: input.nps,
             schedule,
+            hubspot_api_version: input.hubspot_api_version.unwrap_or_default(),
         })
     }
 
@@ -388,5 +407,21 @@ mod tests {
         assert!(e.contains("schedule.hour_utc"), "{e}");
         let e = parse(r#"{"unknown":1}"#).unwrap_err();
         assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn hubspot_api_version_defaults_to_2026_03_and_accepts_only_known_families() {
+        assert_eq!(
+            parse("{}").unwrap().hubspot_api_version,
+            HubSpotApiVersion::V2026_03
+        );
+        let legacy = parse(r#"{"hubspot_api_version":"legacy"}"#).unwrap();
+        assert_eq!(legacy.hubspot_api_version, HubSpotApiVersion::Legacy);
+        // Stored and served as the same string it was given.
+        let round = serde_json::to_value(&legacy).unwrap();
+        assert_eq!(round["hubspot_api_version"], "legacy");
+        assert_eq!(parse(&round.to_string()).unwrap(), legacy);
+        let e = parse(r#"{"hubspot_api_version":"v3"}"#).unwrap_err();
+        assert!(e.contains("unknown variant"), "{e}");
     }
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use super::client::{HubSpotClient, Lane, BATCH_LIMIT};
-use super::{paths, BatchOutcome, HsRecord, HubSpotError, RecordFailure, WriteInput};
+use super::{BatchOutcome, HsRecord, HubSpotError, RecordFailure, WriteInput};
 use crate::domain::ObjectKind;
 use crate::http::{first_per_key, send_isolating};
 
@@ -88,7 +88,7 @@ impl HubSpotClient {
             .call(
                 "hubspot.write",
                 Method::POST,
-                &paths::batch(kind.hubspot_object(), op),
+                &self.paths().batch(kind.hubspot_object(), op),
                 Some(&json!({"inputs": body_inputs})),
                 Lane::Standard,
             )
@@ -139,7 +139,7 @@ impl HubSpotClient {
                 .call(
                     "hubspot.read",
                     Method::POST,
-                    &paths::batch(object, "read"),
+                    &self.paths().batch(object, "read"),
                     Some(&body),
                     Lane::Standard,
                 )

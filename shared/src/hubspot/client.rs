@@ -13,8 +13,8 @@ use super::batch::{message_of, records, results};
 use super::oauth::OAuthApp;
 use super::schema::pendo_property_specs;
 use super::{
-    paths, BatchOutcome, HsRecord, HubSpotApi, HubSpotError, PropertyInfo, SchemaReport,
-    SearchCursor, SearchPage, WriteInput,
+    BatchOutcome, HsRecord, HubSpotApi, HubSpotError, PropertyInfo, SchemaReport, SearchCursor,
+    SearchPage, WriteInput,
 };
 use crate::domain::{ObjectKind, PENDO_GROUP};
 use crate::http::{CallCounter, RetryPolicy, RollingWindowLimiter};
@@ -32,6 +32,8 @@ pub struct HubSpotConfig {
     pub search_per_second: usize,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// Path family: 2026-03 by default, legacy per tenant (see [`super::paths`]).
+    pub api_version: super::HubSpotApiVersion,
 }
 
 impl Default for HubSpotConfig {
@@ -43,6 +45,7 @@ impl Default for HubSpotConfig {
             search_per_second: 5,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            api_version: Default::default(),
         }
     }
 }
@@ -135,7 +138,7 @@ impl HubSpotClient {
             .call(
                 "hubspot.search",
                 Method::POST,
-                &paths::search(kind.hubspot_object()),
+                &self.paths().search(kind.hubspot_object()),
                 Some(body),
                 Lane::Search,
             )
@@ -181,7 +184,7 @@ impl HubSpotApi for HubSpotClient {
             .call(
                 "hubspot.schema",
                 Method::GET,
-                &paths::group(object, PENDO_GROUP),
+                &self.paths().group(object, PENDO_GROUP),
                 None,
                 Lane::Standard,
             )
@@ -191,7 +194,7 @@ impl HubSpotApi for HubSpotClient {
                 .call(
                     "hubspot.schema",
                     Method::POST,
-                    &paths::groups(object),
+                    &self.paths().groups(object),
                     Some(&json!({"name": PENDO_GROUP, "label": "Pendo", "displayOrder": -1})),
                     Lane::Standard,
                 )
@@ -210,7 +213,7 @@ impl HubSpotApi for HubSpotClient {
             .call(
                 "hubspot.schema",
                 Method::POST,
-                &paths::properties_batch_create(object),
+                &self.paths().properties_batch_create(object),
                 Some(&json!({"inputs": missing})),
                 Lane::Standard,
             )
@@ -236,7 +239,7 @@ impl HubSpotApi for HubSpotClient {
             .call(
                 "hubspot.schema",
                 Method::GET,
-                &paths::properties(kind.hubspot_object()),
+                &self.paths().properties(kind.hubspot_object()),
                 None,
                 Lane::Standard,
             )
@@ -374,7 +377,7 @@ impl HubSpotApi for HubSpotClient {
             .call_with(
                 "hubspot.write",
                 Method::POST,
-                &paths::object(object),
+                &self.paths().object(object),
                 Some(&body),
                 Lane::Standard,
                 false,
@@ -401,7 +404,7 @@ impl HubSpotApi for HubSpotClient {
             .call(
                 "hubspot.write",
                 Method::PATCH,
-                &paths::object_id(object, id),
+                &self.paths().object_id(object, id),
                 Some(&json!({"properties": properties})),
                 Lane::Standard,
             )
@@ -422,7 +425,7 @@ impl HubSpotApi for HubSpotClient {
             .call(
                 "hubspot.read",
                 Method::GET,
-                paths::DEAL_PIPELINES,
+                self.paths().deal_pipelines(),
                 None,
                 Lane::Standard,
             )
@@ -440,7 +443,7 @@ impl HubSpotApi for HubSpotClient {
             .call(
                 "hubspot.read",
                 Method::GET,
-                &paths::associations(from, id, to),
+                &self.paths().associations(from, id, to),
                 None,
                 Lane::Standard,
             )

@@ -40,9 +40,58 @@ pub enum HubSpotError {
         property: String,
         message: String,
     },
+    /// An OAuth endpoint (token, introspect, revoke) failed; `message` is HubSpot's own
+    /// (`message`, else `error_description`), `code` its `error` or `category`.
+    #[error(
+        "HubSpot OAuth {operation} failed ({kind}, HTTP {}{}): {message}",
+        status.map_or("none".to_string(), |s| s.to_string()),
+        if code.is_empty() { String::new() } else { format!(", {code}") }
+    )]
+    OAuth {
+        operation: String,
+        kind: OAuthFailure,
+        /// `None` when no HTTP answer arrived (connection refused, timeout).
+        status: Option<u16>,
+        code: String,
+        message: String,
+    },
+}
+
+/// What an OAuth failure means for the caller (reference/hubspot.md §1 and §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthFailure {
+    /// 429, 5xx or no answer: HubSpot may accept the same request later.
+    Temporary,
+    /// The code, refresh token or access token is invalid, expired or revoked
+    /// (`error: invalid_grant`, an inactive token): a new authorization is needed.
+    InvalidGrant,
+    /// Any other refusal (client id/secret, redirect URI, parameters, unknown path):
+    /// repeating the same request cannot succeed.
+    BadRequest,
+}
+
+impl std::fmt::Display for OAuthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OAuthFailure::Temporary => "temporary, retry later",
+            OAuthFailure::InvalidGrant => "invalid, expired or revoked grant",
+            OAuthFailure::BadRequest => "request refused",
+        })
+    }
 }
 
 impl HubSpotError {
+    /// Failures that may clear on their own (an outage, a rate limit): worth a later retry.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            HubSpotError::OAuth {
+                kind: OAuthFailure::Temporary,
+                ..
+            } | HubSpotError::RetriesExhausted { .. }
+        )
+    }
+
     /// Errors only a human can fix: the tenant is marked needs-attention, with no retry loop.
     pub fn needs_attention(&self) -> bool {
         matches!(
@@ -51,6 +100,10 @@ impl HubSpotError {
                 | HubSpotError::MissingScopes { .. }
                 | HubSpotError::NotConnected
                 | HubSpotError::IdPropertyNotUnique { .. }
+                | HubSpotError::OAuth {
+                    kind: OAuthFailure::InvalidGrant,
+                    ..
+                }
         )
     }
 }

@@ -1,6 +1,6 @@
 //! The HubSpot side: the `HubSpotApi` port, its reqwest adapter, OAuth, and schema setup.
-//! Paths live in [`paths`] only: moving from `/crm/v3/` to the date-versioned `/crm/objects/2026-03/`
-//! is a one-line change there.
+//! Paths live in [`paths`] only: the date-versioned `2026-03` family by default, the legacy
+//! `v3`/`v4` family per tenant ([`HubSpotConfig::api_version`]).
 
 mod batch;
 mod client;
@@ -12,7 +12,8 @@ mod transport;
 mod types;
 
 pub use client::{Auth, HubSpotClient, HubSpotConfig, PortalLimits, BATCH_LIMIT};
-pub use error::HubSpotError;
+pub use error::{HubSpotError, OAuthFailure};
+pub use paths::HubSpotApiVersion;
 pub use schema::{pendo_property_specs, validate_value, SchemaReport};
 pub use types::*;
 

@@ -1,10 +1,12 @@
-//! OAuth 2.0 authorization-code flow against the v3 token endpoints (form-encoded bodies).
+//! OAuth 2.0 authorization-code flow against HubSpot's token endpoints (form-encoded bodies,
+//! reference/hubspot.md §1). Every call maps the HTTP status to a typed error: 429/5xx and no
+//! answer are temporary, `invalid_grant` means reconnect, anything else is a refusal.
 
 use serde::Deserialize;
 use std::time::Duration;
 
-use super::paths;
-use super::HubSpotError;
+use super::paths::{HubSpotApiVersion, Paths};
+use super::{HubSpotError, OAuthFailure};
 use crate::http::RetryPolicy;
 use crate::secret::SecretString;
 
@@ -48,9 +50,9 @@ struct TokenResponse {
     hub_id: Option<u64>,
 }
 
-/// HubSpot's token-endpoint error: RFC 6749 fields (`error`, `error_description`) with the
-/// legacy `status`/`message` (hubspot.md §1), or the rate-limit body (`errorType`, `message`,
-/// hubspot.md §6).
+/// HubSpot's OAuth error body: RFC 6749 fields plus the legacy and standard error fields
+/// (`{"error","error_description","status","message","category","correlationId"}`,
+/// reference/hubspot.md §1 and §6). Every field is optional: a gateway 5xx may be HTML.
 #[derive(Deserialize, Default)]
 struct OAuthErrorBody {
     #[serde(default)]
@@ -61,8 +63,140 @@ struct OAuthErrorBody {
     status: String,
     #[serde(default)]
     message: String,
+    #[serde(default)]
+    category: String,
+    /// The rate-limit body's kind (`RATE_LIMIT`, reference/hubspot.md §6).
     #[serde(default, rename = "errorType")]
     error_type: String,
+}
+
+/// HubSpot's legacy `status` values that mean the grant itself is bad.
+const INVALID_GRANT_STATUSES: &[&str] = &["BAD_REFRESH_TOKEN", "BAD_AUTH_CODE", "BAD_REDIRECT_URI"];
+
+/// Classifies a non-2xx OAuth answer: 429/5xx are temporary, `invalid_grant` means the code or
+/// token is spent or revoked, anything else is a refusal of the request itself.
+fn oauth_failure(operation: &str, status: u16, bytes: &[u8]) -> HubSpotError {
+    let body: OAuthErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
+    let kind = match status {
+        429 | 500..=599 => OAuthFailure::Temporary,
+        _ if body.error == "invalid_grant"
+            || INVALID_GRANT_STATUSES.contains(&body.status.as_str()) =>
+        {
+            OAuthFailure::InvalidGrant
+        }
+        _ => OAuthFailure::BadRequest,
+    };
+    let message = [&body.message, &body.error_description, &body.error]
+        .into_iter()
+        .find(|m| !m.is_empty())
+        .map(|m| m.chars().take(500).collect())
+        .unwrap_or_else(|| format!("HTTP {status} without an error body"));
+    let code = [&body.error, &body.error_type, &body.category, &body.status]
+        .into_iter()
+        .find(|c| !c.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    HubSpotError::OAuth {
+        operation: operation.into(),
+        kind,
+        status: Some(status),
+        code,
+        message,
+    }
+}
+
+/// No HTTP answer (connection refused, reset, timeout): worth a retry. The URL is dropped from
+/// the message because OAuth bodies and query strings may carry secrets.
+fn unreachable(operation: &str, e: reqwest::Error) -> HubSpotError {
+    HubSpotError::OAuth {
+        operation: operation.into(),
+        kind: OAuthFailure::Temporary,
+        status: None,
+        code: String::new(),
+        message: format!("HubSpot did not answer: {}", e.without_url()),
+    }
+}
+
+/// Which failures of an OAuth request may succeed when repeated.
+#[derive(Clone, Copy)]
+enum Repeatable {
+    /// Only a 429: the request was refused before any work (an authorization code is single
+    /// use, so a 5xx or a lost connection may already have consumed it).
+    RateLimitOnly,
+    /// 429, 5xx and lost connections (refreshing is idempotent and runs unattended; connect's
+    /// introspection and deletion's revocation answer a person, who gets the typed failure).
+    Transient,
+}
+
+/// One POST of a form to an OAuth endpoint; `Ok` carries the body of a 2xx answer, `Err` the
+/// typed failure and HubSpot's `Retry-After`, if it sent one.
+async fn post_form_once(
+    url: &str,
+    form: &[(&str, &str)],
+    operation: &str,
+) -> Result<Vec<u8>, (HubSpotError, Option<Duration>)> {
+    let resp = http()
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| (unreachable(operation, e), None))?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| (unreachable(operation, e), None))?
+        .to_vec();
+    if (200..300).contains(&status) {
+        Ok(bytes)
+    } else {
+        Err((oauth_failure(operation, status, &bytes), retry_after))
+    }
+}
+
+/// POSTs a form to an OAuth endpoint, repeating temporary failures the way API calls are
+/// repeated (jittered backoff, `Retry-After` honoured, bounded attempts) as far as
+/// `repeatable` allows. When it gives up, the error is HubSpot's last answer, typed.
+async fn post_form(
+    url: String,
+    form: &[(&str, &str)],
+    operation: &str,
+    repeatable: Repeatable,
+    retry: &RetryPolicy,
+) -> Result<Vec<u8>, HubSpotError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (error, retry_after) = match post_form_once(&url, form, operation).await {
+            Ok(bytes) => return Ok(bytes),
+            Err(f) => f,
+        };
+        let again = match &error {
+            HubSpotError::OAuth {
+                kind: OAuthFailure::Temporary,
+                status,
+                ..
+            } => *status == Some(429) || matches!(repeatable, Repeatable::Transient),
+            _ => false,
+        };
+        if !again {
+            return Err(error);
+        }
+        let said = error.to_string();
+        if retry
+            .pause("hubspot", operation, attempt, said, retry_after)
+            .await
+            .is_err()
+        {
+            return Err(error);
+        }
+    }
 }
 
 /// The URL an admin opens to install the app; `authorize_base` is HubSpot's or the sandbox's.
@@ -84,147 +218,53 @@ fn http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-/// Which failures of a token request may succeed when repeated.
-#[derive(Clone, Copy)]
-enum Repeatable {
-    /// Only a 429: the request was refused before any work (an authorization code is single
-    /// use, so a 5xx or a lost connection may already have consumed it).
-    RateLimitOnly,
-    /// 429, 5xx and lost connections (refreshing is idempotent).
-    Transient,
-}
-
-/// One failed token request: the error, and whether and when to try again.
-struct TokenFailure {
-    error: HubSpotError,
-    retry: bool,
-    retry_after: Option<Duration>,
-}
-
-async fn token_once(
-    api_base: &str,
-    form: &[(&str, &str)],
-    operation: &str,
-    repeatable: Repeatable,
-) -> Result<TokenSet, TokenFailure> {
-    let transient = matches!(repeatable, Repeatable::Transient);
-    let resp = http()
-        .post(format!("{api_base}{}", paths::TOKEN))
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| TokenFailure {
-            error: HubSpotError::RetriesExhausted {
-                operation: operation.into(),
-                attempts: 1,
-                last: e.without_url().to_string(),
-            },
-            retry: transient,
-            retry_after: None,
-        })?;
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let bytes = resp.bytes().await.unwrap_or_default();
-    if status == 200 {
-        let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| TokenFailure {
-            error: HubSpotError::Decode {
-                operation: operation.into(),
-                message: e.to_string(),
-            },
-            retry: false,
-            retry_after: None,
-        })?;
-        return Ok(TokenSet {
-            access_token: SecretString::new(t.access_token),
-            refresh_token: SecretString::new(t.refresh_token),
-            expires_in: t.expires_in,
-            hub_id: t.hub_id,
-        });
-    }
-    let body: OAuthErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
-    if body.error == "invalid_grant" || body.status == "BAD_REFRESH_TOKEN" {
-        let error = if operation == "refresh" {
-            HubSpotError::RefreshRevoked
-        } else {
-            HubSpotError::Api {
-                operation: operation.into(),
-                status,
-                category: "invalid_grant".into(),
-                message: "authorization code is invalid or expired".into(),
-            }
-        };
-        return Err(TokenFailure {
-            error,
-            retry: false,
-            retry_after: None,
-        });
-    }
-    let category = [body.error, body.error_type]
-        .into_iter()
-        .find(|c| !c.is_empty())
-        .unwrap_or_default();
-    let message = [body.error_description, body.message]
-        .into_iter()
-        .find(|m| !m.is_empty())
-        .unwrap_or_else(|| "no message".into());
-    Err(TokenFailure {
-        error: HubSpotError::Api {
-            operation: operation.into(),
-            status,
-            category,
-            message,
-        },
-        retry: status == 429 || (transient && status >= 500),
-        retry_after,
-    })
-}
-
-/// A token request, repeated on rate limits (and outages, if `repeatable` allows) with the
-/// same backoff as API calls, honouring `Retry-After`. When it gives up, the error carries
-/// HubSpot's own message.
+/// A token grant. A bad refresh token is [`HubSpotError::RefreshRevoked`] (the tenant must
+/// reconnect); other failures are [`HubSpotError::OAuth`] with HubSpot's message.
 async fn token_call(
     api_base: &str,
+    version: HubSpotApiVersion,
     form: &[(&str, &str)],
     operation: &str,
     repeatable: Repeatable,
     retry: &RetryPolicy,
 ) -> Result<TokenSet, HubSpotError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match token_once(api_base, form, operation, repeatable).await {
-            Ok(t) => return Ok(t),
-            Err(f) if f.retry => retry
-                .pause(
-                    "hubspot",
-                    operation,
-                    attempt,
-                    f.error.to_string(),
-                    f.retry_after,
-                )
-                .await
-                .map_err(|e| HubSpotError::RetriesExhausted {
-                    operation: operation.into(),
-                    attempts: e.attempts,
-                    last: e.last,
-                })?,
-            Err(f) => return Err(f.error),
-        }
-    }
+    let bytes = match post_form(
+        format!("{api_base}{}", Paths(version).token()),
+        form,
+        operation,
+        repeatable,
+        retry,
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(HubSpotError::OAuth {
+            kind: OAuthFailure::InvalidGrant,
+            ..
+        }) if operation == "refresh" => return Err(HubSpotError::RefreshRevoked),
+        Err(e) => return Err(e),
+    };
+    let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Decode {
+        operation: operation.into(),
+        message: e.to_string(),
+    })?;
+    Ok(TokenSet {
+        access_token: SecretString::new(t.access_token),
+        refresh_token: SecretString::new(t.refresh_token),
+        expires_in: t.expires_in,
+        hub_id: t.hub_id,
+    })
 }
 
 pub async fn exchange_code(
     api_base: &str,
+    version: HubSpotApiVersion,
     app: &OAuthApp,
     code: &str,
 ) -> Result<TokenSet, HubSpotError> {
     token_call(
         api_base,
+        version,
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -239,16 +279,18 @@ pub async fn exchange_code(
     .await
 }
 
-/// A new access token from the refresh token (`POST /oauth/v3/token`), retried on 429 and
-/// 5xx with `retry`.
+/// A new access token from the refresh token, retried on 429, 5xx and lost connections with
+/// `retry`.
 pub async fn refresh(
     api_base: &str,
+    version: HubSpotApiVersion,
     app: &OAuthApp,
     refresh_token: &SecretString,
     retry: &RetryPolicy,
 ) -> Result<TokenSet, HubSpotError> {
     token_call(
         api_base,
+        version,
         &[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
@@ -262,9 +304,14 @@ pub async fn refresh(
     .await
 }
 
-/// The portal (hub id) a token belongs to.
+/// The portal (hub id) an access token belongs to, from `POST …/token/introspect`
+/// (form body `client_id, client_secret, token, token_type_hint`; answer
+/// `{active, hub_id, …}`, reference/hubspot.md §1). Errors: an inactive token is
+/// `OAuth { kind: InvalidGrant }`; 429/5xx or no answer `OAuth { kind: Temporary }`; other
+/// refusals `OAuth { kind: BadRequest }`, each with HubSpot's message.
 pub async fn introspect_hub_id(
     api_base: &str,
+    version: HubSpotApiVersion,
     app: &OAuthApp,
     token: &SecretString,
 ) -> Result<u64, HubSpotError> {
@@ -274,54 +321,59 @@ pub async fn introspect_hub_id(
         active: bool,
         hub_id: Option<u64>,
     }
-    let resp = http()
-        .post(format!("{api_base}{}", paths::INTROSPECT))
-        .form(&[
+    let bytes = post_form(
+        format!("{api_base}{}", Paths(version).introspect()),
+        &[
             ("client_id", app.client_id.as_str()),
             ("client_secret", app.client_secret.expose()),
             ("token", token.expose()),
             ("token_type_hint", "access_token"),
-        ])
-        .send()
-        .await
-        .map_err(|e| HubSpotError::RetriesExhausted {
-            operation: "introspect".into(),
-            attempts: 1,
-            last: e.without_url().to_string(),
-        })?;
-    let info: Info = resp.json().await.map_err(|e| HubSpotError::Decode {
+        ],
+        "introspect",
+        Repeatable::RateLimitOnly,
+        &RetryPolicy::default(),
+    )
+    .await?;
+    let info: Info = serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Decode {
         operation: "introspect".into(),
-        message: e.without_url().to_string(),
+        message: e.to_string(),
     })?;
     match (info.active, info.hub_id) {
         (true, Some(h)) => Ok(h),
-        _ => Err(HubSpotError::Unauthorized {
+        (active, _) => Err(HubSpotError::OAuth {
             operation: "introspect".into(),
-            message: "token is not active".into(),
+            kind: OAuthFailure::InvalidGrant,
+            status: Some(200),
+            code: "inactive".into(),
+            message: if active {
+                "the token has no hub_id".into()
+            } else {
+                "token is not active".into()
+            },
         }),
     }
 }
 
-/// Revokes a refresh token (tenant deletion). Best effort: an already-revoked token is fine.
+/// Revokes a refresh token (`POST …/token/revoke`, tenant deletion). Callers treat failure as
+/// best effort; the error still says whether it was temporary or a refusal.
 pub async fn revoke(
     api_base: &str,
+    version: HubSpotApiVersion,
     app: &OAuthApp,
     refresh_token: &SecretString,
 ) -> Result<(), HubSpotError> {
-    http()
-        .post(format!("{api_base}{}", paths::REVOKE))
-        .form(&[
+    post_form(
+        format!("{api_base}{}", Paths(version).revoke()),
+        &[
             ("client_id", app.client_id.as_str()),
             ("client_secret", app.client_secret.expose()),
             ("token", refresh_token.expose()),
             ("token_type_hint", "refresh_token"),
-        ])
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| HubSpotError::RetriesExhausted {
-            operation: "revoke".into(),
-            attempts: 1,
-            last: e.without_url().to_string(),
-        })
+        ],
+        "revoke",
+        Repeatable::RateLimitOnly,
+        &RetryPolicy::default(),
+    )
+    .await
+    .map(|_| ())
 }

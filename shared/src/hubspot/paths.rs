@@ -1,49 +1,162 @@
-//! Every HubSpot path the client uses. The v3/v4 paths retire in September 2027; the
-//! date-versioned equivalents take the same bodies, so switching is a change here only.
+//! Every HubSpot path the client uses, for both path families (reference/hubspot.md §0).
+//!
+//! HubSpot's date-versioned paths (`2026-03`) take and return the same bodies as the legacy
+//! `/crm/v3`, `/crm/v4` and `/oauth/v3` ones (§0: "every v3 schema unchanged"), so a family is
+//! a choice of prefix only. The legacy family ends in September 2027; v4 associations must move
+//! before 2027-03-30. One difference in bodies: 2026-03 requires `displayOrder` on enumeration
+//! options, which [`super::pendo_property_specs`] always sends.
+//!
+//! | call | 2026-03 | legacy |
+//! |---|---|---|
+//! | token, introspect, revoke | `/oauth/2026-03/token[/introspect\|/revoke]` | `/oauth/v3/token[…]` |
+//! | list / create properties | `/crm/properties/2026-03/{object}[/batch/create]` | `/crm/v3/properties/…` |
+//! | property groups | `/crm/properties/2026-03/{object}/groups[/{name}]` | `/crm/v3/properties/…/groups…` |
+//! | batch read/update/upsert | `/crm/objects/2026-03/{object}/batch/{op}` | `/crm/v3/objects/…` |
+//! | search | `/crm/objects/2026-03/{object}/search` | `/crm/v3/objects/…/search` |
+//! | create / update one record | `/crm/objects/2026-03/{object}[/{id}]` | `/crm/v3/objects/…` |
+//! | a record's associations | `/crm/objects/2026-03/{object}/{id}/associations/{to}` | `/crm/v4/objects/…` |
+//! | deal pipelines | none published: `/crm/v3/pipelines/deals` in both | `/crm/v3/pipelines/deals` |
 
-pub const TOKEN: &str = "/oauth/v3/token";
-pub const INTROSPECT: &str = "/oauth/v3/token/introspect";
-pub const REVOKE: &str = "/oauth/v3/token/revoke";
+pub use crate::domain::HubSpotApiVersion;
+
+/// The install page (not versioned).
 pub const AUTHORIZE: &str = "https://app.hubspot.com/oauth/authorize";
 
-const OBJECTS: &str = "/crm/v3/objects";
-const PROPERTIES: &str = "/crm/v3/properties";
-
-pub fn batch(object: &str, op: &str) -> String {
-    format!("{OBJECTS}/{object}/batch/{op}")
-}
-
-pub fn search(object: &str) -> String {
-    format!("{OBJECTS}/{object}/search")
-}
-
-pub fn properties(object: &str) -> String {
-    format!("{PROPERTIES}/{object}")
-}
-
-pub fn properties_batch_create(object: &str) -> String {
-    format!("{PROPERTIES}/{object}/batch/create")
-}
-
-pub fn group(object: &str, name: &str) -> String {
-    format!("{PROPERTIES}/{object}/groups/{name}")
-}
-
-pub fn groups(object: &str) -> String {
-    format!("{PROPERTIES}/{object}/groups")
-}
-
-pub fn object(object: &str) -> String {
-    format!("{OBJECTS}/{object}")
-}
-
-pub fn object_id(object: &str, id: &str) -> String {
-    format!("{OBJECTS}/{object}/{id}")
-}
-
+/// Pipelines have no date-versioned path in what HubSpot published (only `/crm/v3/pipelines`),
+/// so both families read them here; revisit before the legacy paths end in September 2027.
 pub const DEAL_PIPELINES: &str = "/crm/v3/pipelines/deals";
 
-/// Associations stay on v4 until the date-versioned associations API is adopted (before 2027-03-30).
-pub fn associations(from: &str, id: &str, to: &str) -> String {
-    format!("/crm/v4/objects/{from}/{id}/associations/{to}?limit=500")
+/// The paths of one family. Cheap to copy; built from a tenant's [`HubSpotApiVersion`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Paths(pub HubSpotApiVersion);
+
+impl Paths {
+    fn objects_root(self) -> &'static str {
+        match self.0 {
+            HubSpotApiVersion::V2026_03 => "/crm/objects/2026-03",
+            HubSpotApiVersion::Legacy => "/crm/v3/objects",
+        }
+    }
+
+    fn properties_root(self) -> &'static str {
+        match self.0 {
+            HubSpotApiVersion::V2026_03 => "/crm/properties/2026-03",
+            HubSpotApiVersion::Legacy => "/crm/v3/properties",
+        }
+    }
+
+    fn oauth_root(self) -> &'static str {
+        match self.0 {
+            HubSpotApiVersion::V2026_03 => "/oauth/2026-03",
+            HubSpotApiVersion::Legacy => "/oauth/v3",
+        }
+    }
+
+    /// `POST` form: authorization-code and refresh grants (§1).
+    pub fn token(self) -> String {
+        format!("{}/token", self.oauth_root())
+    }
+
+    /// `POST` form: `{active, hub_id, …}` of a token (§1).
+    pub fn introspect(self) -> String {
+        format!("{}/token/introspect", self.oauth_root())
+    }
+
+    /// `POST` form: revokes a refresh token (§1).
+    pub fn revoke(self) -> String {
+        format!("{}/token/revoke", self.oauth_root())
+    }
+
+    /// `POST` `{inputs}`: `op` is `read`, `update`, `upsert` or `create` (§3).
+    pub fn batch(self, object: &str, op: &str) -> String {
+        format!("{}/{object}/batch/{op}", self.objects_root())
+    }
+
+    /// `POST` search body (§4).
+    pub fn search(self, object: &str) -> String {
+        format!("{}/{object}/search", self.objects_root())
+    }
+
+    /// `GET`: every property of an object type (§2).
+    pub fn properties(self, object: &str) -> String {
+        format!("{}/{object}", self.properties_root())
+    }
+
+    /// `POST {inputs:[PropertyCreate]}` (§2).
+    pub fn properties_batch_create(self, object: &str) -> String {
+        format!("{}/{object}/batch/create", self.properties_root())
+    }
+
+    /// `GET` one property group (404 when absent) (§2).
+    pub fn group(self, object: &str, name: &str) -> String {
+        format!("{}/{object}/groups/{name}", self.properties_root())
+    }
+
+    /// `POST {name, label, displayOrder}` creates a group (§2).
+    pub fn groups(self, object: &str) -> String {
+        format!("{}/{object}/groups", self.properties_root())
+    }
+
+    /// `POST {properties, associations}` creates one record (§5).
+    pub fn object(self, object: &str) -> String {
+        format!("{}/{object}", self.objects_root())
+    }
+
+    /// `PATCH {properties}` updates one record (§5).
+    pub fn object_id(self, object: &str, id: &str) -> String {
+        format!("{}/{object}/{id}", self.objects_root())
+    }
+
+    /// `GET`: one record's associations to `to` records, up to 500 (§5). The 2026-03 family
+    /// puts record associations under the objects path (HubSpot's 2026-03 "associate records"
+    /// reference: `/crm/objects/2026-03/{objectType}/{objectId}/associations/{toObjectType}/…`).
+    pub fn associations(self, from: &str, id: &str, to: &str) -> String {
+        match self.0 {
+            HubSpotApiVersion::V2026_03 => {
+                format!("/crm/objects/2026-03/{from}/{id}/associations/{to}?limit=500")
+            }
+            HubSpotApiVersion::Legacy => {
+                format!("/crm/v4/objects/{from}/{id}/associations/{to}?limit=500")
+            }
+        }
+    }
+
+    /// `GET` deal pipelines with stages: legacy in both families (see [`DEAL_PIPELINES`]).
+    pub fn deal_pipelines(self) -> &'static str {
+        DEAL_PIPELINES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_family_has_its_own_prefix_and_the_same_tail() {
+        let new = Paths(HubSpotApiVersion::V2026_03);
+        let old = Paths(HubSpotApiVersion::Legacy);
+        assert_eq!(
+            new.batch("contacts", "upsert"),
+            "/crm/objects/2026-03/contacts/batch/upsert"
+        );
+        assert_eq!(
+            old.batch("contacts", "upsert"),
+            "/crm/v3/objects/contacts/batch/upsert"
+        );
+        assert_eq!(new.token(), "/oauth/2026-03/token");
+        assert_eq!(old.introspect(), "/oauth/v3/token/introspect");
+        assert_eq!(
+            new.group("companies", "pendo"),
+            "/crm/properties/2026-03/companies/groups/pendo"
+        );
+        assert_eq!(
+            new.associations("tasks", "7", "contacts"),
+            "/crm/objects/2026-03/tasks/7/associations/contacts?limit=500"
+        );
+        assert_eq!(
+            old.associations("tasks", "7", "contacts"),
+            "/crm/v4/objects/tasks/7/associations/contacts?limit=500"
+        );
+        assert_eq!(new.deal_pipelines(), old.deal_pipelines());
+    }
 }

@@ -126,6 +126,20 @@ mod tests {
         assert_eq!(cat.2["options"].as_array().unwrap().len(), 3);
     }
 
+    /// The 2026-03 properties API requires `displayOrder` on every enumeration option
+    /// (reference/hubspot.md §0); the legacy paths accept it too.
+    #[test]
+    fn enumeration_options_carry_display_order() {
+        for kind in ObjectKind::ALL {
+            for (name, _, body) in pendo_property_specs(kind) {
+                for (i, o) in body["options"].as_array().into_iter().flatten().enumerate() {
+                    assert_eq!(o["displayOrder"], i, "{name}: {o}");
+                    assert_eq!(o["hidden"], false, "{name}: {o}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn value_checks() {
         assert!(validate_value(PushField::NpsDate, "2026-11-30").is_ok());

@@ -7,10 +7,16 @@ use std::time::{Duration, Instant};
 use super::batch::message_of;
 use super::client::{Auth, CachedToken, HubSpotClient, Lane};
 use super::oauth;
+use super::paths::Paths;
 use super::HubSpotError;
 use crate::secret::SecretString;
 
 impl HubSpotClient {
+    /// The paths of this client's family (2026-03 or legacy).
+    pub(super) fn paths(&self) -> Paths {
+        Paths(self.cfg.api_version)
+    }
+
     /// A valid access token, refreshed *ahead* of expiry (at 80 % of `expires_in`, and never
     /// later than a minute before), never in reaction to a 401.
     pub(super) async fn access_token(&self) -> Result<SecretString, HubSpotError> {
@@ -25,7 +31,14 @@ impl HubSpotClient {
             }
         }
         self.calls.incr("hubspot.oauth");
-        let set = oauth::refresh(&self.cfg.api_base, app, refresh_token, &self.cfg.retry).await?;
+        let set = oauth::refresh(
+            &self.cfg.api_base,
+            self.cfg.api_version,
+            app,
+            refresh_token,
+            &self.cfg.retry,
+        )
+        .await?;
         let lifetime = Duration::from_secs(set.expires_in);
         let ahead = (lifetime / 5).max(Duration::from_secs(60)).min(lifetime);
         *cached = Some(CachedToken {

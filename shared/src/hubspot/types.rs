@@ -12,6 +12,8 @@ pub struct HsRecord {
 }
 
 impl HsRecord {
+    /// A property's value; `None` when HubSpot omitted it, sent `null` (requested, never set)
+    /// or sent `""` (cleared): all three mean "no value".
     pub fn prop(&self, name: &str) -> Option<&str> {
         self.properties
             .get(name)
@@ -112,4 +114,22 @@ pub mod association_types {
     pub const TASK_TO_COMPANY: u32 = 192;
     pub const DEAL_TO_COMPANY: u32 = 341;
     pub const DEAL_TO_CONTACT: u32 = 3;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn omitted_null_and_empty_properties_all_read_as_no_value() {
+        let r: HsRecord = serde_json::from_str(
+            r#"{"id":"1","properties":{"a":null,"b":"","c":"x"},"createdAt":"2026-01-01T00:00:00Z",
+                "updatedAt":"2026-01-02T00:00:00Z","archived":false}"#,
+        )
+        .unwrap();
+        assert_eq!(r.prop("a"), None);
+        assert_eq!(r.prop("b"), None);
+        assert_eq!(r.prop("absent"), None);
+        assert_eq!(r.prop("c"), Some("x"));
+    }
 }

@@ -19,6 +19,11 @@ pub struct Association {
     pub type_id: u64,
 }
 
+/// Fixed creation time of the seeded pipelines (HubSpot's defaults predate any portal use).
+const PIPELINES_CREATED: &str = "2024-01-01T00:00:00Z";
+
+/// Deal pipelines as `GET /crm/v3/pipelines/deals` answers: pipelines and stages carry
+/// `createdAt`, `updatedAt` and `archived`.
 pub fn pipelines() -> Value {
     let stage = |id: &str, label: &str, order: u64| {
         let closed = matches!(
@@ -26,31 +31,89 @@ pub fn pipelines() -> Value {
             "closedwon" | "closedlost" | "trialconverted" | "triallost"
         );
         json!({"id": id, "label": label, "displayOrder": order, "archived": false,
+               "createdAt": PIPELINES_CREATED, "updatedAt": PIPELINES_CREATED,
                "metadata": {"isClosed": if closed { "true" } else { "false" }}})
     };
+    let pipeline = |id: &str, label: &str, order: u64, stages: Vec<Value>| {
+        json!({"id": id, "label": label, "displayOrder": order, "archived": false,
+               "createdAt": PIPELINES_CREATED, "updatedAt": PIPELINES_CREATED, "stages": stages})
+    };
     json!({"results": [
-        {"id": "default", "label": "Sales Pipeline", "displayOrder": 0, "archived": false, "stages": [
+        pipeline("default", "Sales Pipeline", 0, vec![
             stage("appointmentscheduled", "Appointment Scheduled", 0), stage("qualifiedtobuy", "Qualified To Buy", 1),
             stage("presentationscheduled", "Presentation Scheduled", 2), stage("closedwon", "Closed Won", 3),
-            stage("closedlost", "Closed Lost", 4)]},
-        {"id": "trial", "label": "Trial Pipeline", "displayOrder": 1, "archived": false, "stages": [
+            stage("closedlost", "Closed Lost", 4)]),
+        pipeline("trial", "Trial Pipeline", 1, vec![
             stage("trialstarted", "Trial Started", 0), stage("trialengaged", "Trial Engaged", 1),
-            stage("trialconverted", "Converted", 2), stage("triallost", "Lost", 3)]}
+            stage("trialconverted", "Converted", 2), stage("triallost", "Lost", 3)])
     ]})
 }
 
+/// HUBSPOT_DEFINED association types: (forward id, from, to, reverse id, label). Reading an
+/// association from its `to` side answers the reverse id (reference/hubspot.md §5).
+const ASSOCIATION_TYPES: &[(u64, &str, &str, u64, Option<&str>)] = &[
+    (204, "tasks", "contacts", 203, None),
+    (192, "tasks", "companies", 191, None),
+    (216, "tasks", "deals", 215, None),
+    (3, "deals", "contacts", 4, None),
+    (341, "deals", "companies", 342, None),
+    (5, "deals", "companies", 6, Some("Primary")),
+    (279, "contacts", "companies", 280, None),
+    (1, "contacts", "companies", 2, Some("Primary")),
+];
+
 /// (from object, to object) of a HUBSPOT_DEFINED association type id.
 fn association_type(id: u64) -> Option<(&'static str, &'static str)> {
-    Some(match id {
-        204 => ("tasks", "contacts"),
-        192 => ("tasks", "companies"),
-        216 => ("tasks", "deals"),
-        3 => ("deals", "contacts"),
-        341 | 5 => ("deals", "companies"),
-        279 | 1 => ("contacts", "companies"),
-        280 => ("companies", "contacts"),
-        _ => return None,
-    })
+    ASSOCIATION_TYPES
+        .iter()
+        .find_map(|(fwd, from, to, rev, _)| {
+            if *fwd == id {
+                Some((*from, *to))
+            } else if *rev == id {
+                Some((*to, *from))
+            } else {
+                None
+            }
+        })
+}
+
+/// The unlabelled type HubSpot uses for a default association from `from` to `to`.
+fn default_type(from: &str, to: &str) -> Option<u64> {
+    ASSOCIATION_TYPES
+        .iter()
+        .filter(|(.., label)| label.is_none())
+        .find_map(|(fwd, f, t, rev, _)| {
+            if (*f, *t) == (from, to) {
+                Some(*fwd)
+            } else if (*t, *f) == (from, to) {
+                Some(*rev)
+            } else {
+                None
+            }
+        })
+}
+
+/// The `associationTypes[]` entry of a stored association read from its `from` side (or its
+/// `to` side): the real type id of that direction, category and label.
+fn association_spec(type_id: u64, from_side: bool) -> Value {
+    let row = ASSOCIATION_TYPES
+        .iter()
+        .find(|(fwd, _, _, rev, _)| *fwd == type_id || *rev == type_id);
+    let (id, label) = match row {
+        Some((fwd, _, _, rev, label)) => {
+            let stored_forward = *fwd == type_id;
+            (
+                if stored_forward == from_side {
+                    *fwd
+                } else {
+                    *rev
+                },
+                *label,
+            )
+        }
+        None => (type_id, None),
+    };
+    json!({"category": "HUBSPOT_DEFINED", "typeId": id, "label": label})
 }
 
 fn validate_deal(props: &serde_json::Map<String, Value>, creating: bool) -> Result<(), String> {
@@ -228,7 +291,11 @@ async fn update(
     }
     r.updated_ms = now;
     r.properties.insert(modified.into(), iso(now));
-    Json(json!({"id": id.to_string(), "properties": r.properties, "updatedAt": iso(now), "archived": false})).into_response()
+    Json(
+        json!({"id": id.to_string(), "properties": r.properties, "createdAt": iso(r.created_ms),
+                "updatedAt": iso(now), "archived": false}),
+    )
+    .into_response()
 }
 
 async fn list_associations(
@@ -249,14 +316,15 @@ async fn list_associations(
         .iter()
         .filter_map(|a| {
             if a.from == (from.clone(), id) && a.to.0 == to {
-                Some(a.to.1)
+                Some((a.to.1, association_spec(a.type_id, true)))
             } else if a.to == (from.clone(), id) && a.from.0 == to {
-                Some(a.from.1)
+                Some((a.from.1, association_spec(a.type_id, false)))
             } else {
                 None
             }
         })
-        .map(|other| json!({"toObjectId": other, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 0, "label": null}]}))
+        // v4 sends the id as a string (MultiAssociatedObjectWithLabel.toObjectId).
+        .map(|(other, spec)| json!({"toObjectId": other.to_string(), "associationTypes": [spec]}))
         .collect();
     Json(json!({"results": results})).into_response()
 }
@@ -275,31 +343,50 @@ async fn associate_default(
             "one of the records does not exist",
         );
     }
+    let Some(type_id) = default_type(&from, &to) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            &format!("no default association type from {from} to {to}"),
+        );
+    };
     s.associations.push(Association {
         from: (from, from_id),
         to: (to, to_id),
-        type_id: 0,
+        type_id,
     });
     Json(json!({"status": "COMPLETE"})).into_response()
 }
 
 pub fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/crm/v3/objects/{object}", post(create))
-        .route(
-            "/crm/v3/objects/{object}/{id}",
-            axum::routing::patch(update),
-        )
-        .route(
-            "/crm/v3/pipelines/deals",
-            get(|| async { Json(pipelines()) }),
-        )
-        .route(
-            "/crm/v4/objects/{from}/{id}/associations/{to}",
-            get(list_associations),
-        )
-        .route(
-            "/crm/v4/objects/{from}/{from_id}/associations/default/{to}/{to_id}",
-            put(associate_default),
-        )
+    let r = super::both(
+        Router::new(),
+        "/crm/v3/objects/{object}",
+        "/crm/objects/2026-03/{object}",
+        post(create),
+    );
+    let r = super::both(
+        r,
+        "/crm/v3/objects/{object}/{id}",
+        "/crm/objects/2026-03/{object}/{id}",
+        axum::routing::patch(update),
+    );
+    // Record associations: v4 in the legacy family, under the objects path in 2026-03.
+    let r = super::both(
+        r,
+        "/crm/v4/objects/{object}/{id}/associations/{to}",
+        "/crm/objects/2026-03/{object}/{id}/associations/{to}",
+        get(list_associations),
+    );
+    let r = super::both(
+        r,
+        "/crm/v4/objects/{object}/{id}/associations/default/{to}/{to_id}",
+        "/crm/objects/2026-03/{object}/{id}/associations/default/{to}/{to_id}",
+        put(associate_default),
+    );
+    // HubSpot publishes no date-versioned pipelines path: legacy only.
+    r.route(
+        "/crm/v3/pipelines/deals",
+        get(|| async { Json(pipelines()) }),
+    )
 }

@@ -1,6 +1,9 @@
-//! HubSpot sandbox: OAuth (authorize, v3 token, introspect, revoke), properties and groups,
+//! HubSpot sandbox: OAuth (authorize, token, introspect, revoke), properties and groups,
 //! CRM object batch read/create/update/upsert, search (200 per page, 10,000 cap, 5 req/s),
 //! the 10-second rolling burst limit with HubSpot's 429 body, fault injection and counts.
+//! Every endpoint answers on both path families, the date-versioned `2026-03` and the legacy
+//! `v3`/`v4` ones, from one state ([`both`]); answers are shaped as HubSpot's official Python
+//! client parses them in strict mode (`infra/scripts/hubspot_conformance.py`).
 
 mod engagements;
 mod oauth;
@@ -299,6 +302,17 @@ impl HubSpotSandbox {
     }
 }
 
+/// Registers `handler` under a legacy path and its 2026-03 twin: HubSpot answers both families
+/// from the same data, and so does the sandbox (reference/hubspot.md §0).
+pub(crate) fn both(
+    router: Router<Shared>,
+    legacy: &str,
+    dated: &str,
+    handler: axum::routing::MethodRouter<Shared>,
+) -> Router<Shared> {
+    router.route(legacy, handler.clone()).route(dated, handler)
+}
+
 pub fn error_body(category: &str, message: &str) -> Value {
     json!({"status": "error", "message": message, "correlationId": uuid::Uuid::new_v4().to_string(), "category": category})
 }
@@ -455,7 +469,7 @@ pub fn router(state: Shared) -> Router {
             crm_gate,
         ));
     Router::new()
-        .merge(oauth::routes())
+        .merge(oauth::routes(state.clone()))
         .merge(control_routes())
         .merge(crm)
         .with_state(state)

@@ -1,7 +1,9 @@
-//! OAuth endpoints: authorize (auto-consents unless told to deny), v3 token, introspect, revoke.
+//! OAuth endpoints: authorize (auto-consents unless told to deny), token, introspect and revoke
+//! under both `/oauth/v3` and `/oauth/2026-03`.
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -10,11 +12,18 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::Shared;
+use crate::limits::take_targeted_fault;
 
+/// HubSpot's OAuth error: RFC 6749 `error`/`error_description` plus the fields of every other
+/// HubSpot error (`status`, `message`, `category`, `correlationId`; reference/hubspot.md §1, §6).
 fn oauth_error(error: &str, description: &str, status: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Json(json!({"error": error, "error_description": description, "status": status, "message": description})),
+        Json(
+            json!({"error": error, "error_description": description, "status": status,
+                    "message": description, "category": "BAD_REQUEST",
+                    "correlationId": uuid::Uuid::new_v4().to_string()}),
+        ),
     )
         .into_response()
 }
@@ -54,47 +63,12 @@ fn url_encode(v: &str) -> String {
         .collect()
 }
 
-/// An injected token-endpoint fault, answered the way HubSpot answers its rate limit (the
-/// body of issue 13: `{"status":"error","message":"You have reached your rate limit.",
-/// "errorType":"RATE_LIMIT"}`) or an outage.
-fn token_fault(f: &crate::limits::Fault) -> Response {
-    match f.kind.as_str() {
-        "429" => {
-            let mut resp = (
-                StatusCode::TOO_MANY_REQUESTS,
-                Json(json!({"status": "error", "message": "You have reached your rate limit.",
-                            "errorType": "RATE_LIMIT", "correlationId": uuid::Uuid::new_v4().to_string()})),
-            )
-                .into_response();
-            if let Some(secs) = f.retry_after_secs {
-                resp.headers_mut()
-                    .insert("retry-after", secs.to_string().parse().expect("header"));
-            }
-            resp
-        }
-        code => {
-            let status = code
-                .parse::<u16>()
-                .ok()
-                .and_then(|c| StatusCode::from_u16(c).ok())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (
-                status,
-                Json(json!({"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"})),
-            )
-                .into_response()
-        }
-    }
-}
-
-async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(s): State<Shared>,
+    uri: axum::http::Uri,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let mut s = s.lock().unwrap();
-    if let Some(fault) = crate::limits::take_targeted_fault(&mut s.faults, "/oauth/v3/token") {
-        *s.counts
-            .entry(format!("POST /oauth/v3/token {}", fault.kind))
-            .or_default() += 1;
-        return token_fault(&fault);
-    }
     if f.get("client_id") != Some(&s.cfg.client_id)
         || f.get("client_secret") != Some(&s.cfg.client_secret)
     {
@@ -155,7 +129,7 @@ async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) 
         access.clone(),
         Instant::now() + Duration::from_secs(lifetime),
     );
-    *s.counts.entry("POST /oauth/v3/token".into()).or_default() += 1;
+    *s.counts.entry(format!("POST {}", uri.path())).or_default() += 1;
     Json(
         json!({"token_type": "bearer", "refresh_token": refresh, "access_token": access,
                 "expires_in": lifetime, "token_use": "access_token", "hub_id": s.cfg.portal_id}),
@@ -163,16 +137,43 @@ async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) 
     .into_response()
 }
 
+/// Token introspection as HubSpot answers it: the whole token info object for an active token
+/// (`token, user, hub_domain, scopes, hub_id, app_id, expires_in, user_id, token_type`, with
+/// v3's `active, client_id, token_use`; reference/hubspot.md §1), `{"active": false}` otherwise.
 async fn introspect(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
     let s = s.lock().unwrap();
     let token = f.get("token").cloned().unwrap_or_default();
-    let active = s
+    let left = s
         .access_tokens
         .get(&token)
-        .is_some_and(|e| *e > Instant::now());
-    Json(json!({"active": active, "hub_id": if active { json!(s.cfg.portal_id) } else { json!(null) },
-                "client_id": s.cfg.client_id, "token_type": "access", "token_use": "access_token"}))
+        .and_then(|e| e.checked_duration_since(Instant::now()))
+        .filter(|d| !d.is_zero());
+    let Some(left) = left else {
+        return Json(json!({"active": false})).into_response();
+    };
+    let portal = s.cfg.portal_id;
+    Json(json!({
+        "active": true, "token": token, "token_type": "access", "token_use": "access_token",
+        "user": "admin@sandbox.example", "user_id": 1_000_001, "hub_domain": format!("sandbox-{portal}.example"),
+        "hub_id": portal, "app_id": 424_242, "client_id": s.cfg.client_id,
+        "scopes": ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write",
+                   "crm.objects.companies.read", "crm.objects.companies.write",
+                   "crm.schemas.contacts.read", "crm.schemas.contacts.write",
+                   "crm.schemas.companies.read", "crm.schemas.companies.write",
+                   "crm.objects.deals.read", "crm.objects.deals.write"],
+        "expires_in": left.as_secs(),
+    }))
     .into_response()
+}
+
+/// The OAuth v1 paths are deprecated (sunset 2027-02-16, reference/hubspot.md §0) and the
+/// service never calls them: the sandbox answers them as a path it does not serve.
+async fn not_served() -> Response {
+    super::err(
+        StatusCode::NOT_FOUND,
+        "OBJECT_NOT_FOUND",
+        "resource not found",
+    )
 }
 
 async fn revoke(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
@@ -183,10 +184,61 @@ async fn revoke(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>)
     StatusCode::OK.into_response()
 }
 
-pub fn routes() -> Router<Shared> {
+/// Faults aimed at an OAuth path (`path_contains` set): HubSpot outages during connect or
+/// refresh, and its rate limit, answered with HubSpot's rate-limit body
+/// (`{"status":"error","message":"You have reached your rate limit.","errorType":"RATE_LIMIT"}`,
+/// reference/hubspot.md §6) and `Retry-After` when the fault carries one. Counted as
+/// `POST <path> <kind>`.
+async fn oauth_gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let fault = {
+        let mut s = state.lock().unwrap();
+        let fault = take_targeted_fault(&mut s.faults, &path);
+        if let Some(f) = &fault {
+            *s.counts
+                .entry(format!("{} {path} {}", req.method(), f.kind))
+                .or_default() += 1;
+        }
+        fault
+    };
+    let Some(fault) = fault else {
+        return next.run(req).await;
+    };
+    match fault.kind.as_str() {
+        "drop" => crate::limits::dropped_connection(),
+        "429" => {
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"status": "error", "message": "You have reached your rate limit.",
+                            "errorType": "RATE_LIMIT", "correlationId": uuid::Uuid::new_v4().to_string()})),
+            )
+                .into_response();
+            if let Some(secs) = fault.retry_after_secs {
+                resp.headers_mut()
+                    .insert("retry-after", secs.to_string().parse().expect("header"));
+            }
+            resp
+        }
+        kind => {
+            let status = kind
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            super::err(status, "INTERNAL_ERROR", "injected fault")
+        }
+    }
+}
+
+pub fn routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/oauth/authorize", get(authorize))
         .route("/oauth/v3/token", post(token))
+        .route("/oauth/2026-03/token", post(token))
         .route("/oauth/v3/token/introspect", post(introspect))
+        .route("/oauth/2026-03/token/introspect", post(introspect))
         .route("/oauth/v3/token/revoke", post(revoke))
+        .route("/oauth/2026-03/token/revoke", post(revoke))
+        .route("/oauth/v1/token", post(not_served))
+        .layer(axum::middleware::from_fn_with_state(state, oauth_gate))
 }

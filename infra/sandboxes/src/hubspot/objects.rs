@@ -24,6 +24,10 @@ fn object_kind_name(object: &str) -> &'static str {
     }
 }
 
+/// A record as HubSpot returns it. A requested property that never had a value comes back as
+/// `null`, one cleared with `""` as `""`, and unrequested ones are absent (HubSpot's SDK issue
+/// reports: hubspot-api-nodejs#323 (`null`), singer-io/tap-hubspot#300 (`""`); the client
+/// reads all three as "no value").
 pub(super) fn render(r: &Record, wanted: &[String]) -> Value {
     let mut props = serde_json::Map::new();
     for name in wanted {
@@ -71,7 +75,7 @@ fn record_error(
     if let Some(p) = property {
         detail["context"] = json!({"propertyName": [p]});
     }
-    json!({"status": "error", "category": category, "message": message, "context": context, "errors": [detail]})
+    json!({"status": "error", "category": category, "message": message, "context": context, "errors": [detail], "links": {}})
 }
 
 /// HubSpot's per-record error for a property value it rejects.
@@ -161,12 +165,9 @@ fn apply(s: &mut HubSpotState, object: &str, id: u64, props: BTreeMap<String, St
     let now = s.now_ms();
     let modified = values::modified_property(object);
     if let Some(r) = s.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
+        // A cleared value reads back as "", a never-set one as null (see `render`).
         for (k, v) in props {
-            if v.is_empty() {
-                r.properties.remove(&k);
-            } else {
-                r.properties.insert(k, v);
-            }
+            r.properties.insert(k, v);
         }
         r.updated_ms = now;
         r.properties.insert(modified.into(), iso(now));
@@ -297,7 +298,9 @@ async fn batch(
             } else {
                 vec![json!({"status": "error", "category": "OBJECT_NOT_FOUND",
                             "message": format!("Could not get some {} objects, they may be deleted or not exist.", object_kind_name(&object)),
-                            "context": {"ids": missing}})]
+                            "context": {"ids": missing}, "links": {},
+                            "errors": missing.iter().map(|id| json!({"message": format!("Object {id} not found"),
+                                "code": "OBJECT_NOT_FOUND", "context": {"id": [id]}})).collect::<Vec<_>>()})]
             };
             batch_response(results, errors, false)
         }
@@ -418,5 +421,10 @@ async fn batch(
 }
 
 pub fn routes() -> Router<Shared> {
-    Router::new().route("/crm/v3/objects/{object}/batch/{op}", post(batch))
+    super::both(
+        Router::new(),
+        "/crm/v3/objects/{object}/batch/{op}",
+        "/crm/objects/2026-03/{object}/batch/{op}",
+        post(batch),
+    )
 }

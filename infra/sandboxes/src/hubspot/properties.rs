@@ -139,6 +139,12 @@ async fn batch_create(
             Ok(v) => results.push(v),
             Err((_, mut b)) => {
                 b["context"] = json!({"name": [input["name"]]});
+                b["links"] = json!({});
+                // A 207 item is a StandardError: no correlationId of its own.
+                if let Some(o) = b.as_object_mut() {
+                    o.remove("correlationId");
+                }
+                b["errors"] = json!([{"message": b["message"], "code": b["category"]}]);
                 errors.push(b);
             }
         }
@@ -205,16 +211,21 @@ async fn create_group(
 }
 
 pub fn routes() -> Router<Shared> {
-    Router::new()
-        .route("/crm/v3/properties/{object}", get(list).post(create))
-        .route(
-            "/crm/v3/properties/{object}/batch/create",
-            post(batch_create),
-        )
-        .route(
-            "/crm/v3/properties/{object}/groups",
-            get(list_groups).post(create_group),
-        )
-        .route("/crm/v3/properties/{object}/groups/{name}", get(get_group))
-        .route("/crm/v3/properties/{object}/{name}", get(get_one))
+    let routes = [
+        ("/{object}", get(list).post(create)),
+        ("/{object}/batch/create", post(batch_create)),
+        ("/{object}/groups", get(list_groups).post(create_group)),
+        ("/{object}/groups/{name}", get(get_group)),
+        ("/{object}/{name}", get(get_one)),
+    ];
+    routes
+        .into_iter()
+        .fold(Router::new(), |r, (tail, handler)| {
+            super::both(
+                r,
+                &format!("/crm/v3/properties{tail}"),
+                &format!("/crm/properties/2026-03{tail}"),
+                handler,
+            )
+        })
 }

@@ -197,5 +197,10 @@ pub(super) async fn search(
 }
 
 pub fn routes() -> Router<Shared> {
-    Router::new().route("/crm/v3/objects/{object}/search", post(search))
+    super::both(
+        Router::new(),
+        "/crm/v3/objects/{object}/search",
+        "/crm/objects/2026-03/{object}/search",
+        post(search),
+    )
 }

@@ -36,9 +36,25 @@ impl PropertyDef {
         }
     }
 
+    /// The property as HubSpot returns it: every enumeration option carries `hidden` and
+    /// `displayOrder` (the 2026-03 API requires the latter on input too; defaults as HubSpot's
+    /// UI assigns them: visible, in list order).
     pub fn to_json(&self) -> Value {
         let mut v = serde_json::to_value(self).expect("serialise");
         v["archived"] = json!(false);
+        for (i, o) in v["options"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if o.get("hidden").is_none_or(Value::is_null) {
+                o["hidden"] = json!(false);
+            }
+            if o.get("displayOrder").is_none_or(Value::is_null) {
+                o["displayOrder"] = json!(i);
+            }
+        }
         v
     }
 }

@@ -32,7 +32,7 @@ pub(super) async fn validate_against_schemas(
 ) -> Result<(), ApiError> {
     let hubspot = s
         .connectors
-        .hubspot(t)
+        .hubspot(t, config.hubspot_api_version)
         .await
         .map_err(|_| ApiError::conflict("connect HubSpot before configuring the sync"))?;
     let pendo = s.connectors.pendo(t).await.map_err(|_| {
@@ -143,9 +143,15 @@ pub(super) async fn validate_rules(
     if rules.rules.is_empty() {
         return Ok(());
     }
+    let version = s
+        .repo
+        .get_config(&t.id)
+        .await?
+        .unwrap_or_default()
+        .hubspot_api_version;
     let hubspot = s
         .connectors
-        .hubspot(t)
+        .hubspot(t, version)
         .await
         .map_err(|_| ApiError::conflict("connect HubSpot before configuring rules"))?;
     let upstream =

@@ -16,9 +16,10 @@ pub(super) async fn enable(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let mut t = load(&s, &caller, &id).await?;
+    let config = s.repo.get_config(&t.id).await?.unwrap_or_default();
     let hubspot = s
         .connectors
-        .hubspot(&t)
+        .hubspot(&t, config.hubspot_api_version)
         .await
         .map_err(|_| ApiError::conflict("connect HubSpot before enabling"))?;
     s.connectors
@@ -99,7 +100,7 @@ pub(super) async fn dry_run(
     let config = s.repo.get_config(&t.id).await?.unwrap_or_default();
     let hubspot = s
         .connectors
-        .hubspot(&t)
+        .hubspot(&t, config.hubspot_api_version)
         .await
         .map_err(|_| ApiError::conflict("connect HubSpot first"))?;
     let pendo = s
