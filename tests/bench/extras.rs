@@ -251,17 +251,22 @@ pub const FUNCTIONS: [&str; 5] = [
     "webhook_intake",
 ];
 
-/// Sizes of the arm64 bootstraps built by `cargo lambda build --release --arm64`, and init
+/// Sizes of the arm64 bootstraps as `sam build` makes them (`infra/scripts/package.sh` writes
+/// `<target dir>/lambda-sizes.json`: `{"<binary>": {"bytes": N, "zip_bytes": M}}`), and init
 /// time of the host release builds against a minimal Lambda Runtime API emulator (spawn until
 /// the first `GET /runtime/invocation/next`).
 pub async fn lambda_packages() -> Vec<LambdaPackage> {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let sizes: serde_json::Value = std::fs::read(target.join("lambda-sizes.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for name in FUNCTIONS {
-        let boot = root.join(format!("target/lambda/{name}/bootstrap"));
-        let arm64_bytes = std::fs::metadata(&boot).ok().map(|m| m.len());
-        let arm64_zip_bytes = arm64_bytes.and_then(|_| zip_size(&boot));
-        let host = root.join(format!("target/release/{name}"));
+        let host = target.join(format!("release/{name}"));
         let init_ms = if host.exists() {
             init_time(&host).await
         } else {
@@ -269,24 +274,12 @@ pub async fn lambda_packages() -> Vec<LambdaPackage> {
         };
         out.push(LambdaPackage {
             name,
-            arm64_bytes,
-            arm64_zip_bytes,
+            arm64_bytes: sizes[name]["bytes"].as_u64(),
+            arm64_zip_bytes: sizes[name]["zip_bytes"].as_u64(),
             init_ms,
         });
     }
     out
-}
-
-fn zip_size(path: &std::path::Path) -> Option<u64> {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import io,sys,zipfile;b=io.BytesIO();z=zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED);z.write(sys.argv[1],'bootstrap');z.close();print(len(b.getvalue()))",
-        ])
-        .arg(path)
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 async fn init_time(bin: &std::path::Path) -> Option<f64> {
@@ -305,7 +298,6 @@ async fn init_time(bin: &std::path::Path) -> Option<f64> {
         .env("JOB_QUEUE_URL", "http://127.0.0.1:9/q")
         .env("APP_SECRET_ID", "app")
         .env("TENANT_SECRET_PREFIX", "p/")
-        .env("OAUTH_REDIRECT_URI", "https://x/cb")
         .env("PUBLIC_BASE_URL", "https://x")
         .env("RUST_LOG", "off")
         .kill_on_drop(true)

@@ -201,7 +201,7 @@ pub fn render(
                 .map_or("not built".into(), |m| format!("{m:.0} ms"))
         );
     }
-    let _ = writeln!(md, "\nInit time is measured with a minimal Lambda Runtime API emulator in the harness (process spawn → first `GET /2018-06-01/runtime/invocation/next`), on this machine's x86_64 release build; the arm64 binaries are sized from `cargo lambda build --release --arm64`.\n");
+    let _ = writeln!(md, "\nInit time is measured with a minimal Lambda Runtime API emulator in the harness (process spawn → first `GET /2018-06-01/runtime/invocation/next`), on this machine's x86_64 release build; the arm64 bootstraps are the ones `sam build` makes (`infra/scripts/package.sh`: cargo-lambda, zig, one build per function so each links only what it uses).\n");
 
     let _ = writeln!(md, "## Cost per tenant-day\n");
     let _ = writeln!(md, "From the measured counts of the daily 1 % scenario (one full sync per day) and public on-demand prices (us-east-1): Lambda arm64 ${LAMBDA_GB_S_ARM} per GB-s at {WORKER_GB} GB and ${:.2} per million requests; DynamoDB on-demand ${:.3} per million write units and ${:.3} per million read units; SQS ${:.2} per million requests; Secrets Manager ${:.2} per 10,000 calls. DynamoDB units are counted by the store wrapper (1 read unit per 4 KB strongly consistent, 1 write unit per 1 KB, per item). HubSpot and Pendo calls cost nothing per call but are the budget the table above shows.\n", LAMBDA_REQUEST * 1e6, DDB_WRU * 1e6, DDB_RRU * 1e6, SQS_REQUEST * 1e6, SECRETS_CALL * 10_000.0);
