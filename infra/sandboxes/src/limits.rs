@@ -66,25 +66,24 @@ fn one() -> u32 {
     1
 }
 
-/// Takes the first fault matching `path`, decrementing its count.
+/// Takes the first fault for `path`: one naming a part of it, or one naming no path.
 pub(crate) fn take_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
-    let idx = faults
-        .iter()
-        .position(|f| f.path_contains.as_deref().is_none_or(|p| path.contains(p)))?;
-    let f = faults[idx].clone();
-    faults[idx].count -= 1;
-    if faults[idx].count == 0 {
-        faults.remove(idx);
-    }
-    Some(f)
+    take_first(faults, |f| {
+        f.path_contains.as_deref().is_none_or(|p| path.contains(p))
+    })
 }
 
 /// Like [`take_fault`], but only faults that name a path: OAuth endpoints sit outside the API
 /// gate, and a fault meant for "all API requests" must not break the token refresh behind them.
 pub(crate) fn take_targeted_fault(faults: &mut Vec<Fault>, path: &str) -> Option<Fault> {
-    let idx = faults
-        .iter()
-        .position(|f| f.path_contains.as_deref().is_some_and(|p| path.contains(p)))?;
+    take_first(faults, |f| {
+        f.path_contains.as_deref().is_some_and(|p| path.contains(p))
+    })
+}
+
+/// Spends one use of the first fault that `applies`; a fault whose uses run out is removed.
+fn take_first(faults: &mut Vec<Fault>, applies: impl Fn(&Fault) -> bool) -> Option<Fault> {
+    let idx = faults.iter().position(applies)?;
     let f = faults[idx].clone();
     faults[idx].count -= 1;
     if faults[idx].count == 0 {

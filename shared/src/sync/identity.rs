@@ -263,17 +263,29 @@ fn matched(
             }
             out.push((c, hs, stamp));
         }
-        Err(holder) => ambiguous(
-            ctx,
-            kind,
-            &c.id,
-            format!(
-                "HubSpot {} {hs} is already synced with {} {holder}",
-                kind.hubspot_object(),
-                kind.pendo_kind()
-            ),
-        ),
+        Err(holder) => already_synced(ctx, kind, &c.id, &hs, &holder),
     }
+}
+
+/// `id` matched HubSpot record `hs`, which another Pendo record (`holder`) already claimed in
+/// this run: reported ambiguous, never written twice.
+pub(crate) fn already_synced(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    id: &str,
+    hs: &str,
+    holder: &str,
+) {
+    ambiguous(
+        ctx,
+        kind,
+        id,
+        format!(
+            "HubSpot {} {hs} is already synced with {} {holder}",
+            kind.hubspot_object(),
+            kind.pendo_kind()
+        ),
+    )
 }
 
 pub(crate) fn ambiguous(ctx: &mut RunCtx<'_>, kind: ObjectKind, id: &str, message: String) {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::create::create_missing;
 use super::engine::{RunCtx, Step};
 use super::fields::{fingerprint, normalise_domain, normalise_email, push_values, FieldInputs};
-use super::identity::{ambiguous, claim, resolve, Matched};
+use super::identity::{already_synced, claim, resolve, Matched};
 use super::{PlannedWrite, SyncError};
 use crate::domain::{Direction, Failure, ObjectKind, ObjectState, RecordError};
 use crate::hubspot::WriteInput;
@@ -121,16 +121,7 @@ pub(crate) async fn push_step(
                 Err(holder) => {
                     // Two stored links to one record (e.g. after a merge in HubSpot): the
                     // later one is dropped and matched again next run.
-                    ambiguous(
-                        ctx,
-                        kind,
-                        &c.id,
-                        format!(
-                            "HubSpot {} {hs} is already synced with {} {holder}",
-                            kind.hubspot_object(),
-                            kind.pendo_kind()
-                        ),
-                    );
+                    already_synced(ctx, kind, &c.id, &hs, &holder);
                     c.state.hubspot_id = None;
                     c.state.fingerprint = None;
                     done_states.push((c.id.clone(), c.state));

@@ -143,12 +143,7 @@ pub(super) async fn validate_rules(
     if rules.rules.is_empty() {
         return Ok(());
     }
-    let version = s
-        .repo
-        .get_config(&t.id)
-        .await?
-        .unwrap_or_default()
-        .hubspot_api_version;
+    let version = api_version(s, t).await?;
     let hubspot = s
         .connectors
         .hubspot(t, version)

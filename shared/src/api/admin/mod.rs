@@ -92,6 +92,18 @@ fn page_query(
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
 }
 
+/// The HubSpot API path family the tenant is on (its config; 2026-03 when it has none).
+async fn api_version(
+    s: &AppState,
+    t: &Tenant,
+) -> Result<crate::hubspot::HubSpotApiVersion, ApiError> {
+    Ok(s.repo
+        .get_config(&t.id)
+        .await?
+        .unwrap_or_default()
+        .hubspot_api_version)
+}
+
 /// The HubSpot app and the state-signing key. `redirect_uri` is only sent in the code flow
 /// (authorize and exchange); revocation ignores it.
 async fn app(s: &AppState, redirect_uri: String) -> Result<(OAuthApp, SecretString), ApiError> {

@@ -105,12 +105,7 @@ pub(super) async fn delete_tenant(
     let secrets = s.secrets.tenant(&t.id).await?;
     if let Some(refresh) = &secrets.hubspot_refresh_token {
         let (app, _) = app(&s, String::new()).await?;
-        let version = s
-            .repo
-            .get_config(&t.id)
-            .await?
-            .unwrap_or_default()
-            .hubspot_api_version;
+        let version = api_version(&s, &t).await?;
         if let Err(e) = oauth::revoke(&s.hubspot_api_base, version, &app, refresh).await {
             tracing::warn!(tenant_id = %t.id, error = %e, "HubSpot token revocation failed; deleting anyway");
         }
