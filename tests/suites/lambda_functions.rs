@@ -409,7 +409,13 @@ async fn every_function_runs_as_lambda_runs_it() {
             .call(http_event("GET", &path_and_query, None, None))
             .await,
     );
-    assert_eq!(status, 200, "{body}\n{}\n{:?}", callback.log_tail(), hubspot.counts());
+    assert_eq!(
+        status,
+        200,
+        "{body}\n{}\n{:?}",
+        callback.log_tail(),
+        hubspot.counts()
+    );
     let (_, t) = http_reply(
         &admin
             .call(http_event(

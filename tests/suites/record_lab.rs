@@ -85,7 +85,6 @@ impl Lab {
                 api_base: hubspot.base_url.clone(),
                 ..Default::default()
             },
-            redirect_uri: "http://localhost/cb".into(),
             pendo_base_override: Some(pendo.base_url.clone()),
             pendo_requests_per_second: 200,
         });
