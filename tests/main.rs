@@ -7,6 +7,8 @@ mod api;
 mod api_bad_input;
 #[path = "suites/api_fixture.rs"]
 mod api_fixture;
+#[path = "suites/health.rs"]
+mod health;
 #[path = "suites/hubspot.rs"]
 mod hubspot;
 #[path = "suites/lambda_functions.rs"]

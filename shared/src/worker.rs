@@ -52,7 +52,7 @@ impl SecretConnectors {
 }
 
 fn secrets_error(e: crate::secrets::SecretsError) -> SyncError {
-    SyncError::Config(e.to_string())
+    SyncError::Infra(e.to_string())
 }
 
 #[async_trait]
@@ -196,7 +196,7 @@ impl Worker {
             self.queue
                 .send(std::slice::from_ref(job), self.defer_delay)
                 .await
-                .map_err(|e| SyncError::Config(e.to_string()))?;
+                .map_err(|e| SyncError::Infra(e.to_string()))?;
             tracing::info!("tenant busy; job deferred");
             return Ok(JobResult::Deferred);
         };
@@ -210,7 +210,7 @@ impl Worker {
             Ok(r) => Ok(r),
             Err(e) if e.needs_attention() => {
                 let mut t = self.repo.get_tenant(&tenant.id).await?.unwrap_or(tenant);
-                t.needs_attention(e.to_string());
+                t.needs_attention(e.attention().expect("needs attention"));
                 self.repo.update_tenant(&t, Utc::now()).await?;
                 tracing::warn!(error = %e, "tenant needs attention");
                 Ok(JobResult::Skipped(e.to_string()))
@@ -289,7 +289,7 @@ impl Worker {
                 self.queue
                     .send(&[next], Duration::ZERO)
                     .await
-                    .map_err(|e| SyncError::Config(e.to_string()))?;
+                    .map_err(|e| SyncError::Infra(e.to_string()))?;
                 Ok(JobResult::Continued)
             }
         }

@@ -45,12 +45,17 @@ pub enum HubSpotError {
 impl HubSpotError {
     /// Errors only a human can fix: the tenant is marked needs-attention, with no retry loop.
     pub fn needs_attention(&self) -> bool {
-        matches!(
-            self,
-            HubSpotError::RefreshRevoked
-                | HubSpotError::MissingScopes { .. }
-                | HubSpotError::NotConnected
-                | HubSpotError::IdPropertyNotUnique { .. }
-        )
+        self.attention_kind().is_some()
+    }
+
+    /// The admin's remedy, for errors only an admin can fix.
+    pub fn attention_kind(&self) -> Option<crate::domain::AttentionKind> {
+        use crate::domain::AttentionKind as K;
+        match self {
+            HubSpotError::RefreshRevoked | HubSpotError::NotConnected => Some(K::HubSpotReconnect),
+            HubSpotError::MissingScopes { .. } => Some(K::HubSpotMissingScopes),
+            HubSpotError::IdPropertyNotUnique { .. } => Some(K::IdPropertyNotUnique),
+            _ => None,
+        }
     }
 }

@@ -35,17 +35,26 @@ pub enum SyncError {
     Config(String),
     #[error("lost the tenant lease mid-run; another worker took over")]
     LeaseLost,
+    /// Our own infrastructure (queue, secrets backend) failed; the job is retried.
+    #[error("infrastructure: {0}")]
+    Infra(String),
 }
 
 impl SyncError {
     /// Errors only an admin can fix; the tenant goes to needs-attention instead of retrying.
     pub fn needs_attention(&self) -> bool {
-        match self {
-            SyncError::HubSpot(e) => e.needs_attention(),
-            SyncError::Pendo(e) => e.needs_attention(),
-            SyncError::Config(_) => true,
-            _ => false,
-        }
+        self.attention().is_some()
+    }
+
+    /// What an admin must do, for errors only an admin can fix (`None`: retried on its own).
+    pub fn attention(&self) -> Option<crate::domain::Attention> {
+        let kind = match self {
+            SyncError::HubSpot(e) => e.attention_kind(),
+            SyncError::Pendo(e) => e.attention_kind(),
+            SyncError::Config(_) => Some(crate::domain::AttentionKind::Configuration),
+            _ => None,
+        }?;
+        Some(crate::domain::Attention::new(kind, self.to_string()))
     }
 }
 

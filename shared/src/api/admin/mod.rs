@@ -2,6 +2,7 @@
 //! enable/disable, run now, dry run, run history and status.
 
 mod config;
+mod health;
 mod runs;
 mod tenants;
 
@@ -27,6 +28,7 @@ use crate::secret::SecretString;
 use crate::sync::{SyncEngine, SyncOptions};
 
 use config::*;
+use health::*;
 use runs::*;
 use tenants::*;
 

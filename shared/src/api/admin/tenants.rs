@@ -1,6 +1,7 @@
 //! Tenants, credentials, HubSpot connect, the webhook URL.
 
 use super::*;
+use crate::domain::AttentionKind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,7 +161,18 @@ pub(super) async fn put_pendo(
     let mut secrets = s.secrets.tenant(&t.id).await?;
     secrets.pendo_integration_key = Some(key);
     s.secrets.put_tenant(&t.id, &secrets).await?;
-    if t.pendo_region != b.region {
+    let pendo_fixed = t.attention.as_ref().is_some_and(|a| {
+        matches!(
+            a.kind,
+            AttentionKind::PendoKeyInvalid | AttentionKind::PendoNoWriteAccess
+        )
+    });
+    if pendo_fixed {
+        // The new key was verified with write access: what stopped the tenant is fixed.
+        t.status = TenantStatus::Enabled;
+        t.clear_attention();
+    }
+    if t.pendo_region != b.region || pendo_fixed {
         t.pendo_region = b.region;
         s.repo.update_tenant(&t, Utc::now()).await?;
     }
