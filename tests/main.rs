@@ -23,6 +23,8 @@ mod record_faults;
 mod record_lab;
 #[path = "suites/rules.rs"]
 mod rules;
+#[path = "suites/run_state.rs"]
+mod run_state;
 #[path = "suites/scheduler.rs"]
 mod scheduler;
 #[path = "suites/secrets.rs"]

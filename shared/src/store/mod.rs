@@ -21,6 +21,7 @@
 //! DynamoDB deletes expired items lazily.
 
 pub mod dynamo;
+pub mod overlay;
 pub mod repo;
 pub mod sqlite;
 

@@ -97,6 +97,18 @@ impl SyncEngine {
         use tracing::Instrument;
         let span =
             tracing::info_span!("sync", tenant_id = %tenant.id, run_id = tracing::field::Empty);
+        if opts.dry_run {
+            // A dry run works on a copy-on-write view: it sees its own writes (so it plans
+            // exactly what a real run would), and the stored state stays as it was.
+            let overlay = crate::store::overlay::OverlayStore::new(self.repo.store().clone());
+            let engine = SyncEngine::new(Repo::new(std::sync::Arc::new(overlay)));
+            return engine
+                .run_inner(
+                    tenant, config, hubspot, pendo, trigger, job_id, resume, opts, None,
+                )
+                .instrument(span)
+                .await;
+        }
         self.run_inner(
             tenant, config, hubspot, pendo, trigger, job_id, resume, opts, lease,
         )
