@@ -7,6 +7,8 @@ mod api;
 mod api_bad_input;
 #[path = "suites/api_fixture.rs"]
 mod api_fixture;
+#[path = "suites/deletion.rs"]
+mod deletion;
 #[path = "suites/health.rs"]
 mod health;
 #[path = "suites/hubspot.rs"]

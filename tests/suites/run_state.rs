@@ -3,7 +3,7 @@
 
 use shared::domain::{ObjectKind, PullState, Trigger};
 use shared::store::Item;
-use shared::sync::{SyncEngine, SyncOptions};
+use shared::sync::{RunRequest, SyncEngine, SyncOptions};
 
 use crate::record_lab::{props, Lab};
 
@@ -87,17 +87,16 @@ async fn dry_run_changes_nothing_and_a_failed_record_is_attempted_once_per_run()
     let mut opts = SyncOptions::new(lab.today());
     opts.dry_run = true;
     let dry = SyncEngine::new(lab.repo.clone())
-        .run(
-            &tenant,
-            &config,
-            hubspot.as_ref(),
-            pendo.as_ref(),
-            Trigger::DryRun,
-            "dry-run",
-            None,
-            &opts,
-            None,
-        )
+        .run(RunRequest {
+            tenant: &tenant,
+            config: &config,
+            hubspot: hubspot.as_ref(),
+            pendo: pendo.as_ref(),
+            trigger: Trigger::DryRun,
+            job_id: "dry-run",
+            resume: None,
+            opts: &opts,
+        })
         .await
         .unwrap();
     assert!(dry.run.counts.pushed >= 1, "{:?}", dry.run.counts);
@@ -113,4 +112,97 @@ async fn dry_run_changes_nothing_and_a_failed_record_is_attempted_once_per_run()
     let failure = st.failure.unwrap();
     assert_eq!(failure.attempts, 2, "one attempt per run");
     assert_eq!(failure.run_id.as_ref(), Some(&second.run_id));
+}
+
+/// Issue 14, defect 5: a worker killed mid-push leaves its lease to expire on its own (short
+/// lifetime, no renewals once it is gone); the next job marks the killed run interrupted,
+/// carries on from its checkpoint, and the contacts end with the values an uninterrupted run
+/// writes.
+#[tokio::test]
+async fn a_killed_run_is_marked_interrupted_and_resumed_by_the_next_job() {
+    use shared::domain::{Job, RunStatus};
+    use shared::worker::{JobResult, Worker};
+    use std::time::Duration;
+
+    let lab = Lab::new(
+        60,
+        3,
+        serde_json::json!({"identity": {"match_contacts_by_email": true}}),
+    )
+    .await;
+    let ids = lab.contacts(
+        (0..40)
+            .map(|v| props(&[("email", &lab.email_of(v))]))
+            .collect(),
+    );
+    lab.hubspot.inject(sandboxes::Fault {
+        kind: "slow".into(),
+        count: 1000,
+        delay_ms: 300,
+        path_contains: Some("/batch/update".into()),
+        retry_after_secs: None,
+    });
+    let worker = || {
+        let mut w = Worker::new(
+            lab.repo.clone(),
+            std::sync::Arc::new(shared::queue::local::LocalQueue::new()),
+            lab.worker.connectors.clone(),
+        );
+        w.today_override = Some(lab.today());
+        w.lease_ttl = Duration::from_secs(3);
+        w.lease_renew_every = Duration::from_millis(200);
+        w
+    };
+    let job = || Job::full(lab.tenant.clone(), Trigger::Schedule, chrono::Utc::now());
+    let killed = worker();
+    let first = job();
+    let running = tokio::spawn(async move { killed.handle(&first, None).await });
+    let key = "POST /crm/v3/objects/contacts/batch/update";
+    while lab.hubspot.count(key) == 0 {
+        assert!(!running.is_finished(), "the run ended before its push");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // kill -9: the job stops where it is; nothing is released or recorded.
+    running.abort();
+    let _ = running.await;
+    let dead = lab
+        .repo
+        .list_runs(&lab.tenant, None, 1)
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(dead.status, RunStatus::Running);
+
+    let next = worker();
+    let r = next.handle(&job(), None).await.unwrap();
+    assert!(
+        matches!(r, JobResult::Deferred),
+        "the lease still lives: {r:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let run = match next.handle(&job(), None).await.unwrap() {
+        JobResult::Finished(run) => *run,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(run.resumed_from.as_ref(), Some(&dead.run_id));
+    let dead = lab
+        .repo
+        .get_run(&lab.tenant, &dead.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.status, RunStatus::Interrupted);
+    assert!(dead
+        .error
+        .unwrap()
+        .contains(run.run_id.to_string().as_str()));
+
+    let today = lab.today();
+    for (v, id) in ids.iter().enumerate() {
+        let expected = lab
+            .pendo
+            .with(|s| crate::sync_fixture::expected_visitor(&s.data, v, today));
+        crate::sync_fixture::assert_pushed(&lab.contact(*id), &expected, &format!("v{v}"));
+    }
 }

@@ -17,7 +17,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "delete",
         "/v1/tenants/{id}",
-        "Delete: revoke the HubSpot token, delete secrets and all data",
+        "Delete: stop any running sync, revoke the HubSpot token, delete secrets and all data (204; 202 while a running sync stops)",
         false,
     ),
     (

@@ -32,6 +32,8 @@ pub struct HubSpotConfig {
     pub search_per_second: usize,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// Checked before every request attempt (a deleted tenant's run sends nothing more).
+    pub cancel: crate::http::Cancel,
 }
 
 impl Default for HubSpotConfig {
@@ -43,6 +45,7 @@ impl Default for HubSpotConfig {
             search_per_second: 5,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            cancel: Default::default(),
         }
     }
 }

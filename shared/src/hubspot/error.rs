@@ -27,6 +27,8 @@ pub enum HubSpotError {
     InvalidValue { property: String, message: String },
     #[error("HubSpot is not connected for this tenant")]
     NotConnected,
+    #[error(transparent)]
+    Stopped(#[from] crate::http::Stopped),
     /// The property we write and look records up by exists without `hasUniqueValue`, so
     /// HubSpot refuses every update/upsert/read by it (hubspot.md §3, §8 pitfall 4).
     #[error(

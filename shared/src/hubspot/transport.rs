@@ -63,6 +63,7 @@ impl HubSpotClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            self.cfg.cancel.check()?;
             match lane {
                 Lane::Standard => self.limits.burst.acquire().await,
                 Lane::Search => self.limits.search.acquire().await,

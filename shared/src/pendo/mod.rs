@@ -46,6 +46,8 @@ pub enum PendoError {
     },
     #[error("Pendo is not connected for this tenant")]
     NotConnected,
+    #[error(transparent)]
+    Stopped(#[from] crate::http::Stopped),
 }
 
 impl PendoError {

@@ -104,6 +104,8 @@ pub(crate) async fn execute(
     let id = perform(ctx, key, effect).await?;
     ctx.repo.complete_action(ctx.tenant, key, &id).await?;
     record(ctx, rule, object_id, description, Some(id.clone()), false);
+    // Stored as it happens: a run killed later still shows what it did.
+    ctx.repo.put_run(&ctx.run).await?;
     Ok(Some(id))
 }
 

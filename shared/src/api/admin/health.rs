@@ -58,7 +58,12 @@ pub(crate) fn group_failures(errors: &[RecordError]) -> Vec<FailureGroup> {
 /// Failed runs in a row, newest first, ignoring runs still going (running, continued).
 fn consecutive_failed(runs: &[RunRecord]) -> u64 {
     runs.iter()
-        .filter(|r| !matches!(r.status, RunStatus::Running | RunStatus::Continued))
+        .filter(|r| {
+            !matches!(
+                r.status,
+                RunStatus::Running | RunStatus::Continued | RunStatus::Interrupted
+            )
+        })
         .take_while(|r| r.status == RunStatus::Failed)
         .count() as u64
 }
@@ -75,9 +80,12 @@ pub(super) async fn status(
     let config = s.repo.get_config(&t.id).await?.unwrap_or_default();
     let runs = s.repo.list_runs(&t.id, None, RUN_WINDOW).await?.items;
     let last = runs.first();
-    let last_finished = runs
-        .iter()
-        .find(|r| !matches!(r.status, RunStatus::Running | RunStatus::Continued));
+    let last_finished = runs.iter().find(|r| {
+        !matches!(
+            r.status,
+            RunStatus::Running | RunStatus::Continued | RunStatus::Interrupted
+        )
+    });
     let last_success = runs
         .iter()
         .find(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Partial))

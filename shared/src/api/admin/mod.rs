@@ -25,7 +25,7 @@ use crate::domain::{
 };
 use crate::hubspot::oauth::{self, OAuthApp};
 use crate::secret::SecretString;
-use crate::sync::{SyncEngine, SyncOptions};
+use crate::sync::{RunRequest, SyncEngine, SyncOptions};
 
 use config::*;
 use health::*;

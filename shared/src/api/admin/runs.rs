@@ -119,17 +119,16 @@ pub(super) async fn dry_run(
     let mut opts = SyncOptions::new(crate::domain::day_number(Utc::now().date_naive()) - 1);
     opts.dry_run = true;
     let result = SyncEngine::new(s.repo.clone())
-        .run(
-            &t,
-            &config,
-            hubspot.as_ref(),
-            pendo.as_ref(),
-            Trigger::DryRun,
-            "dry-run",
-            None,
-            &opts,
-            None,
-        )
+        .run(RunRequest {
+            tenant: &t,
+            config: &config,
+            hubspot: hubspot.as_ref(),
+            pendo: pendo.as_ref(),
+            trigger: Trigger::DryRun,
+            job_id: "dry-run",
+            resume: None,
+            opts: &opts,
+        })
         .await
         .map_err(|e| ApiError::upstream(format!("dry run failed: {e}")))?;
     Ok(Json(
