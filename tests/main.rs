@@ -1,6 +1,8 @@
 //! One test binary for every cross-crate suite (each binary links the AWS SDK; few binaries
 //! keep the build short). Suites needing AWS run against moto; HubSpot/Pendo against the sandboxes.
 
+#[path = "suites/action_faults.rs"]
+mod action_faults;
 #[path = "suites/api.rs"]
 mod api;
 #[path = "suites/api_bad_input.rs"]

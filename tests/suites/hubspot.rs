@@ -439,6 +439,37 @@ async fn tasks_deals_pipelines_and_associations() {
         )
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("not retried"), "{e}");
+    assert!(
+        matches!(e, shared::hubspot::HubSpotError::OutcomeUnknown { .. }),
+        "{e}"
+    );
     assert_eq!(sbx.count("POST /crm/v3/objects/tasks") - before, 1);
+
+    // Processed, then the answer's body is cut: reported as unknown, never sent again.
+    sbx.inject(Fault {
+        kind: "cut".into(),
+        count: 1,
+        delay_ms: 0,
+        path_contains: Some("/objects/tasks".into()),
+        retry_after_secs: None,
+    });
+    let tasks = sbx.with(|s| s.objects["tasks"].len());
+    let e = c
+        .create_record(
+            "tasks",
+            props(&[("hs_timestamp", "2026-12-02T09:00:00Z")]),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, shared::hubspot::HubSpotError::OutcomeUnknown { .. }),
+        "{e}"
+    );
+    assert_eq!(sbx.count("POST /crm/v3/objects/tasks") - before, 2);
+    assert_eq!(
+        sbx.with(|s| s.objects["tasks"].len()),
+        tasks + 1,
+        "HubSpot did it"
+    );
 }

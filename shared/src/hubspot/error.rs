@@ -27,6 +27,10 @@ pub enum HubSpotError {
     InvalidValue { property: String, message: String },
     #[error("HubSpot is not connected for this tenant")]
     NotConnected,
+    /// A request that is not safe to repeat was sent and its answer lost (connection or body
+    /// broken, 5xx): HubSpot may have done it. Reconcile before sending it again.
+    #[error("HubSpot {operation}: outcome unknown ({message}); look it up before repeating")]
+    OutcomeUnknown { operation: String, message: String },
     #[error(transparent)]
     Stopped(#[from] crate::http::Stopped),
     /// The property we write and look records up by exists without `hasUniqueValue`, so
