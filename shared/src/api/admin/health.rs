@@ -51,7 +51,7 @@ pub(crate) fn group_failures(errors: &[RecordError]) -> Vec<FailureGroup> {
         }
     }
     let mut out: Vec<FailureGroup> = groups.into_values().collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out.sort_by_key(|g| std::cmp::Reverse(g.count));
     out
 }
 
