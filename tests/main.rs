@@ -1,12 +1,18 @@
 //! One test binary for every cross-crate suite (each binary links the AWS SDK; few binaries
 //! keep the build short). Suites needing AWS run against moto; HubSpot/Pendo against the sandboxes.
 
+#[path = "suites/action_faults.rs"]
+mod action_faults;
 #[path = "suites/api.rs"]
 mod api;
 #[path = "suites/api_bad_input.rs"]
 mod api_bad_input;
 #[path = "suites/api_fixture.rs"]
 mod api_fixture;
+#[path = "suites/deletion.rs"]
+mod deletion;
+#[path = "suites/health.rs"]
+mod health;
 #[path = "suites/hubspot.rs"]
 mod hubspot;
 #[path = "suites/hubspot_conformance.rs"]
@@ -27,6 +33,8 @@ mod record_faults;
 mod record_lab;
 #[path = "suites/rules.rs"]
 mod rules;
+#[path = "suites/run_state.rs"]
+mod run_state;
 #[path = "suites/scheduler.rs"]
 mod scheduler;
 #[path = "suites/secrets.rs"]

@@ -458,8 +458,39 @@ async fn tasks_deals_pipelines_and_associations_on(version: HubSpotApiVersion) {
         )
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("not retried"), "{e}");
+    assert!(
+        matches!(e, shared::hubspot::HubSpotError::OutcomeUnknown { .. }),
+        "{e}"
+    );
     assert_eq!(sbx.count(&create_task) - before, 1);
+
+    // Processed, then the answer's body is cut: reported as unknown, never sent again.
+    sbx.inject(Fault {
+        kind: "cut".into(),
+        count: 1,
+        delay_ms: 0,
+        path_contains: Some("/objects/tasks".into()),
+        retry_after_secs: None,
+    });
+    let tasks = sbx.with(|s| s.objects["tasks"].len());
+    let e = c
+        .create_record(
+            "tasks",
+            props(&[("hs_timestamp", "2026-12-02T09:00:00Z")]),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, shared::hubspot::HubSpotError::OutcomeUnknown { .. }),
+        "{e}"
+    );
+    assert_eq!(sbx.count(&create_task) - before, 2);
+    assert_eq!(
+        sbx.with(|s| s.objects["tasks"].len()),
+        tasks + 1,
+        "HubSpot did it"
+    );
     // Only this family's paths were called (pipelines excepted: they have no 2026-03 path).
     let other = match version {
         HubSpotApiVersion::V2026_03 => "/v3/objects",

@@ -181,6 +181,12 @@ async fn non_unique_id_property_needs_attention_and_blocks_dependent_writes() {
         "{reason}"
     );
     assert!(reason.contains("delete it in HubSpot"), "{reason}");
+    let attention = t.attention.expect("typed attention");
+    assert_eq!(
+        attention.kind,
+        shared::domain::AttentionKind::IdPropertyNotUnique
+    );
+    assert!(attention.action.contains("delete the non-unique property"));
     assert_eq!(lab.hubspot_writes(), 0);
     assert_eq!(
         lab.hubspot

@@ -46,7 +46,9 @@ impl RollingLimit {
 /// A fault injected into the next `count` matching requests.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Fault {
-    /// `"429"`, `"500"`, `"502"`, `"503"`, `"slow"`, `"drop"` (the connection breaks mid-response).
+    /// `"429"`, `"500"`, `"502"`, `"503"`, `"slow"`, `"drop"` (the connection breaks mid-response,
+    /// nothing processed), `"cut"` (processed, then the response body breaks off: the client
+    /// cannot know the request succeeded).
     pub kind: String,
     #[serde(default = "one")]
     pub count: u32,
@@ -107,6 +109,23 @@ pub(crate) fn fault_route<S: Faulty>(
             axum::http::StatusCode::NO_CONTENT
         },
     )
+}
+
+/// The answer to a request that was processed, with its body cut off after a few bytes.
+pub(crate) fn cut_body(status: axum::http::StatusCode) -> axum::response::Response {
+    let stream = futures::stream::iter([
+        Ok(axum::body::Bytes::from_static(b"{\"id\":")),
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault: cut",
+        )),
+    ]);
+    axum::response::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("content-length", "1000")
+        .body(axum::body::Body::from_stream(stream))
+        .expect("response")
 }
 
 /// A response whose body breaks off: the client sees a dropped connection, not an HTTP error.

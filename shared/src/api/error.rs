@@ -1,4 +1,4 @@
-//! One error body for every HTTP surface: `{"code", "message", "field"?}`. Bad input is a 4xx
+//! One error body for every HTTP surface: `{"code", "message", "field"?, "action"?}`. Bad input is a 4xx
 //! naming the field; internal failures are a 500 with a generic message (details only in logs,
 //! and never a secret).
 
@@ -18,6 +18,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// What an admin must do when only an admin can fix it (`needs_attention` errors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 impl ApiError {
@@ -27,7 +30,18 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            action: None,
         }
+    }
+    /// 409 `needs_attention`: the error, and the admin's remedy in `action`.
+    pub fn needs_attention(attention: &crate::domain::Attention) -> Self {
+        let mut e = Self::new(
+            StatusCode::CONFLICT,
+            "needs_attention",
+            attention.reason.clone(),
+        );
+        e.action = Some(attention.action.clone());
+        e
     }
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());

@@ -200,7 +200,7 @@ async fn handle(
     tenant.hubspot_portal_id = Some(portal);
     if tenant.status == crate::domain::TenantStatus::NeedsAttention {
         tenant.status = crate::domain::TenantStatus::Enabled;
-        tenant.attention_reason = None;
+        tenant.clear_attention();
     }
     s.repo
         .update_tenant(&tenant, Utc::now())

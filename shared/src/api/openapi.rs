@@ -17,7 +17,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "delete",
         "/v1/tenants/{id}",
-        "Delete: revoke the HubSpot token, delete secrets and all data",
+        "Delete: stop any running sync, revoke the HubSpot token, delete secrets and all data (204; 202 while a running sync stops)",
         false,
     ),
     (
@@ -59,7 +59,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "post",
         "/v1/tenants/{id}/enable",
-        "Ensure the HubSpot schema, enable, sync immediately",
+        "Ensure the HubSpot schema, enable, sync immediately; 409 {code: needs_attention, message: reason and action} when only an admin can fix the schema",
         false,
     ),
     (
@@ -90,7 +90,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "get",
         "/v1/tenants/{id}/status",
-        "Connection, last success, next run, failing records, lag",
+        "Connection, last success, next run, lag; health (ok|degraded|failing|needs_attention), attention {kind, reason, action}, consecutive_failed_runs, failures_by_reason [{direction, object, field, reason, count, examples}]",
         false,
     ),
     (
@@ -153,7 +153,7 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {"Error": {"type": "object", "required": ["code", "message"], "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}
+                "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}, "action": {"type": "string"}}}}
         }
     })
 }

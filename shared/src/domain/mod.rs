@@ -2,6 +2,7 @@
 //! Every type validates on construction and on deserialisation, so an invalid value cannot be represented.
 
 mod config;
+mod health;
 mod ids;
 mod job;
 mod rules;
@@ -10,6 +11,7 @@ mod state;
 mod tenant;
 
 pub use config::*;
+pub use health::*;
 pub use ids::*;
 pub use job::*;
 pub use rules::*;

@@ -27,6 +27,8 @@ pub enum RunStatus {
     Failed,
     /// Time budget reached; a continuation job picks up from the checkpoint.
     Continued,
+    /// Stopped without finishing (worker killed, lease expired); the next job resumed it.
+    Interrupted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +105,9 @@ pub struct RunRecord {
     /// What the lifecycle rules did (first 1,000; `counts.actions` has the total).
     #[serde(default)]
     pub actions: Vec<super::ActionRecord>,
+    /// The interrupted run this one carried on from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<RunId>,
 }
 
 fn one() -> u32 {
@@ -132,6 +137,7 @@ impl RunRecord {
             errors_recorded: 0,
             busy_seconds: 0.0,
             actions: Vec::new(),
+            resumed_from: None,
         }
     }
 }

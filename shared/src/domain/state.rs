@@ -29,6 +29,10 @@ pub struct Failure {
     pub message: String,
     pub attempts: u32,
     pub first_failed_at: DateTime<Utc>,
+    /// The run that made the last attempt: a record is attempted at most once per run, even
+    /// when it is both on the retry list and in the run's search results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<super::RunId>,
 }
 
 impl Failure {
@@ -37,7 +41,13 @@ impl Failure {
             message,
             attempts: previous.map_or(1, |p| p.attempts + 1),
             first_failed_at: previous.map_or(now, |p| p.first_failed_at),
+            run_id: None,
         }
+    }
+
+    pub fn in_run(mut self, run: &super::RunId) -> Self {
+        self.run_id = Some(run.clone());
+        self
     }
 }
 

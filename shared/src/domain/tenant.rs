@@ -53,6 +53,9 @@ pub struct Tenant {
     /// Why the tenant needs attention, in words an admin can act on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention_reason: Option<String>,
+    /// The typed cause and the admin's remedy while `status` is `needs_attention`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<super::Attention>,
     pub pendo_region: PendoRegion,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pendo_subscription: Option<String>,
@@ -94,6 +97,7 @@ impl Tenant {
             display_name: display_name.to_string(),
             status: TenantStatus::Disabled,
             attention_reason: None,
+            attention: None,
             pendo_region,
             pendo_subscription: None,
             hubspot_portal_id: None,
@@ -103,9 +107,16 @@ impl Tenant {
         })
     }
 
-    pub fn needs_attention(&mut self, reason: impl Into<String>) {
+    pub fn needs_attention(&mut self, attention: super::Attention) {
         self.status = TenantStatus::NeedsAttention;
-        self.attention_reason = Some(reason.into());
+        self.attention_reason = Some(attention.reason.clone());
+        self.attention = Some(attention);
+    }
+
+    /// Back to a state an admin has fixed.
+    pub fn clear_attention(&mut self) {
+        self.attention_reason = None;
+        self.attention = None;
     }
 }
 

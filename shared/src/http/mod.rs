@@ -1,10 +1,12 @@
 //! What both API clients share: a rolling-window rate limiter, bounded retries with jittered
 //! exponential backoff, and per-kind call counters for run records and benchmarks.
 
+mod cancel;
 mod isolate;
 mod limiter;
 mod retry;
 
+pub use cancel::{Cancel, Stopped};
 pub use isolate::{first_per_key, send_isolating, Isolated};
 pub use limiter::RollingWindowLimiter;
 pub use retry::{backoff_delay, Exhausted, RetryPolicy};

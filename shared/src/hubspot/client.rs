@@ -34,6 +34,8 @@ pub struct HubSpotConfig {
     pub timeout: Duration,
     /// Path family: 2026-03 by default, legacy per tenant (see [`super::paths`]).
     pub api_version: super::HubSpotApiVersion,
+    /// Checked before every request attempt (a deleted tenant's run sends nothing more).
+    pub cancel: crate::http::Cancel,
 }
 
 impl Default for HubSpotConfig {
@@ -46,6 +48,7 @@ impl Default for HubSpotConfig {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             api_version: Default::default(),
+            cancel: Default::default(),
         }
     }
 }

@@ -27,6 +27,12 @@ pub enum HubSpotError {
     InvalidValue { property: String, message: String },
     #[error("HubSpot is not connected for this tenant")]
     NotConnected,
+    /// A request that is not safe to repeat was sent and its answer lost (connection or body
+    /// broken, 5xx): HubSpot may have done it. Reconcile before sending it again.
+    #[error("HubSpot {operation}: outcome unknown ({message}); look it up before repeating")]
+    OutcomeUnknown { operation: String, message: String },
+    #[error(transparent)]
+    Stopped(#[from] crate::http::Stopped),
     /// The property we write and look records up by exists without `hasUniqueValue`, so
     /// HubSpot refuses every update/upsert/read by it (hubspot.md §3, §8 pitfall 4).
     #[error(
@@ -94,16 +100,22 @@ impl HubSpotError {
 
     /// Errors only a human can fix: the tenant is marked needs-attention, with no retry loop.
     pub fn needs_attention(&self) -> bool {
-        matches!(
-            self,
+        self.attention_kind().is_some()
+    }
+
+    /// The admin's remedy, for errors only an admin can fix.
+    pub fn attention_kind(&self) -> Option<crate::domain::AttentionKind> {
+        use crate::domain::AttentionKind as K;
+        match self {
             HubSpotError::RefreshRevoked
-                | HubSpotError::MissingScopes { .. }
-                | HubSpotError::NotConnected
-                | HubSpotError::IdPropertyNotUnique { .. }
-                | HubSpotError::OAuth {
-                    kind: OAuthFailure::InvalidGrant,
-                    ..
-                }
-        )
+            | HubSpotError::NotConnected
+            | HubSpotError::OAuth {
+                kind: OAuthFailure::InvalidGrant,
+                ..
+            } => Some(K::HubSpotReconnect),
+            HubSpotError::MissingScopes { .. } => Some(K::HubSpotMissingScopes),
+            HubSpotError::IdPropertyNotUnique { .. } => Some(K::IdPropertyNotUnique),
+            _ => None,
+        }
     }
 }

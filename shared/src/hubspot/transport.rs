@@ -76,6 +76,7 @@ impl HubSpotClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            self.cfg.cancel.check()?;
             match lane {
                 Lane::Standard => self.limits.burst.acquire().await,
                 Lane::Search => self.limits.search.acquire().await,
@@ -91,11 +92,14 @@ impl HubSpotClient {
             }
             let outcome = req.send().await;
             let (retry_reason, retry_after) = match outcome {
+                // Never connected: the request cannot have reached HubSpot.
+                Err(e) if !idempotent && e.is_connect() => {
+                    (format!("transport: {}", e.without_url()), None)
+                }
                 Err(e) if !idempotent => {
-                    return Err(HubSpotError::RetriesExhausted {
+                    return Err(HubSpotError::OutcomeUnknown {
                         operation: kind.into(),
-                        attempts: attempt,
-                        last: format!("not retried (not idempotent): {}", e.without_url()),
+                        message: e.without_url().to_string(),
                     })
                 }
                 Err(e) => (format!("transport: {}", e.without_url()), None),
@@ -109,6 +113,13 @@ impl HubSpotClient {
                         .map(Duration::from_secs);
                     let bytes = match resp.bytes().await {
                         Ok(b) => b,
+                        Err(e) if !idempotent => {
+                            // HubSpot answered, so it may have done it: never blindly resent.
+                            return Err(HubSpotError::OutcomeUnknown {
+                                operation: kind.into(),
+                                message: format!("{status} with the body cut: {}", e.without_url()),
+                            });
+                        }
                         Err(e) => {
                             self.wait_or_give_up(
                                 kind,
@@ -151,14 +162,9 @@ impl HubSpotClient {
                             retry_after.or(Some(Duration::from_secs(2))),
                         ),
                         500..=599 if !idempotent => {
-                            return Err(HubSpotError::Api {
+                            return Err(HubSpotError::OutcomeUnknown {
                                 operation: kind.into(),
-                                status,
-                                category: "NOT_RETRIED".into(),
-                                message: format!(
-                                    "not retried (not idempotent): {}",
-                                    message_of(&json)
-                                ),
+                                message: format!("{status} {}", message_of(&json)),
                             })
                         }
                         500..=599 => (format!("{status} {}", message_of(&json)), retry_after),

@@ -22,6 +22,8 @@ pub struct PendoConfig {
     pub requests_per_second: usize,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// Checked before every request attempt (a deleted tenant's run sends nothing more).
+    pub cancel: crate::http::Cancel,
 }
 
 impl PendoConfig {
@@ -31,6 +33,7 @@ impl PendoConfig {
             requests_per_second: 10,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(300),
+            cancel: Default::default(),
         }
     }
 }
@@ -68,6 +71,7 @@ impl PendoClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.cfg.cancel.check()?;
             self.limiter.acquire().await;
             self.calls.incr(kind);
             let mut req = self

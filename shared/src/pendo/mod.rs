@@ -46,17 +46,24 @@ pub enum PendoError {
     },
     #[error("Pendo is not connected for this tenant")]
     NotConnected,
+    #[error(transparent)]
+    Stopped(#[from] crate::http::Stopped),
 }
 
 impl PendoError {
     pub fn needs_attention(&self) -> bool {
-        matches!(
-            self,
-            PendoError::InvalidKey
-                | PendoError::NoWriteAccess
-                | PendoError::FieldConfig { .. }
-                | PendoError::NotConnected
-        )
+        self.attention_kind().is_some()
+    }
+
+    /// The admin's remedy, for errors only an admin can fix.
+    pub fn attention_kind(&self) -> Option<crate::domain::AttentionKind> {
+        use crate::domain::AttentionKind as K;
+        match self {
+            PendoError::InvalidKey | PendoError::NotConnected => Some(K::PendoKeyInvalid),
+            PendoError::NoWriteAccess => Some(K::PendoNoWriteAccess),
+            PendoError::FieldConfig { .. } => Some(K::PendoFieldMissing),
+            _ => None,
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::sync::engine::RunCtx;
 use crate::sync::SyncError;
 
 /// What a rule asks HubSpot to do.
+#[derive(Clone)]
 pub(crate) enum Effect {
     /// A task for a contact (`contacts`) or company (`companies`).
     Task {
@@ -40,6 +41,18 @@ pub(crate) enum Effect {
 }
 
 impl Effect {
+    /// The side of the join the action is about (for its record error).
+    fn object_kind(&self) -> crate::domain::ObjectKind {
+        use crate::domain::ObjectKind;
+        match self {
+            Effect::Task { on: "contacts", .. }
+            | Effect::Update {
+                object: "contacts", ..
+            } => ObjectKind::Visitor,
+            _ => ObjectKind::Account,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Effect::Task {
@@ -101,9 +114,33 @@ pub(crate) async fn execute(
         }
         ActionClaim::New => {}
     }
-    let id = perform(ctx, key, effect).await?;
+    let (id, description) = match perform_reconciled(ctx, key, &effect).await {
+        Ok(Done::Sent(id)) => (id, description),
+        Ok(Done::Found(id)) => (
+            id,
+            format!("{description} (found after its answer was lost)"),
+        ),
+        Err(SyncError::HubSpot(e))
+            if !e.needs_attention() && !matches!(e, HubSpotError::Stopped(_)) =>
+        {
+            // One action that keeps failing is this record's problem, not the run's: the claim
+            // stays pending, so the next run looks for it before trying again.
+            ctx.run.counts.failed += 1;
+            ctx.errors.push(crate::domain::RecordError {
+                direction: crate::domain::Direction::Push,
+                object: effect.object_kind(),
+                object_id: object_id.to_string(),
+                field: None,
+                message: format!("rule {}: {description} failed: {e}", rule.id),
+            });
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     ctx.repo.complete_action(ctx.tenant, key, &id).await?;
     record(ctx, rule, object_id, description, Some(id.clone()), false);
+    // Stored as it happens: a run killed later still shows what it did.
+    ctx.repo.put_run(&ctx.run).await?;
     Ok(Some(id))
 }
 
@@ -124,6 +161,42 @@ pub(crate) fn record(
             hubspot_id,
             dry_run,
         });
+    }
+}
+
+enum Done {
+    Sent(String),
+    /// The answer was lost, but the record carrying the action's marker exists.
+    Found(String),
+}
+
+/// Attempts before an action counts as failed for its record.
+const ATTEMPTS: u32 = 3;
+
+/// Performs an action; when HubSpot may have done it without us hearing back (outcome
+/// unknown), looks for its marker first and sends again only if nothing carries it.
+async fn perform_reconciled(
+    ctx: &RunCtx<'_>,
+    key: &str,
+    effect: &Effect,
+) -> Result<Done, SyncError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match perform(ctx, key, effect.clone()).await {
+            Ok(id) => return Ok(Done::Sent(id)),
+            Err(SyncError::HubSpot(HubSpotError::OutcomeUnknown { .. })) if attempt < ATTEMPTS => {
+                if let Some(found) = find_created(ctx, key, effect).await? {
+                    return Ok(Done::Found(found));
+                }
+                tracing::info!(
+                    key,
+                    attempt,
+                    "action's outcome unknown and not found; sending again"
+                );
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -21,6 +21,8 @@
 //! DynamoDB deletes expired items lazily.
 
 pub mod dynamo;
+pub mod fenced;
+pub mod overlay;
 pub mod repo;
 pub mod sqlite;
 
@@ -70,6 +72,9 @@ pub enum StoreError {
     },
     #[error("item {pk}/{sk} has unknown schema version {found}")]
     UnknownSchema { pk: String, sk: String, found: u64 },
+    /// A write of a run that was told to stop (tenant deleted, lease lost): refused.
+    #[error("write refused: {0}")]
+    Fenced(crate::http::Stopped),
     #[error("store backend error during {operation}: {message}")]
     Backend {
         operation: &'static str,

@@ -8,9 +8,12 @@ use crate::domain::{
     Tenant, TenantId, Trigger,
 };
 use crate::http::calls_since;
+use crate::http::Stopped;
 use crate::hubspot::HubSpotApi;
 use crate::pendo::{PendoApi, PendoError};
-use crate::store::repo::{Lease, Repo};
+use crate::store::fenced::FencedStore;
+use crate::store::repo::Repo;
+use std::sync::Arc;
 
 const CHECKPOINT: &str = "checkpoint";
 
@@ -74,49 +77,55 @@ pub struct SyncEngine {
     pub repo: Repo,
 }
 
+/// One invocation of a run: what to sync, with which clients, and how.
+pub struct RunRequest<'a> {
+    pub tenant: &'a Tenant,
+    pub config: &'a SyncConfig,
+    pub hubspot: &'a dyn HubSpotApi,
+    pub pendo: &'a dyn PendoApi,
+    pub trigger: Trigger,
+    /// The job this invocation serves (kept in the run record).
+    pub job_id: &'a str,
+    /// The run a continuation job resumes (`None` = a new run).
+    pub resume: Option<&'a RunId>,
+    pub opts: &'a SyncOptions,
+}
+
 impl SyncEngine {
     pub fn new(repo: Repo) -> Self {
         Self { repo }
     }
 
-    /// Runs (or resumes) one sync of `tenant` until done or out of budget. Every log line of
-    /// the run carries the tenant and run ids.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn run(
-        &self,
-        tenant: &Tenant,
-        config: &SyncConfig,
-        hubspot: &dyn HubSpotApi,
-        pendo: &dyn PendoApi,
-        trigger: Trigger,
-        job_id: &str,
-        resume: Option<&RunId>,
-        opts: &SyncOptions,
-        lease: Option<&mut Lease>,
-    ) -> Result<RunResult, SyncError> {
+    /// Runs (or resumes) one sync of `req.tenant` until done, out of budget, or stopped
+    /// through `req.opts.cancel`. Every log line of the run carries the tenant and run ids.
+    pub async fn run(&self, req: RunRequest<'_>) -> Result<RunResult, SyncError> {
         use tracing::Instrument;
         let span =
-            tracing::info_span!("sync", tenant_id = %tenant.id, run_id = tracing::field::Empty);
-        self.run_inner(
-            tenant, config, hubspot, pendo, trigger, job_id, resume, opts, lease,
-        )
-        .instrument(span)
-        .await
+            tracing::info_span!("sync", tenant_id = %req.tenant.id, run_id = tracing::field::Empty);
+        if req.opts.dry_run {
+            // A dry run works on a copy-on-write view: it sees its own writes (so it plans
+            // exactly what a real run would), and the stored state stays as it was.
+            let overlay = crate::store::overlay::OverlayStore::new(self.repo.store().clone());
+            let engine = SyncEngine::new(Repo::new(Arc::new(overlay)));
+            return engine.run_inner(req).instrument(span).await;
+        }
+        // Every write of the run is refused once it is told to stop.
+        let fenced = FencedStore::new(self.repo.store().clone(), req.opts.cancel.clone());
+        let engine = SyncEngine::new(Repo::new(Arc::new(fenced)));
+        engine.run_inner(req).instrument(span).await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn run_inner(
-        &self,
-        tenant: &Tenant,
-        config: &SyncConfig,
-        hubspot: &dyn HubSpotApi,
-        pendo: &dyn PendoApi,
-        trigger: Trigger,
-        job_id: &str,
-        resume: Option<&RunId>,
-        opts: &SyncOptions,
-        mut lease: Option<&mut Lease>,
-    ) -> Result<RunResult, SyncError> {
+    async fn run_inner(&self, req: RunRequest<'_>) -> Result<RunResult, SyncError> {
+        let RunRequest {
+            tenant,
+            config,
+            hubspot,
+            pendo,
+            trigger,
+            job_id,
+            resume,
+            opts,
+        } = req;
         let started = Instant::now();
         let hs_before = hubspot.calls().snapshot();
         let pendo_before = pendo.calls().snapshot();
@@ -135,9 +144,9 @@ impl SyncEngine {
                     "run {id} has no checkpoint to continue from"
                 )));
             }
-            (None, _) => {
+            (None, stored) => {
                 let now = Utc::now();
-                let run = RunRecord::start(
+                let mut run = RunRecord::start(
                     RunId::new_at(now),
                     tenant.id.clone(),
                     job_id.to_string(),
@@ -148,7 +157,7 @@ impl SyncEngine {
                     },
                     now,
                 );
-                let cp = Checkpoint {
+                let mut cp = Checkpoint {
                     run_id: run.run_id.clone(),
                     trigger,
                     job_id: job_id.to_string(),
@@ -156,6 +165,16 @@ impl SyncEngine {
                     after: None,
                     continuations: 0,
                 };
+                if let Some(old) = stored.filter(|_| !opts.dry_run) {
+                    // A run died mid-way (its worker was killed and its lease expired): it is
+                    // marked interrupted, and this run carries on from the phase it was in.
+                    // That phase starts over: writes the dead worker still held in memory
+                    // are lost, and fingerprints make what did land cost nothing twice.
+                    self.interrupted(&tenant.id, &old.run_id, &run.run_id)
+                        .await?;
+                    cp.phase = old.phase;
+                    run.resumed_from = Some(old.run_id);
+                }
                 (cp, run)
             }
         };
@@ -181,9 +200,7 @@ impl SyncEngine {
             claimed: HashMap::new(),
             enum_labels: HashMap::new(),
         };
-        let result = self
-            .drive(&mut ctx, &mut checkpoint, started, &mut lease)
-            .await;
+        let result = self.drive(&mut ctx, &mut checkpoint, started).await;
         let mut run = ctx.run;
         for (k, v) in calls_since(&hs_before, &hubspot.calls().snapshot())
             .into_iter()
@@ -218,6 +235,12 @@ impl SyncEngine {
                     continuations: checkpoint.continuations,
                 }
             }
+            Err(e) if e.stopped().is_some() => {
+                // Stopped from outside: the tenant is going away or another worker holds it;
+                // nothing more is written for this run.
+                tracing::warn!(error = %e, "sync stopped");
+                return Err(e);
+            }
             Err(e) => {
                 run.status = RunStatus::Failed;
                 run.error = Some(e.to_string());
@@ -250,16 +273,34 @@ impl SyncEngine {
         })
     }
 
+    /// Marks a run that stopped without finishing as interrupted, naming its successor.
+    async fn interrupted(
+        &self,
+        tenant: &TenantId,
+        old: &RunId,
+        successor: &RunId,
+    ) -> Result<(), SyncError> {
+        if let Some(mut r) = self.repo.get_run(tenant, old).await? {
+            if matches!(r.status, RunStatus::Running | RunStatus::Continued) {
+                r.status = RunStatus::Interrupted;
+                r.finished_at = Some(Utc::now());
+                r.error = Some(format!(
+                    "the run stopped without finishing (worker killed or timed out); run {successor} resumed it"
+                ));
+                self.repo.put_run(&r).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// `Ok(true)` when every phase is done, `Ok(false)` when the budget ran out.
     async fn drive(
         &self,
         ctx: &mut RunCtx<'_>,
         cp: &mut Checkpoint,
         started: Instant,
-        lease: &mut Option<&mut Lease>,
     ) -> Result<bool, SyncError> {
         setup(ctx).await?;
-        let mut lease_renewed = Instant::now();
         while cp.phase < PHASES.len() {
             let after = cp.after.take();
             let step = match cp.phase {
@@ -284,19 +325,13 @@ impl SyncEngine {
             if ctx.opts.dry_run {
                 continue;
             }
-            self.repo.put_cursor(ctx.tenant, CHECKPOINT, &*cp).await?;
-            if let Some(l) = lease.as_deref_mut() {
-                if lease_renewed.elapsed().as_secs() >= 60 {
-                    if !self
-                        .repo
-                        .renew_lease(l, chrono::Duration::minutes(20))
-                        .await?
-                    {
-                        return Err(SyncError::LeaseLost);
-                    }
-                    lease_renewed = Instant::now();
-                }
+            // Between batches: a tenant being deleted stops here, before anything more is sent
+            // or stored (the lease keeper also notices it between batches of a long step).
+            if self.repo.is_tombstoned(ctx.tenant).await? {
+                ctx.opts.cancel.stop(Stopped::TenantDeleted);
             }
+            ctx.opts.cancel.check()?;
+            self.repo.put_cursor(ctx.tenant, CHECKPOINT, &*cp).await?;
             if cp.phase < PHASES.len() && ctx.opts.budget.is_some_and(|b| started.elapsed() >= b) {
                 // Nothing buffered may outlive the invocation.
                 let kind = if cp.phase == 5 {

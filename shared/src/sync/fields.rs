@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::domain::{ActivityHistory, PushField};
 use crate::hubspot::validate_value;
@@ -154,18 +154,6 @@ pub fn normalise_domain(d: &str) -> Option<String> {
     (d.contains('.') && !is_free_mail(&d)).then_some(d)
 }
 
-/// Values that occur more than once (ambiguous keys).
-pub fn duplicates<'a>(keys: impl Iterator<Item = &'a str>) -> std::collections::HashSet<String> {
-    let mut seen: HashMap<&str, u32> = HashMap::new();
-    for k in keys {
-        *seen.entry(k).or_default() += 1;
-    }
-    seen.into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(k, _)| k.to_string())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,7 +225,5 @@ mod tests {
         ] {
             assert!(!valid_email(bad), "{bad}");
         }
-        let d = duplicates(["a", "b", "a"].into_iter());
-        assert!(d.contains("a") && !d.contains("b"));
     }
 }

@@ -13,7 +13,7 @@ mod pull;
 mod push;
 mod usage;
 
-pub use engine::{RunResult, SyncEngine, SyncOutcome};
+pub use engine::{RunRequest, RunResult, SyncEngine, SyncOutcome};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -35,17 +35,40 @@ pub enum SyncError {
     Config(String),
     #[error("lost the tenant lease mid-run; another worker took over")]
     LeaseLost,
+    #[error(transparent)]
+    Stopped(#[from] crate::http::Stopped),
+    /// Our own infrastructure (queue, secrets backend) failed; the job is retried.
+    #[error("infrastructure: {0}")]
+    Infra(String),
 }
 
 impl SyncError {
+    /// Why the run was stopped from outside, whichever layer noticed first.
+    pub fn stopped(&self) -> Option<crate::http::Stopped> {
+        match self {
+            SyncError::Stopped(s)
+            | SyncError::HubSpot(HubSpotError::Stopped(s))
+            | SyncError::Pendo(PendoError::Stopped(s))
+            | SyncError::Store(StoreError::Fenced(s)) => Some(*s),
+            SyncError::LeaseLost => Some(crate::http::Stopped::LeaseLost),
+            _ => None,
+        }
+    }
+
     /// Errors only an admin can fix; the tenant goes to needs-attention instead of retrying.
     pub fn needs_attention(&self) -> bool {
-        match self {
-            SyncError::HubSpot(e) => e.needs_attention(),
-            SyncError::Pendo(e) => e.needs_attention(),
-            SyncError::Config(_) => true,
-            _ => false,
-        }
+        self.attention().is_some()
+    }
+
+    /// What an admin must do, for errors only an admin can fix (`None`: retried on its own).
+    pub fn attention(&self) -> Option<crate::domain::Attention> {
+        let kind = match self {
+            SyncError::HubSpot(e) => e.attention_kind(),
+            SyncError::Pendo(e) => e.attention_kind(),
+            SyncError::Config(_) => Some(crate::domain::AttentionKind::Configuration),
+            _ => None,
+        }?;
+        Some(crate::domain::Attention::new(kind, self.to_string()))
     }
 }
 
@@ -65,6 +88,8 @@ pub struct SyncOptions {
     /// current, still running day for a webhook job, so an answer given minutes ago is pushed
     /// now. Only complete days are recorded as read, so a partial day is read again later.
     pub nps_through: i32,
+    /// Set from outside (lease keeper) to stop the run between batches.
+    pub cancel: crate::http::Cancel,
 }
 
 impl SyncOptions {
@@ -76,6 +101,7 @@ impl SyncOptions {
             page_size: 500,
             backfill_days: 360,
             nps_through: today,
+            cancel: Default::default(),
         }
     }
 }

@@ -55,6 +55,7 @@ pub(crate) async fn pull_step(
                 .hubspot
                 .read_by(kind, "hs_object_id", &retry, &props)
                 .await?;
+            // A retried record that fails again goes back on the list in `process`.
             ctx.repo
                 .put_cursor(ctx.tenant, &retry_name(kind), &Vec::<String>::new())
                 .await?;
@@ -207,6 +208,14 @@ async fn process(
             }
         }
         let state = states.remove(&r.id).unwrap_or_default();
+        if state
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.run_id.as_ref() == Some(&ctx.run.run_id))
+        {
+            // Already attempted (and failed) in this run: once per run, not once per sighting.
+            continue;
+        }
         if let Some((field, message)) = problem {
             ctx.run.counts.failed += 1;
             ctx.errors.push(RecordError {
@@ -267,7 +276,8 @@ async fn process(
             if state.failure.is_some() {
                 ctx.run.counts.retried += 1;
             }
-            let failure = Failure::next(state.failure.as_ref(), message.clone(), now);
+            let failure =
+                Failure::next(state.failure.as_ref(), message.clone(), now).in_run(&ctx.run.run_id);
             if failure.attempts < MAX_PULL_ATTEMPTS {
                 retry.push(hs.clone());
             }

@@ -391,6 +391,10 @@ async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Resp
         match f.kind.as_str() {
             "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms)).await,
             "drop" => return crate::limits::dropped_connection(),
+            "cut" => {
+                let processed = next.run(req).await;
+                return crate::limits::cut_body(processed.status());
+            }
             "429" => {
                 return (
                     StatusCode::TOO_MANY_REQUESTS,

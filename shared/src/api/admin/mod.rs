@@ -2,6 +2,7 @@
 //! enable/disable, run now, dry run, run history and status.
 
 mod config;
+mod health;
 mod runs;
 mod tenants;
 
@@ -24,9 +25,10 @@ use crate::domain::{
 };
 use crate::hubspot::oauth::{self, OAuthApp};
 use crate::secret::SecretString;
-use crate::sync::{SyncEngine, SyncOptions};
+use crate::sync::{RunRequest, SyncEngine, SyncOptions};
 
 use config::*;
+use health::*;
 use runs::*;
 use tenants::*;
 

@@ -1,4 +1,4 @@
-//! Enable/disable, run now, dry run, run history, status, the OpenAPI document.
+//! Enable/disable, run now, dry run, run history, the OpenAPI document.
 
 use super::*;
 
@@ -27,12 +27,21 @@ pub(super) async fn enable(
         .await
         .map_err(|_| ApiError::conflict("save the Pendo integration key before enabling"))?;
     for kind in ObjectKind::ALL {
-        hubspot.ensure_schema(kind).await.map_err(|e| {
-            ApiError::upstream(format!("could not set up the HubSpot properties: {e}"))
-        })?;
+        if let Err(e) = hubspot.ensure_schema(kind).await {
+            let Some(kind) = e.attention_kind() else {
+                return Err(ApiError::upstream(format!(
+                    "could not set up the HubSpot properties: {e}"
+                )));
+            };
+            // Enabling cannot help until an admin acts: say what to do, and show it in status.
+            let attention = crate::domain::Attention::new(kind, e.to_string());
+            t.needs_attention(attention.clone());
+            s.repo.update_tenant(&t, Utc::now()).await?;
+            return Err(ApiError::needs_attention(&attention));
+        }
     }
     t.status = TenantStatus::Enabled;
-    t.attention_reason = None;
+    t.clear_attention();
     let t = s.repo.update_tenant(&t, Utc::now()).await?;
     // As Pendo's own integration does: sync immediately on enable, then daily.
     let job = enqueue(&s, &t, Trigger::Enable).await?;
@@ -111,17 +120,16 @@ pub(super) async fn dry_run(
     let mut opts = SyncOptions::new(crate::domain::day_number(Utc::now().date_naive()) - 1);
     opts.dry_run = true;
     let result = SyncEngine::new(s.repo.clone())
-        .run(
-            &t,
-            &config,
-            hubspot.as_ref(),
-            pendo.as_ref(),
-            Trigger::DryRun,
-            "dry-run",
-            None,
-            &opts,
-            None,
-        )
+        .run(RunRequest {
+            tenant: &t,
+            config: &config,
+            hubspot: hubspot.as_ref(),
+            pendo: pendo.as_ref(),
+            trigger: Trigger::DryRun,
+            job_id: "dry-run",
+            resume: None,
+            opts: &opts,
+        })
         .await
         .map_err(|e| ApiError::upstream(format!("dry run failed: {e}")))?;
     Ok(Json(
@@ -165,48 +173,6 @@ pub(super) async fn get_run(
     Ok(Json(
         json!({"run": run, "errors": errors.items, "next": errors.next}),
     ))
-}
-
-pub(super) async fn status(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let t = load(&s, &caller, &id).await?;
-    let secrets = s.secrets.tenant(&t.id).await?;
-    let config = s.repo.get_config(&t.id).await?.unwrap_or_default();
-    let runs = s.repo.list_runs(&t.id, None, 20).await?.items;
-    let last = runs.first();
-    let last_success = runs
-        .iter()
-        .find(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Partial))
-        .and_then(|r| r.finished_at);
-    let now = Utc::now();
-    let today_slot = now
-        .date_naive()
-        .and_hms_opt(config.schedule.hour_utc as u32, 0, 0)
-        .expect("valid hour")
-        .and_utc();
-    let next = if t.status != TenantStatus::Enabled {
-        None
-    } else if now.hour() < config.schedule.hour_utc as u32 {
-        Some(today_slot)
-    } else {
-        Some(today_slot + Duration::days(1))
-    };
-    Ok(Json(json!({
-        "tenant_id": t.id,
-        "status": t.status,
-        "attention_reason": t.attention_reason,
-        "pendo_connected": secrets.pendo_integration_key.is_some(),
-        "hubspot_connected": secrets.hubspot_refresh_token.is_some(),
-        "hubspot_portal_id": t.hubspot_portal_id,
-        "last_run": last.map(|r| json!({"run_id": r.run_id, "status": r.status, "started_at": r.started_at})),
-        "last_success": last_success,
-        "lag_seconds": last_success.map(|f| (now - f).num_seconds()),
-        "next_scheduled": next,
-        "failing_records": last.map_or(0, |r| r.counts.failed),
-    })))
 }
 
 pub(super) async fn openapi() -> Json<serde_json::Value> {

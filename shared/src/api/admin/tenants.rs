@@ -1,6 +1,7 @@
 //! Tenants, credentials, HubSpot connect, the webhook URL.
 
 use super::*;
+use crate::domain::AttentionKind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,10 @@ pub(super) async fn create_tenant(
     caller.operator()?;
     let id = TenantId::parse(&b.id).map_err(|e| ApiError::invalid("id", e.message))?;
     let tenant = Tenant::new(id.clone(), &b.display_name, b.pendo_region, Utc::now())?;
+    if s.repo.is_tombstoned(&id).await? && s.repo.get_tenant(&id).await?.is_some() {
+        return Err(ApiError::conflict(format!("tenant {id} is still being deleted")).field("id"));
+    }
+    s.repo.clear_tombstone(&id).await?;
     let created = s.repo.create_tenant(&tenant).await.map_err(|e| {
         if e.is_condition_failed() {
             ApiError::conflict(format!("tenant {id} already exists")).field("id")
@@ -96,12 +101,23 @@ pub(super) async fn update_tenant(
     Ok(Json(s.repo.update_tenant(&t, Utc::now()).await?))
 }
 
+/// How long a delete waits for a running sync to stop (under API Gateway's 29 s limit; a
+/// live run stops at its next request, a killed one's lease expires within `LEASE_TTL`).
+const DELETE_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
+/// Held by the delete while it purges; long enough for any partition.
+const DELETE_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deleted means gone: a tombstone stops any running sync at its next request or batch and
+/// refuses its store writes; the secrets go at once; the data is purged under the tenant's
+/// lease, so nothing of the tenant is sent or stored after the 204. If a run cannot be waited
+/// for, the answer is 202 and the worker holding the lease finishes the purge.
 pub(super) async fn delete_tenant(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let t = load(&s, &caller, &id).await?;
+    s.repo.tombstone_tenant(&t.id).await?;
     let secrets = s.secrets.tenant(&t.id).await?;
     if let Some(refresh) = &secrets.hubspot_refresh_token {
         let (app, _) = app(&s, String::new()).await?;
@@ -111,8 +127,28 @@ pub(super) async fn delete_tenant(
         }
     }
     s.secrets.delete_tenant(&t.id).await?;
+    let started = std::time::Instant::now();
+    let owner = format!("delete-{}", uuid::Uuid::new_v4().simple());
+    loop {
+        if crate::worker::lease::acquire(&s.repo, &t.id, &owner, DELETE_LEASE)
+            .await?
+            .is_some()
+        {
+            break;
+        }
+        if started.elapsed() >= DELETE_WAIT {
+            tracing::warn!(tenant_id = %t.id, "a sync still holds the tenant; its worker finishes the deletion");
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "deleting",
+                    "message": "a running sync is stopping; its data is purged as soon as it has"})),
+            )
+                .into_response());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     s.repo.delete_tenant(&t.id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
@@ -161,7 +197,18 @@ pub(super) async fn put_pendo(
     let mut secrets = s.secrets.tenant(&t.id).await?;
     secrets.pendo_integration_key = Some(key);
     s.secrets.put_tenant(&t.id, &secrets).await?;
-    if t.pendo_region != b.region {
+    let pendo_fixed = t.attention.as_ref().is_some_and(|a| {
+        matches!(
+            a.kind,
+            AttentionKind::PendoKeyInvalid | AttentionKind::PendoNoWriteAccess
+        )
+    });
+    if pendo_fixed {
+        // The new key was verified with write access: what stopped the tenant is fixed.
+        t.status = TenantStatus::Enabled;
+        t.clear_attention();
+    }
+    if t.pendo_region != b.region || pendo_fixed {
         t.pendo_region = b.region;
         s.repo.update_tenant(&t, Utc::now()).await?;
     }

@@ -17,7 +17,12 @@ use crate::queue::{decode_job, Queue};
 use crate::secret::SecretString;
 use crate::secrets::Secrets;
 use crate::store::repo::Repo;
-use crate::sync::{RunResult, SyncEngine, SyncError, SyncOptions, SyncOutcome};
+use crate::sync::{RunRequest, RunResult, SyncEngine, SyncError, SyncOptions, SyncOutcome};
+
+pub mod lease;
+
+use crate::http::{Cancel, Stopped};
+use lease::LeaseKeeper;
 
 /// Builds a tenant's API clients (from its secrets in production; pointed at sandboxes locally).
 #[async_trait]
@@ -29,6 +34,18 @@ pub trait Connectors: Send + Sync {
         api_version: HubSpotApiVersion,
     ) -> Result<Arc<dyn HubSpotApi>, SyncError>;
     async fn pendo(&self, tenant: &Tenant) -> Result<Arc<dyn PendoApi>, SyncError>;
+    /// The clients a run uses: every request attempt first checks `cancel`.
+    async fn hubspot_for_run(
+        &self,
+        tenant: &Tenant,
+        api_version: HubSpotApiVersion,
+        cancel: &Cancel,
+    ) -> Result<Arc<dyn HubSpotApi>, SyncError>;
+    async fn pendo_for_run(
+        &self,
+        tenant: &Tenant,
+        cancel: &Cancel,
+    ) -> Result<Arc<dyn PendoApi>, SyncError>;
     /// A client for a key not stored yet (verifying it before saving).
     fn pendo_client(&self, region: PendoRegion, key: SecretString) -> Arc<dyn PendoApi>;
 }
@@ -59,7 +76,7 @@ impl SecretConnectors {
 }
 
 fn secrets_error(e: crate::secrets::SecretsError) -> SyncError {
-    SyncError::Config(e.to_string())
+    SyncError::Infra(e.to_string())
 }
 
 #[async_trait]
@@ -69,6 +86,20 @@ impl Connectors for SecretConnectors {
         tenant: &Tenant,
         api_version: HubSpotApiVersion,
     ) -> Result<Arc<dyn HubSpotApi>, SyncError> {
+        self.hubspot_for_run(tenant, api_version, &Cancel::default())
+            .await
+    }
+
+    async fn pendo(&self, tenant: &Tenant) -> Result<Arc<dyn PendoApi>, SyncError> {
+        self.pendo_for_run(tenant, &Cancel::default()).await
+    }
+
+    async fn hubspot_for_run(
+        &self,
+        tenant: &Tenant,
+        api_version: HubSpotApiVersion,
+        cancel: &Cancel,
+    ) -> Result<Arc<dyn HubSpotApi>, SyncError> {
         let s = self
             .secrets
             .tenant(&tenant.id)
@@ -77,10 +108,11 @@ impl Connectors for SecretConnectors {
         let refresh_token = s.hubspot_refresh_token.ok_or(HubSpotError::NotConnected)?;
         let app = self.secrets.app().await.map_err(secrets_error)?;
         let limits = crate::hubspot::PortalLimits::shared(&self.hubspot, tenant.id.as_str());
-        let cfg = HubSpotConfig {
+        let mut cfg = HubSpotConfig {
             api_version,
             ..self.hubspot.clone()
         };
+        cfg.cancel = cancel.clone();
         Ok(Arc::new(HubSpotClient::with_limits(
             cfg,
             Auth::OAuth {
@@ -96,24 +128,36 @@ impl Connectors for SecretConnectors {
         )))
     }
 
-    async fn pendo(&self, tenant: &Tenant) -> Result<Arc<dyn PendoApi>, SyncError> {
+    async fn pendo_for_run(
+        &self,
+        tenant: &Tenant,
+        cancel: &Cancel,
+    ) -> Result<Arc<dyn PendoApi>, SyncError> {
         let s = self
             .secrets
             .tenant(&tenant.id)
             .await
             .map_err(secrets_error)?;
         let key = s.pendo_integration_key.ok_or(PendoError::NotConnected)?;
-        Ok(self.pendo_client(tenant.pendo_region, key))
+        let mut cfg = self.pendo_config(tenant.pendo_region);
+        cfg.cancel = cancel.clone();
+        Ok(Arc::new(PendoClient::new(cfg, key)))
     }
 
     fn pendo_client(&self, region: PendoRegion, key: SecretString) -> Arc<dyn PendoApi> {
+        Arc::new(PendoClient::new(self.pendo_config(region), key))
+    }
+}
+
+impl SecretConnectors {
+    fn pendo_config(&self, region: PendoRegion) -> PendoConfig {
         let base = match &self.pendo_base_override {
             Some(b) => format!("{b}/{}", region.code()),
             None => region.api_base().to_string(),
         };
         let mut cfg = PendoConfig::new(base);
         cfg.requests_per_second = self.pendo_requests_per_second;
-        Arc::new(PendoClient::new(cfg, key))
+        cfg
     }
 }
 
@@ -140,6 +184,10 @@ pub struct Worker {
     /// Overrides "today" (local demo against a sandbox clock).
     pub today_override: Option<i32>,
     pub defer_delay: Duration,
+    /// How often a running job renews its lease and looks for a tombstone.
+    pub lease_renew_every: Duration,
+    /// How long the lease lives unrenewed (what a killed worker blocks its tenant for).
+    pub lease_ttl: Duration,
 }
 
 impl Worker {
@@ -153,6 +201,8 @@ impl Worker {
             budget_override: None,
             today_override: None,
             defer_delay: Duration::from_secs(60),
+            lease_renew_every: lease::LEASE_RENEW_EVERY,
+            lease_ttl: lease::LEASE_TTL,
         }
     }
 
@@ -203,35 +253,58 @@ impl Worker {
                 "tenant has no sync configuration".into(),
             ));
         };
-        let Some(mut lease) = self
-            .repo
-            .acquire_lease(&tenant.id, &self.owner, chrono::Duration::minutes(20))
-            .await?
+        let Some(lease) =
+            lease::acquire(&self.repo, &tenant.id, &self.owner, self.lease_ttl).await?
         else {
             self.queue
                 .send(std::slice::from_ref(job), self.defer_delay)
                 .await
-                .map_err(|e| SyncError::Config(e.to_string()))?;
+                .map_err(|e| SyncError::Infra(e.to_string()))?;
             tracing::info!("tenant busy; job deferred");
             return Ok(JobResult::Deferred);
         };
-        let result = self
-            .run_locked(&tenant, &config, job, deadline, &mut lease)
-            .await;
-        if let Err(e) = self.repo.release_lease(&lease).await {
-            tracing::warn!(error = %e, "could not release lease; it expires on its own");
+        if self.repo.is_tombstoned(&tenant.id).await? {
+            // A deletion that could not wait for the previous run: finish it under the lease.
+            self.repo.delete_tenant(&tenant.id).await?;
+            return Ok(JobResult::Skipped("tenant is being deleted".into()));
         }
-        match result {
+        let cancel = Cancel::default();
+        let keeper = LeaseKeeper::start(
+            self.repo.clone(),
+            lease,
+            self.lease_renew_every,
+            self.lease_ttl,
+            cancel.clone(),
+        );
+        let result = self
+            .run_locked(&tenant, &config, job, deadline, &cancel)
+            .await;
+        let lease = keeper.stop().await;
+        let stopped = cancel
+            .reason()
+            .or_else(|| result.as_ref().err().and_then(SyncError::stopped));
+        if stopped == Some(Stopped::TenantDeleted) {
+            // The deletion waits for this lease: purge what the run left, then let go.
+            self.repo.delete_tenant(&tenant.id).await?;
+            tracing::info!("tenant deleted while syncing; run stopped and data purged");
+            return Ok(JobResult::Skipped("tenant deleted".into()));
+        }
+        // Anything the job still writes happens before the lease is released.
+        let outcome = match result {
             Ok(r) => Ok(r),
             Err(e) if e.needs_attention() => {
                 let mut t = self.repo.get_tenant(&tenant.id).await?.unwrap_or(tenant);
-                t.needs_attention(e.to_string());
+                t.needs_attention(e.attention().expect("needs attention"));
                 self.repo.update_tenant(&t, Utc::now()).await?;
                 tracing::warn!(error = %e, "tenant needs attention");
                 Ok(JobResult::Skipped(e.to_string()))
             }
             Err(e) => Err(e),
+        };
+        if let Err(e) = self.repo.release_lease(&lease).await {
+            tracing::warn!(error = %e, "could not release lease; it expires on its own");
         }
+        outcome
     }
 
     async fn run_locked(
@@ -240,17 +313,18 @@ impl Worker {
         config: &crate::domain::SyncConfig,
         job: &Job,
         deadline: Option<Instant>,
-        lease: &mut crate::store::repo::Lease,
+        cancel: &Cancel,
     ) -> Result<JobResult, SyncError> {
         let hubspot = self
             .connectors
-            .hubspot(tenant, config.hubspot_api_version)
+            .hubspot_for_run(tenant, config.hubspot_api_version, cancel)
             .await?;
-        let pendo = self.connectors.pendo(tenant).await?;
+        let pendo = self.connectors.pendo_for_run(tenant, cancel).await?;
         let today = self
             .today_override
             .unwrap_or_else(|| day_number(Utc::now().date_naive()) - 1);
         let mut opts = SyncOptions::new(today);
+        opts.cancel = cancel.clone();
         opts.budget = self.budget_override.or_else(|| {
             deadline.map(|d| {
                 d.saturating_duration_since(Instant::now())
@@ -274,17 +348,16 @@ impl Worker {
             JobKind::Continuation { run_id, trigger } => (*trigger, Some(run_id.clone())),
         };
         let engine = SyncEngine::new(self.repo.clone());
-        let r = engine.run(
+        let r = engine.run(RunRequest {
             tenant,
             config,
-            hubspot.as_ref(),
-            pendo.as_ref(),
+            hubspot: hubspot.as_ref(),
+            pendo: pendo.as_ref(),
             trigger,
-            &job.job_id,
-            resume.as_ref(),
-            &opts,
-            Some(lease),
-        );
+            job_id: &job.job_id,
+            resume: resume.as_ref(),
+            opts: &opts,
+        });
         let RunResult { run, outcome, .. } = match r.await {
             Err(SyncError::Config(m)) if resume.is_some() && m.contains("no checkpoint") => {
                 return Ok(JobResult::Skipped(m));
@@ -307,7 +380,7 @@ impl Worker {
                 self.queue
                     .send(&[next], Duration::ZERO)
                     .await
-                    .map_err(|e| SyncError::Config(e.to_string()))?;
+                    .map_err(|e| SyncError::Infra(e.to_string()))?;
                 Ok(JobResult::Continued)
             }
         }
