@@ -82,7 +82,12 @@ async fn dry_run_changes_nothing_and_a_failed_record_is_attempted_once_per_run()
     let before = dump(&lab).await;
     let tenant = lab.repo.get_tenant(&lab.tenant).await.unwrap().unwrap();
     let config = lab.repo.get_config(&lab.tenant).await.unwrap().unwrap();
-    let hubspot = lab.worker.connectors.hubspot(&tenant, Default::default()).await.unwrap();
+    let hubspot = lab
+        .worker
+        .connectors
+        .hubspot(&tenant, Default::default())
+        .await
+        .unwrap();
     let pendo = lab.worker.connectors.pendo(&tenant).await.unwrap();
     let mut opts = SyncOptions::new(lab.today());
     opts.dry_run = true;
