@@ -7,7 +7,19 @@ use std::collections::BTreeSet;
 use super::{ObjectKind, ValidationError};
 
 /// The Pendo usage fields pushed into the HubSpot "Pendo" property group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PushField {
     FirstVisit,
@@ -100,11 +112,13 @@ pub const VISITOR_ID_PROPERTY: &str = "pendo_visitor_id";
 pub const ACCOUNT_ID_PROPERTY: &str = "pendo_account_id";
 pub const PENDO_GROUP: &str = "pendo";
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JoinKeys {
     /// HubSpot contact property whose values equal Pendo visitor ids.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,99}$")]
     pub contact_property: String,
     /// HubSpot company property whose values equal Pendo account ids.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,99}$")]
     pub company_property: String,
 }
 
@@ -118,19 +132,22 @@ impl Default for JoinKeys {
 }
 
 /// One HubSpot property copied into one Pendo custom metadata field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PullMapping {
     pub object: ObjectKind,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,99}$")]
     pub hubspot_property: String,
+    #[schema(pattern = "^[a-z_][a-z0-9_]{0,99}$")]
     pub pendo_field: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdentityOptions {
     /// Match visitors without the id property to contacts by normalised email.
     pub match_contacts_by_email: bool,
     /// Pendo account metadata field holding a domain, used to match companies by `domain`.
     #[serde(default)]
+    #[schema(pattern = "^[a-z_][a-z0-9_]{0,99}$")]
     pub account_domain_field: Option<String>,
     /// Create contacts for visitors with no match (off by default, as in Pendo's integration).
     #[serde(default)]
@@ -147,17 +164,20 @@ impl Default for IdentityOptions {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NpsConfig {
+    #[schema(min_length = 1, pattern = "\\S")]
     pub guide_id: String,
+    #[schema(min_length = 1, pattern = "\\S")]
     pub score_poll_id: String,
     #[serde(default)]
     pub text_poll_id: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     /// Hour of the day (UTC) the daily sync is due; the fan-out runs hourly and picks due tenants.
+    #[schema(maximum = 23)]
     pub hour_utc: u8,
 }
 
@@ -168,7 +188,7 @@ impl Default for Schedule {
 }
 
 /// Unvalidated shape, as submitted or stored.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfigInput {
     #[serde(default)]
@@ -185,7 +205,7 @@ pub struct SyncConfigInput {
     pub schedule: Option<Schedule>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "SyncConfigInput")]
 pub struct SyncConfig {
     pub join: JoinKeys,

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The sync configuration (defaults until one is saved).
+#[utoipa::path(get, path = "/v1/tenants/{id}/config", tag = "setup", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The configuration", body = SyncConfig)))]
 pub(super) async fn get_config(
     State(s): State<AppState>,
     caller: Caller,
@@ -11,6 +14,12 @@ pub(super) async fn get_config(
     Ok(Json(s.repo.get_config(&t.id).await?.unwrap_or_default()))
 }
 
+/// Set the sync configuration, validated against the HubSpot properties and Pendo custom fields.
+#[utoipa::path(put, path = "/v1/tenants/{id}/config", tag = "setup", params(("id" = TenantId, Path)),
+    request_body = SyncConfigInput,
+    responses((status = 200, description = "Saved; the configuration as stored", body = SyncConfig),
+              (status = 409, description = "Pendo or HubSpot not connected yet", body = ApiError),
+              (status = 502, description = "HubSpot or Pendo could not be read", body = ApiError)))]
 pub(super) async fn put_config(
     State(s): State<AppState>,
     caller: Caller,
@@ -111,6 +120,9 @@ pub(super) async fn validate_against_schemas(
     Ok(())
 }
 
+/// The lifecycle rules.
+#[utoipa::path(get, path = "/v1/tenants/{id}/rules", tag = "setup", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The rules", body = RuleSet)))]
 pub(super) async fn get_rules(
     State(s): State<AppState>,
     caller: Caller,
@@ -120,6 +132,12 @@ pub(super) async fn get_rules(
     Ok(Json(s.repo.get_rules(&t.id).await?))
 }
 
+/// Set the lifecycle rules (pipelines, stages, properties and segments must exist).
+#[utoipa::path(put, path = "/v1/tenants/{id}/rules", tag = "setup", params(("id" = TenantId, Path)),
+    request_body = RuleSetInput,
+    responses((status = 200, description = "Saved", body = RuleSet),
+              (status = 409, description = "Pendo or HubSpot not connected yet", body = ApiError),
+              (status = 502, description = "HubSpot or Pendo could not be read", body = ApiError)))]
 pub(super) async fn put_rules(
     State(s): State<AppState>,
     caller: Caller,

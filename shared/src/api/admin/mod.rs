@@ -1,9 +1,13 @@
 //! The admin API (`/v1`): tenants, credentials, HubSpot connect, sync configuration,
 //! enable/disable, run now, dry run, run history and status.
 
+mod account;
+mod catalog;
 mod config;
+pub(crate) mod doc;
 mod runs;
 mod tenants;
+pub mod views;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
@@ -11,24 +15,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{Duration, Timelike, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 
 use super::auth::Caller;
 use super::error::{ApiError, JsonBody};
 use super::public_url::PublicUrl;
 use super::{oauth_state, AppState, MAX_BODY};
 use crate::domain::{
-    Job, ObjectKind, PendoRegion, RuleKind, RuleSet, RuleSetInput, RunId, RunStatus, SyncConfig,
+    Job, ObjectKind, RuleKind, RuleSet, RuleSetInput, RunId, RunStatus, SyncConfig,
     SyncConfigInput, Tenant, TenantId, TenantStatus, Trigger,
 };
 use crate::hubspot::oauth::{self, OAuthApp};
 use crate::secret::SecretString;
 use crate::sync::{SyncEngine, SyncOptions};
 
+use account::*;
+use catalog::*;
 use config::*;
 use runs::*;
 use tenants::*;
+use views::*;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -39,6 +45,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/tenants/{id}/pendo", put(put_pendo))
         .route("/v1/tenants/{id}/hubspot/connect", post(connect_hubspot))
+        .route(
+            "/v1/tenants/{id}/hubspot",
+            axum::routing::delete(disconnect_hubspot),
+        )
+        .route("/v1/me", get(me))
         .route("/v1/tenants/{id}/config", put(put_config).get(get_config))
         .route("/v1/tenants/{id}/rules", put(put_rules).get(get_rules))
         .route("/v1/tenants/{id}/enable", post(enable))
@@ -48,8 +59,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants/{id}/runs/{run_id}", get(get_run))
         .route("/v1/tenants/{id}/status", get(status))
         .route("/v1/tenants/{id}/webhook", get(webhook_url))
+        .route("/v1/tenants/{id}/hubspot/schema", get(hubspot_schema))
+        .route("/v1/tenants/{id}/pendo/schema", get(pendo_schema))
         .route("/v1/openapi.json", get(openapi))
+        .merge(super::console::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(super::error::json_errors))
         .with_state(state)
 }
 
@@ -66,15 +81,6 @@ async fn load(state: &AppState, caller: &Caller, raw: &str) -> Result<Tenant, Ap
         .get_tenant(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    #[serde(default)]
-    after: Option<String>,
-    #[serde(default)]
-    limit: Option<usize>,
 }
 
 fn limit(q: &PageQuery) -> Result<usize, ApiError> {
