@@ -88,19 +88,19 @@ pub struct PendoSchema {
     pub push_fields: Vec<PushFieldInfo>,
 }
 
-fn hubspot_upstream(e: impl std::fmt::Display) -> ApiError {
-    ApiError::upstream(format!("could not read HubSpot: {e}"))
+fn hubspot_upstream(e: crate::hubspot::HubSpotError) -> ApiError {
+    upstream_err("could not read HubSpot", e)
 }
 
-fn pendo_upstream(e: impl std::fmt::Display) -> ApiError {
-    ApiError::upstream(format!("could not read Pendo: {e}"))
+fn pendo_upstream(e: crate::pendo::PendoError) -> ApiError {
+    upstream_err("could not read Pendo", e)
 }
 
 /// The connected portal's contact and company properties, deal pipelines and lifecycle stages.
 #[utoipa::path(get, path = "/v1/tenants/{id}/hubspot/schema", tag = "setup",
     params(("id" = TenantId, Path)),
     responses((status = 200, description = "The portal's schema", body = HubSpotSchema),
-              (status = 409, description = "HubSpot not connected yet", body = ApiError),
+              (status = 409, description = "HubSpot not connected, or its token refused", body = ApiError),
               (status = 502, description = "HubSpot could not be read", body = ApiError)))]
 pub(super) async fn hubspot_schema(
     State(s): State<AppState>,
@@ -170,7 +170,7 @@ pub(super) async fn hubspot_schema(
 #[utoipa::path(get, path = "/v1/tenants/{id}/pendo/schema", tag = "setup",
     params(("id" = TenantId, Path)),
     responses((status = 200, description = "The subscription's schema", body = PendoSchema),
-              (status = 409, description = "Pendo key not saved yet", body = ApiError),
+              (status = 409, description = "Pendo key not saved, or refused", body = ApiError),
               (status = 502, description = "Pendo could not be read", body = ApiError)))]
 pub(super) async fn pendo_schema(
     State(s): State<AppState>,

@@ -18,7 +18,7 @@ pub(super) async fn get_config(
 #[utoipa::path(put, path = "/v1/tenants/{id}/config", tag = "setup", params(("id" = TenantId, Path)),
     request_body = SyncConfigInput,
     responses((status = 200, description = "Saved; the configuration as stored", body = SyncConfig),
-              (status = 409, description = "Pendo or HubSpot not connected yet", body = ApiError),
+              (status = 409, description = "Pendo or HubSpot not connected, or its credentials refused", body = ApiError),
               (status = 502, description = "HubSpot or Pendo could not be read", body = ApiError)))]
 pub(super) async fn put_config(
     State(s): State<AppState>,
@@ -51,7 +51,7 @@ pub(super) async fn validate_against_schemas(
         let props = hubspot
             .list_properties(kind)
             .await
-            .map_err(|e| ApiError::upstream(format!("could not read HubSpot properties: {e}")))?;
+            .map_err(|e| upstream_err("could not read HubSpot properties", e))?;
         let join = config.join_property(kind);
         let ours = [
             crate::domain::VISITOR_ID_PROPERTY,
@@ -76,9 +76,10 @@ pub(super) async fn validate_against_schemas(
         if mappings.is_empty() {
             continue;
         }
-        let fields = pendo.custom_fields(kind).await.map_err(|e| {
-            ApiError::upstream(format!("could not read Pendo metadata schema: {e}"))
-        })?;
+        let fields = pendo
+            .custom_fields(kind)
+            .await
+            .map_err(|e| upstream_err("could not read Pendo metadata schema", e))?;
         for (i, m) in mappings {
             let Some(p) = props.iter().find(|p| p.name == m.hubspot_property) else {
                 return Err(ApiError::invalid(
@@ -136,7 +137,7 @@ pub(super) async fn get_rules(
 #[utoipa::path(put, path = "/v1/tenants/{id}/rules", tag = "setup", params(("id" = TenantId, Path)),
     request_body = RuleSetInput,
     responses((status = 200, description = "Saved", body = RuleSet),
-              (status = 409, description = "Pendo or HubSpot not connected yet", body = ApiError),
+              (status = 409, description = "Pendo or HubSpot not connected, or its credentials refused", body = ApiError),
               (status = 502, description = "HubSpot or Pendo could not be read", body = ApiError)))]
 pub(super) async fn put_rules(
     State(s): State<AppState>,
@@ -166,13 +167,12 @@ pub(super) async fn validate_rules(
         .hubspot(t)
         .await
         .map_err(|_| ApiError::conflict("connect HubSpot before configuring rules"))?;
-    let upstream =
-        |e: &dyn std::fmt::Display| ApiError::upstream(format!("could not read HubSpot: {e}"));
-    let pipelines = hubspot.deal_pipelines().await.map_err(|e| upstream(&e))?;
+    let upstream = |e| upstream_err("could not read HubSpot", e);
+    let pipelines = hubspot.deal_pipelines().await.map_err(upstream)?;
     let contact_props = hubspot
         .list_properties(ObjectKind::Visitor)
         .await
-        .map_err(|e| upstream(&e))?;
+        .map_err(upstream)?;
     let stage_ok = |i: usize, field: &str, pipeline: &str, stage: &str| -> Result<(), ApiError> {
         let Some(p) = pipelines.iter().find(|p| p.id == pipeline) else {
             return Err(ApiError::invalid(
@@ -228,9 +228,10 @@ pub(super) async fn validate_rules(
                 let pendo = s.connectors.pendo(t).await.map_err(|_| {
                     ApiError::conflict("save the Pendo key before configuring rules")
                 })?;
-                let segments = pendo.segments().await.map_err(|e| {
-                    ApiError::upstream(format!("could not read Pendo segments: {e}"))
-                })?;
+                let segments = pendo
+                    .segments()
+                    .await
+                    .map_err(|e| upstream_err("could not read Pendo segments", e))?;
                 if !segments.iter().any(|(id, _)| id == segment_id) {
                     return Err(ApiError::invalid(
                         format!("rules[{i}].segment_id"),
@@ -244,9 +245,10 @@ pub(super) async fn validate_rules(
                 let pendo = s.connectors.pendo(t).await.map_err(|_| {
                     ApiError::conflict("save the Pendo key before configuring rules")
                 })?;
-                let features = pendo.features().await.map_err(|e| {
-                    ApiError::upstream(format!("could not read Pendo features: {e}"))
-                })?;
+                let features = pendo
+                    .features()
+                    .await
+                    .map_err(|e| upstream_err("could not read Pendo features", e))?;
                 let known = |f: &str| features.iter().any(|(id, _)| id == f);
                 let prop = |name: &str, types: &[&str]| {
                     contact_props

@@ -68,6 +68,42 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A failure of HubSpot or Pendo, as the admin API answers it.
+pub(super) trait Upstream: std::fmt::Display {
+    /// The tenant's own credentials or set-up were refused: only the admin can fix that.
+    fn needs_attention(&self) -> bool;
+}
+
+impl Upstream for crate::hubspot::HubSpotError {
+    fn needs_attention(&self) -> bool {
+        crate::hubspot::HubSpotError::needs_attention(self)
+    }
+}
+
+impl Upstream for crate::pendo::PendoError {
+    fn needs_attention(&self) -> bool {
+        crate::pendo::PendoError::needs_attention(self)
+    }
+}
+
+impl Upstream for crate::sync::SyncError {
+    fn needs_attention(&self) -> bool {
+        crate::sync::SyncError::needs_attention(self)
+    }
+}
+
+/// A refused connection (revoked token, a key of another region) is the tenant's state, a 409
+/// saying what to do; an outage or a limit on their side is a 502.
+pub(super) fn upstream_err(what: &str, e: impl Upstream) -> ApiError {
+    if e.needs_attention() {
+        ApiError::conflict(format!(
+            "{what}: {e}. Fix the connection (console: Setup) and try again"
+        ))
+    } else {
+        ApiError::upstream(format!("{what}: {e}"))
+    }
+}
+
 fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
     // A malformed id cannot exist: answer like any unknown tenant.
     TenantId::parse(raw).map_err(|_| ApiError::not_found("tenant"))

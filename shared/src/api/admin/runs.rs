@@ -13,7 +13,7 @@ pub(super) async fn enqueue(s: &AppState, t: &Tenant, trigger: Trigger) -> Resul
 /// Ensure the HubSpot schema, enable the daily sync and queue the immediate first sync.
 #[utoipa::path(post, path = "/v1/tenants/{id}/enable", tag = "sync", params(("id" = TenantId, Path)),
     responses((status = 202, description = "Enabled; the first sync is queued", body = Enabled),
-              (status = 409, description = "Pendo or HubSpot not connected yet", body = ApiError),
+              (status = 409, description = "Pendo or HubSpot not connected, or its credentials refused", body = ApiError),
               (status = 502, description = "HubSpot schema could not be set up", body = ApiError)))]
 pub(super) async fn enable(
     State(s): State<AppState>,
@@ -31,9 +31,10 @@ pub(super) async fn enable(
         .await
         .map_err(|_| ApiError::conflict("save the Pendo integration key before enabling"))?;
     for kind in ObjectKind::ALL {
-        hubspot.ensure_schema(kind).await.map_err(|e| {
-            ApiError::upstream(format!("could not set up the HubSpot properties: {e}"))
-        })?;
+        hubspot
+            .ensure_schema(kind)
+            .await
+            .map_err(|e| upstream_err("could not set up the HubSpot properties", e))?;
     }
     t.status = TenantStatus::Enabled;
     t.attention_reason = None;
@@ -118,7 +119,7 @@ pub(super) async fn run_now(
 /// What a sync would write, without writing.
 #[utoipa::path(post, path = "/v1/tenants/{id}/dry-run", tag = "sync", params(("id" = TenantId, Path)),
     responses((status = 200, description = "The writes a sync would make", body = DryRunReport),
-              (status = 409, description = "Pendo or HubSpot not connected yet", body = ApiError),
+              (status = 409, description = "Pendo or HubSpot not connected, or its credentials refused", body = ApiError),
               (status = 502, description = "HubSpot or Pendo failed", body = ApiError)))]
 pub(super) async fn dry_run(
     State(s): State<AppState>,
@@ -152,7 +153,7 @@ pub(super) async fn dry_run(
             None,
         )
         .await
-        .map_err(|e| ApiError::upstream(format!("dry run failed: {e}")))?;
+        .map_err(|e| upstream_err("dry run failed", e))?;
     Ok(Json(DryRunReport {
         counts: result.run.counts,
         api_calls: result.run.api_calls,

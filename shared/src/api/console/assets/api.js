@@ -8,6 +8,8 @@
 
 const API = new URL('../v1/', location.href);
 const CONSOLE = new URL('./', location.href);
+// The one redirect URI registered with the issuer (the template's ConsoleCallbackUrl).
+const REDIRECT = new URL('index.html', CONSOLE).href;
 const KEY = 'pendo-hubspot.token';
 
 export class ApiError extends Error {
@@ -53,7 +55,7 @@ export function signOut() {
   if (config && config.sign_in === 'oidc' && config.end_session_endpoint) {
     const u = new URL(config.end_session_endpoint);
     u.searchParams.set('client_id', config.client_id);
-    u.searchParams.set('logout_uri', CONSOLE.href);
+    u.searchParams.set('logout_uri', REDIRECT);
     location.assign(u.href);
   }
 }
@@ -84,7 +86,7 @@ export async function startOidc() {
   const u = new URL(e.authorization_endpoint);
   u.searchParams.set('response_type', 'code');
   u.searchParams.set('client_id', config.client_id);
-  u.searchParams.set('redirect_uri', CONSOLE.href);
+  u.searchParams.set('redirect_uri', REDIRECT);
   u.searchParams.set('scope', config.scopes);
   u.searchParams.set('state', state);
   u.searchParams.set('code_challenge', challenge);
@@ -98,7 +100,7 @@ export async function finishOidc() {
   if (!q.has('code') && !q.has('error')) return false;
   const saved = JSON.parse(sessionStorage.getItem('pkce') || 'null');
   sessionStorage.removeItem('pkce');
-  history.replaceState(null, '', CONSOLE.pathname + ((saved && saved.back) || ''));
+  history.replaceState(null, '', location.pathname + ((saved && saved.back) || ''));
   if (q.has('error')) throw new Error(`sign-in refused: ${q.get('error_description') || q.get('error')}`);
   if (!saved || saved.state !== q.get('state')) throw new Error('sign-in state mismatch; try again');
   const e = await endpoints();
@@ -108,7 +110,7 @@ export async function finishOidc() {
     body: new URLSearchParams({
       grant_type: 'authorization_code',
       code: q.get('code'),
-      redirect_uri: CONSOLE.href,
+      redirect_uri: REDIRECT,
       client_id: config.client_id,
       code_verifier: saved.verifier,
     }),

@@ -91,3 +91,15 @@ export function scroller(table) {
   const name = table.querySelector('caption')?.textContent || table.getAttribute('aria-label') || 'Table';
   return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': name }, table);
 }
+
+/** Appends children, skipping null/false/undefined (DOM append would write them as text). */
+export function fill(el, ...kids) {
+  el.append(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+  return el;
+}
+
+/** Replaces the children, skipping null/false/undefined. */
+export function put(el, ...kids) {
+  el.replaceChildren();
+  return fill(el, ...kids);
+}

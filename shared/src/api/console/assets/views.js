@@ -14,7 +14,7 @@ function duration(run) {
 function chart(runs) {
   const data = runs.slice().reverse();
   const W = 600, H = 160, pad = 24;
-  const bw = (W - pad) / Math.max(data.length, 1);
+  const bw = (W - pad) / 30; // a slot for each of the last 30 runs, filled from the left
   const maxC = Math.max(1, ...data.map((r) => r.counts.pushed + r.counts.pulled + r.counts.failed));
   const maxD = Math.max(1, ...data.map((r) => duration(r) || 0));
   const ns = 'http://www.w3.org/2000/svg';
@@ -151,7 +151,7 @@ export async function runDetail(ctx, id, runId) {
     h('section', { class: 'card' }, h('h2', {}, 'API calls by kind'),
       Object.keys(r.api_calls).length ? kv(Object.entries(r.api_calls).map(([k, v]) => [k, String(v)])) : h('p', {}, 'None recorded.')),
     r.actions.length ? h('section', { class: 'card' }, h('h2', {}, 'Rule actions'), h('ul', {}, r.actions.map((a) =>
-      h('li', {}, `${a.rule}: ${a.action} for ${a.object_id}${a.dry_run ? ' (dry run)' : ''}${a.hubspot_id ? ` → HubSpot ${a.hubspot_id}` : ''}`)))) : null,
+      h('li', {}, `${a.rule}: ${a.action} for ${a.object_id}${a.dry_run ? ' (dry run)' : ''}${a.hubspot_id ? ` → HubSpot ${a.hubspot_id}` : ''}`)))) : '',
     h('section', { class: 'card' }, h('h2', { id: 'errors' }, `Record errors (${r.errors_recorded})`),
       h('p', { class: 'hint' }, 'Each failed record is retried on the next run; fix the value in HubSpot or Pendo if the message asks for it.'),
       r.errors_recorded ? scroller(h('table', { 'aria-label': 'Record errors' },

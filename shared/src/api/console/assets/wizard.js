@@ -1,7 +1,7 @@
 // The setup wizard: one screen per step, resumable at any step (the URL names the step; with
 // none, the first step not done yet is opened).
 import { call, tenantPath } from './api.js';
-import { h, field, select, button, announce, errorBox, badge, fmtTime, nextId, scroller } from './ui.js';
+import { h, field, select, button, announce, errorBox, badge, fmtTime, nextId, scroller, fill, put } from './ui.js';
 
 export const STEPS = [
   ['pendo', 'Pendo key'],
@@ -104,8 +104,8 @@ async function pendo(env) {
   const key = h('input', { type: 'password', name: 'integration_key', autocomplete: 'off', required: !env.status.pendo_connected, 'data-field': 'integration_key', maxlength: '512' });
   const saved = env.status.pendo_connected
     ? h('p', { class: 'msg ok' }, 'A verified key is saved. Enter a new one only to replace it.')
-    : null;
-  env.body.append(
+    : '';
+  fill(env.body, 
     h('p', {}, 'Create an integration key in Pendo under Settings → Integrations → Integration Keys, with "Allow Write Access" on (the sync writes HubSpot fields into Pendo metadata). The key is verified with Pendo, then kept only in the secrets store.'),
     saved,
     form(env, [
@@ -162,7 +162,7 @@ async function hubspot(env) {
     }
   }, { class: status.hubspot_connected ? 'btn' : 'btn primary' });
   const cont = button('Continue', () => env.next('map'), { class: 'btn primary', hidden: !status.hubspot_connected });
-  env.body.append(info, err, actions(env.back, connect, cont));
+  fill(env.body, info, err, actions(env.back, connect, cont));
 }
 
 function propOptions(props, ours) {
@@ -180,7 +180,7 @@ async function map(env) {
   const create = h('input', { type: 'checkbox', checked: config.identity.create_missing_contacts });
   const domain = select([['', 'None'], ...pd.account_fields.map((f) => [f.name, `${f.name} (${f.type})`])],
     config.identity.account_domain_field || '', { 'data-field': 'identity.account_domain_field' });
-  env.body.append(
+  fill(env.body, 
     h('p', {}, `Each Pendo visitor is joined to a HubSpot contact, and each account to a company, by a property whose values are the Pendo ids. Portal ${hs.portal_id ?? ''}.`),
     form(env, [
       h('fieldset', {}, h('legend', {}, 'Join keys'),
@@ -244,7 +244,7 @@ async function pull(env) {
     rows.append(el);
     el.querySelector('select').focus();
   });
-  env.body.append(
+  fill(env.body, 
     h('p', {}, 'Pull copies HubSpot properties into Pendo custom metadata (Pendo segments and guides can then use them). Only properties the push does not write can be pulled: a field syncs one way.'),
     form(env, [rows, actions(add)], async () => {
       const mappings = [...rows.children].map((r) => r.read()).filter((m) => m.hubspot_property && m.pendo_field);
@@ -271,7 +271,7 @@ async function push(env) {
   const score = h('input', { type: 'text', value: nps.score_poll_id || '', 'data-field': 'nps.score_poll_id' });
   const text = h('input', { type: 'text', value: nps.text_poll_id || '' });
   const hour = select([...Array(24).keys()].map((i) => [String(i), `${String(i).padStart(2, '0')}:00 UTC`]), String(config.schedule.hour_utc), { 'data-field': 'schedule.hour_utc' });
-  env.body.append(
+  fill(env.body, 
     h('p', {}, 'Push writes Pendo usage and NPS into HubSpot. The sync creates each property in a "Pendo" property group the first time (on enable).'),
     form(env, [
       group('usage', 'Usage'),
@@ -379,7 +379,7 @@ async function rules(env) {
     list.append(el);
     el.querySelector('input, select').focus();
   });
-  env.body.append(
+  fill(env.body, 
     h('p', {}, 'Rules act in HubSpot during each sync. New rules start in dry-run mode: the run shows what they would do.'),
     form(env, [list, h('div', { class: 'add-rule' }, field('New rule', type), add)], async () => {
       await call('PUT', tenantPath(env.id, '/rules'), { rules: [...list.children].map((c) => c.read()) });
@@ -418,7 +418,7 @@ async function review(env) {
       run.disabled = false;
     }
   }, { class: 'btn' });
-  env.body.append(h('p', {}, 'Check the set-up, and see what the first sync would write before anything is written.'), dl,
+  fill(env.body, h('p', {}, 'Check the set-up, and see what the first sync would write before anything is written.'), dl,
     actions(run), out, actions(env.back, button('Continue', () => env.next('enable'), { class: 'btn primary' })));
 }
 
@@ -429,12 +429,12 @@ async function enable(env) {
       const page = await call('GET', tenantPath(env.id, '/runs?limit=1'));
       const run = page.items[0];
       if (!run || (since && run.started_at < since)) {
-        live.replaceChildren(h('p', {}, 'Waiting for the worker to start the first sync…'), h('progress', { 'aria-label': 'First sync' }));
+        put(live, h('p', {}, 'Waiting for the worker to start the first sync…'), h('progress', { 'aria-label': 'First sync' }));
         return;
       }
       const c = run.counts;
       const done = run.status !== 'running';
-      live.replaceChildren(
+      put(live, 
         h('p', {}, 'First sync: ', badge(run.status), ` · started ${fmtTime(run.started_at)}`),
         done ? null : h('progress', { 'aria-label': 'First sync' }),
         h('ul', { class: 'counts' }, ['pushed', 'pulled', 'unchanged', 'failed'].map((k) => h('li', {}, h('strong', {}, String(c[k])), ` ${k}`))),
@@ -452,7 +452,7 @@ async function enable(env) {
     tick();
   };
   if (env.tenant.status === 'enabled') {
-    env.body.append(h('p', { class: 'msg ok' }, 'The sync is enabled.'), live);
+    fill(env.body, h('p', { class: 'msg ok' }, 'The sync is enabled.'), live);
     watch(null);
     return;
   }
@@ -472,6 +472,6 @@ async function enable(env) {
       err.replaceChildren(errorBox(x));
     }
   }, { class: 'btn primary' });
-  env.body.append(h('p', {}, 'Enabling creates the "Pendo" properties in HubSpot, runs the first full sync now (a year of usage history), then syncs daily.'),
+  fill(env.body, h('p', {}, 'Enabling creates the "Pendo" properties in HubSpot, runs the first full sync now (a year of usage history), then syncs daily.'),
     err, actions(env.back, go), live);
 }
