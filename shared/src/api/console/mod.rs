@@ -4,7 +4,7 @@
 //! `Authorization: Bearer <token>`, which the JWT authorizer (AWS) or `serve`'s tokens check.
 //!
 //! `GET /console/config.json` tells the app how to sign in: OpenID Connect authorization code
-//! + PKCE against the issuer the JWT authorizer trusts (from `CONSOLE_OIDC_*` environment
+//! with PKCE against the issuer the JWT authorizer trusts (from `CONSOLE_OIDC_*` environment
 //! variables set by the template), or, when none is configured (`serve`), a token field.
 
 use axum::extract::Path;
@@ -64,7 +64,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
             "/console",
-            get(|| async { Redirect::permanent("/console/") }),
+            // Relative: behind a named API Gateway stage the path has a prefix.
+            get(|| async { Redirect::permanent("console/index.html") }),
         )
         .route(
             "/console/",
