@@ -440,6 +440,10 @@ async fn console_assets_and_config_are_public() {
     assert!(r.body.contains("<script type=\"module\" src=\"app.js\">"));
     let r = api.call("GET", "/console/config.json", None, None).await;
     assert_eq!(r.json()["sign_in"], "token", "{}", r.body);
+    let r = api.call("GET", "/console", None, None).await;
+    assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+    let r = api.call("GET", "/console/index.html", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
     let r = api.call("GET", "/console/nope.js", None, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["code"], "not_found");

@@ -173,9 +173,12 @@ impl ConsoleConfig {
     /// Connect; `CONSOLE_OIDC_SCOPES`, `CONSOLE_OIDC_AUTHORIZE_URL`, `CONSOLE_OIDC_TOKEN_URL`,
     /// `CONSOLE_OIDC_LOGOUT_URL` are optional.
     pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let var = |k: &str| {
-            std::env::var(k)
-                .ok()
+            get(k)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
@@ -223,5 +226,33 @@ mod tests {
             assert_eq!(asset(name, &again).status(), StatusCode::NOT_MODIFIED);
         }
         assert_eq!(asset("../Cargo.toml", &h).status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn sign_in_is_oidc_only_with_issuer_and_client() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let token = serde_json::to_value(ConsoleConfig::from_lookup(env(&[(
+            "CONSOLE_OIDC_ISSUER",
+            "https://issuer.example",
+        )])))
+        .unwrap();
+        assert_eq!(token, serde_json::json!({"sign_in": "token"}));
+        let oidc = serde_json::to_value(ConsoleConfig::from_lookup(env(&[
+            ("CONSOLE_OIDC_ISSUER", "https://issuer.example"),
+            ("CONSOLE_OIDC_CLIENT_ID", "abc"),
+            ("CONSOLE_OIDC_TOKEN_URL", " "),
+        ])))
+        .unwrap();
+        assert_eq!(oidc["sign_in"], "oidc");
+        assert_eq!(oidc["client_id"], "abc");
+        assert_eq!(oidc["scopes"], "openid email");
+        assert!(oidc["token_endpoint"].is_null(), "blank is unset");
     }
 }
