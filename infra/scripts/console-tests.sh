@@ -49,10 +49,23 @@ HUBSPOT_SANDBOX="$(grep -o 'HubSpot http://[0-9.:]*' "$DIR/serve.log" | cut -d' 
 PENDO_SANDBOX="$(grep -o 'Pendo http://[0-9.:]*' "$DIR/serve.log" | cut -d' ' -f2)"
 echo "== serve --sandbox at $BASE (HubSpot sandbox $HUBSPOT_SANDBOX, Pendo sandbox $PENDO_SANDBOX)"
 
+# A second server whose console signs in with OpenID Connect against a minimal issuer that the
+# browser suite runs on OIDC_PORT; it accepts the ID token that issuer hands out.
+OIDC_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+PORT2="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+OIDC_ID_TOKEN="$(python3 -c 'import base64,json,time; b=lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("="); print(b({"alg":"none"})+"."+b({"sub":"oidc-operator","custom:role":"operator","exp":int(time.time())+3600})+".sig")')"
+CONSOLE_OIDC_ISSUER="http://127.0.0.1:$OIDC_PORT" CONSOLE_OIDC_CLIENT_ID=console-test \
+  "$BIN" serve --port "$PORT2" --dir "$DIR/state2" --operator-token "$OIDC_ID_TOKEN" >"$DIR/serve2.log" 2>&1 &
+SERVE2_PID=$!
+cleanup() { kill "$SERVE_PID" "$SERVE2_PID" 2>/dev/null || true; wait "$SERVE_PID" "$SERVE2_PID" 2>/dev/null || true; rm -rf "$DIR"; }
+for _ in $(seq 1 100); do grep -q '^serving on' "$DIR/serve2.log" 2>/dev/null && break; sleep 0.1; done
+
 echo "== browser suite (headless chromium)"
 b0=$(date +%s)
 (cd tests/browser && CONSOLE_BASE="$BASE" OP_TOKEN="$OP_TOKEN" HUBSPOT_SANDBOX="$HUBSPOT_SANDBOX" \
-  PENDO_SANDBOX="$PENDO_SANDBOX" TEST_OUTPUT="$OUT" node --test --test-concurrency=1 console.test.mjs)
+  PENDO_SANDBOX="$PENDO_SANDBOX" TEST_OUTPUT="$OUT" OIDC_BASE="http://127.0.0.1:$PORT2" \
+  OIDC_ISSUER="http://127.0.0.1:$OIDC_PORT" OIDC_ID_TOKEN="$OIDC_ID_TOKEN" \
+  node --test --test-concurrency=1 console.test.mjs)
 echo "== browser suite took $(( $(date +%s) - b0 ))s; screenshots in test-output/console/"
 
 echo "== schemathesis: every operation, random ids"

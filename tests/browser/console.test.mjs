@@ -288,6 +288,71 @@ test('the wizard works with the keyboard alone', async () => {
   await page.close();
 });
 
+// OpenID Connect sign-in (authorization code + PKCE, endpoints from discovery) against a
+// minimal issuer run here; the script started a second server whose /console/config.json
+// names it (CONSOLE_OIDC_*) and which accepts the ID token this issuer hands out.
+test('OIDC sign-in: authorization code with PKCE against the configured issuer', { skip: !process.env.OIDC_BASE }, async () => {
+  const { createServer } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const issuer = new URL(env('OIDC_ISSUER'));
+  const idToken = env('OIDC_ID_TOKEN');
+  const codes = new Map();
+  const seen = {};
+  const cors = { 'access-control-allow-origin': '*' };
+  const server = createServer(async (req, res) => {
+    const u = new URL(req.url, issuer);
+    if (u.pathname === '/.well-known/openid-configuration') {
+      res.writeHead(200, { 'content-type': 'application/json', ...cors });
+      return res.end(JSON.stringify({ issuer: issuer.href.replace(/\/$/, ''), authorization_endpoint: `${issuer.origin}/authorize`, token_endpoint: `${issuer.origin}/token` }));
+    }
+    if (u.pathname === '/authorize') {
+      const q = u.searchParams;
+      seen.authorize = Object.fromEntries(q);
+      const code = `code-${codes.size + 1}`;
+      codes.set(code, { challenge: q.get('code_challenge'), redirect: q.get('redirect_uri') });
+      const back = new URL(q.get('redirect_uri'));
+      back.searchParams.set('code', code);
+      back.searchParams.set('state', q.get('state'));
+      res.writeHead(302, { location: back.href });
+      return res.end();
+    }
+    if (u.pathname === '/token' && req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      const f = new URLSearchParams(body);
+      const c = codes.get(f.get('code'));
+      const challenge = createHash('sha256').update(f.get('code_verifier') || '').digest('base64url');
+      seen.token = { grant: f.get('grant_type'), pkce: !!c && c.challenge === challenge, redirect: !!c && c.redirect === f.get('redirect_uri') };
+      if (!c || c.challenge !== challenge) {
+        res.writeHead(400, { 'content-type': 'application/json', ...cors });
+        return res.end(JSON.stringify({ error: 'invalid_grant' }));
+      }
+      codes.delete(f.get('code'));
+      res.writeHead(200, { 'content-type': 'application/json', ...cors });
+      return res.end(JSON.stringify({ id_token: idToken, token_type: 'Bearer', expires_in: 3600 }));
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise((ok) => server.listen(Number(issuer.port), '127.0.0.1', ok));
+  try {
+    const page = await context.newPage();
+    await page.goto(`${env('OIDC_BASE')}/console/`);
+    await heading(page, 'Sign in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await heading(page, 'Tenants');
+    assert.equal(seen.authorize.response_type, 'code');
+    assert.equal(seen.authorize.client_id, 'console-test');
+    assert.equal(seen.authorize.code_challenge_method, 'S256');
+    assert.equal(seen.authorize.redirect_uri, `${env('OIDC_BASE')}/console/index.html`);
+    assert.deepEqual(seen.token, { grant: 'authorization_code', pkce: true, redirect: true });
+    assert.ok(!page.url().includes('code='), 'the code is removed from the address bar');
+    await page.close();
+  } finally {
+    server.close();
+  }
+});
+
 test('no serious or critical accessibility violation on any screen', () => {
   assert.deepEqual(violations, []);
 });
