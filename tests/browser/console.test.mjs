@@ -179,6 +179,14 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   await page.getByLabel('From stage').selectOption({ index: 0 });
   await page.getByLabel('To stage').selectOption({ index: 1 });
   await shoot(page, '08-rules');
+  // The feature-adoption form renders from the live features (not saved: the sandbox portal
+  // has no number properties for its counts).
+  await page.getByLabel('New rule').selectOption('feature_adoption');
+  await page.getByRole('button', { name: 'Add rule' }).click();
+  await page.getByRole('group', { name: 'Onboarding checklist', exact: true }).waitFor();
+  assert.ok((await page.getByLabel('Steps, in the order listed (select several)').locator('option').count()) >= 1);
+  await page.getByRole('button', { name: 'Remove rule' }).last().click();
+  assert.equal(await page.getByRole('group', { name: 'Onboarding checklist', exact: true }).count(), 0);
   await page.getByRole('button', { name: 'Save and continue' }).click();
 
   // 7. Review + dry run.

@@ -296,6 +296,7 @@ const RULE_TYPES = [
   ['nps_follow_up', 'NPS follow-up: escalate detractors, mark promoters'],
   ['pql_routing', 'PQL routing: Pendo segment members become contacts with a lifecycle stage'],
   ['expansion', 'Expansion: a deal for accounts above a size'],
+  ['feature_adoption', 'Feature adoption: usage counts and an onboarding checklist on contacts'],
 ];
 
 async function rules(env) {
@@ -355,6 +356,40 @@ async function rules(env) {
         num('Minimum total visitors', 'min_total_visitors', r.min_total_visitors ?? 25, { min: 1 });
         stageSelects('pipeline', ['stage'], ['Deal stage']);
         break;
+      case 'feature_adoption': {
+        num('Usage window (days)', 'window_days', r.window_days ?? 30, { min: 1, max: 180 });
+        const features = pd.features.map((f) => [f.id, f.name]);
+        const propsOfType = (types) => hs.contact_properties.filter((p) => types.includes(p.type)).map((p) => [p.name, `${p.name} (${p.type})`]);
+        const countRows = h('div', { class: 'rows' });
+        const countRow = (c) => {
+          const j = countRows.children.length;
+          const f = select(features, c.feature_id, { 'data-field': `rules[${i}].counts[${j}].feature_id` });
+          const p = select(propsOfType(['number']), c.property, { 'data-field': `rules[${i}].counts[${j}].property` });
+          const el = h('div', { class: 'pair' }, field('Feature', f), field('Contact number property for its count', p),
+            button('Remove count', () => el.remove(), { class: 'btn link' }));
+          el.read = () => ({ feature_id: f.value, property: p.value });
+          return el;
+        };
+        (r.counts || []).forEach((c) => countRows.append(countRow(c)));
+        parts.push(h('fieldset', { class: 'wide' }, h('legend', {}, 'Feature usage counts'), countRows,
+          button('Add a feature count', () => countRows.append(countRow({})))));
+        const m = r.milestones;
+        const on = h('input', { type: 'checkbox', id: nextId(), checked: !!m });
+        const steps = h('select', { multiple: true, size: String(Math.min(6, Math.max(2, features.length))), 'data-field': `rules[${i}].milestones.steps` },
+          features.map(([v, t]) => h('option', { value: v, selected: !!m && m.steps.includes(v) }, t)));
+        const prop = select(propsOfType(['string', 'enumeration']), m?.property, { 'data-field': `rules[${i}].milestones.property` });
+        const done = select(propsOfType(['date', 'datetime']), m?.completed_property, { 'data-field': `rules[${i}].milestones.completed_property` });
+        parts.push(h('fieldset', { class: 'wide' }, h('legend', {}, 'Onboarding checklist'),
+          h('div', { class: 'check' }, on, h('label', { for: on.id }, 'Track an ordered checklist of features')),
+          field('Steps, in the order listed (select several)', steps),
+          field('Contact text property for the progress ("2 of 4")', prop),
+          field('Contact date property for the day it was completed', done)));
+        read.push((o) => {
+          o.counts = [...countRows.children].map((c) => c.read());
+          if (on.checked) o.milestones = { steps: [...steps.selectedOptions].map((x) => x.value), property: prop.value, completed_property: done.value };
+        });
+        break;
+      }
       default:
         parts.push(h('p', { class: 'hint' }, 'This rule is kept as it is; edit it through the API.'));
         read.push((o) => Object.assign(o, r));
