@@ -474,7 +474,9 @@ async function enable(env) {
         done ? null : h('progress', { 'aria-label': 'First sync' }),
         h('ul', { class: 'counts' }, ['pushed', 'pulled', 'unchanged', 'failed'].map((k) => h('li', {}, h('strong', {}, String(c[k])), ` ${k}`))),
         done ? h('p', { class: run.status === 'failed' ? 'msg error' : 'msg ok', id: 'sync-done' },
-          run.status === 'failed' ? `The sync failed: ${run.error || ''}` : 'The first sync has finished. The sync now runs daily.') : null,
+          run.status === 'failed' ? `The sync failed: ${run.error || ''}`
+            : run.status === 'partial' ? `The first sync has finished; ${c.failed} record${c.failed === 1 ? '' : 's'} failed and will be retried on the next run (open the run for the reasons). The sync now runs daily.`
+              : 'The first sync has finished. The sync now runs daily.') : null,
         done ? actions(h('a', { class: 'btn', href: `#/t/${encodeURIComponent(env.id)}/runs/${encodeURIComponent(run.run_id)}` }, 'Open this run'),
           h('a', { class: 'btn primary', href: `#/t/${encodeURIComponent(env.id)}/dashboard` }, 'Go to the dashboard')) : null,
       );
