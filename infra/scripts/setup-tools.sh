@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the local tool venv (moto server, AWS SAM CLI) into .tools/ and, if available, a faster linker.
+# Installs the local tool venv (moto server, AWS SAM CLI, schemathesis) into .tools/ and, if available, a faster linker.
 # Idempotent: a second run with everything present finishes in about a second.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -16,6 +16,12 @@ fi
 if ! "$T/venv/bin/python" -c 'import hubspot' >/dev/null 2>&1; then
   echo "setup-tools: installing hubspot-api-client into $T/venv" >&2
   "$T/venv/bin/pip" install -q --disable-pip-version-check 'hubspot-api-client==12.0.0'
+fi
+# schemathesis checks the served OpenAPI document against the running server (console-tests.sh).
+# Guarded on its own, so a venv made before it was added gets it too.
+if [ ! -x "$T/venv/bin/schemathesis" ]; then
+  echo "setup-tools: installing schemathesis into $T/venv" >&2
+  "$T/venv/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.5'
 fi
 # mold links the many test binaries much faster than ld.bfd on two cores; optional.
 if ! command -v mold >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -24,6 +24,10 @@ echo "== cargo test --workspace"
 cargo test --workspace --locked
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== console (headless chromium: wizard, keyboard, axe, screenshots) + schemathesis against serve --sandbox"
+"$ROOT/infra/scripts/console-tests.sh"
+echo "== openapi.json: the CLI writes the served document"
+cargo run --locked -q -p local --bin pendo-hubspot -- openapi | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["openapi"].startswith("3.1") and len(d["paths"]) > 20, d.get("openapi")'
 echo "== sam validate"
 "$T/venv/bin/sam" validate --region us-east-1
 "$T/venv/bin/sam" validate --lint --region us-east-1

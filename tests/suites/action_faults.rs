@@ -44,7 +44,7 @@ async fn a_create_with_a_lost_answer_is_reconciled_and_a_transient_failure_retri
             kind: kind.into(),
             count: 1,
             delay_ms: 0,
-            path_contains: Some("/crm/v3/objects/tasks".into()),
+            path_contains: Some("2026-03/tasks".into()),
             retry_after_secs: None,
         });
     }
@@ -74,7 +74,7 @@ async fn a_create_with_a_lost_answer_is_reconciled_and_a_transient_failure_retri
     );
     // Attempts: one per task, plus the one whose 503 was retried.
     assert_eq!(
-        f.hubspot.count("POST /crm/v3/objects/tasks"),
+        f.hubspot.count("POST /crm/objects/2026-03/tasks"),
         churn.len() as u64 + 1
     );
 }

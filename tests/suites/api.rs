@@ -354,30 +354,210 @@ async fn openapi_lists_every_route_and_each_route_exists() {
     let doc = api.call("GET", "/v1/openapi.json", None, None).await;
     assert_eq!(doc.status, StatusCode::OK);
     let doc = doc.json();
+    assert_eq!(doc, shared::api::openapi::document(), "served = generated");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let methods = ["get", "post", "put", "patch", "delete"];
     let mut n = 0;
-    for (method, path, _, _) in shared::api::openapi::ROUTES {
-        assert!(
-            doc["paths"][path][method].is_object(),
-            "{method} {path} in the document"
-        );
+    for (path, item) in doc["paths"].as_object().unwrap() {
         let concrete = path
             .replace("{id}", "missing-tenant")
             .replace("{run_id}", "r1")
             .replace("{tenant}", "missing-tenant")
             .replace("{token}", "t");
-        let r = api
-            .call(&method.to_uppercase(), &concrete, Some(OP), None)
-            .await;
-        // A route that exists answers with our own body; axum's fallback 404/405 is empty.
-        assert!(
-            !r.body.is_empty() && r.status != StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {concrete} -> {} {}",
-            r.status,
-            r.body
-        );
-        n += 1;
+        for method in methods {
+            let r = api
+                .call(&method.to_uppercase(), &concrete, Some(OP), None)
+                .await;
+            let Some(op) = item.get(method) else {
+                // A method the document does not list is one the router does not serve.
+                assert_eq!(
+                    r.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is served but not documented"
+                );
+                continue;
+            };
+            // A route that exists answers with our own body; axum's fallback 404/405 is empty.
+            assert!(
+                !r.body.is_empty() && r.status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {concrete} -> {} {}",
+                r.status,
+                r.body
+            );
+            // The status it answered is one the document lists for it.
+            let code = r.status.as_u16().to_string();
+            assert!(
+                op["responses"].get(&code).is_some(),
+                "{method} {path} answered {code}, not in the document: {}",
+                r.body
+            );
+            // Admin routes need the bearer token; the public ones do not.
+            let public = path.starts_with("/oauth")
+                || path.starts_with("/webhooks")
+                || path.starts_with("/console")
+                || path == "/v1/openapi.json";
+            assert_eq!(op.get("security").is_none(), public, "{method} {path}");
+            if !public {
+                let r = api
+                    .call(&method.to_uppercase(), &concrete, None, None)
+                    .await;
+                assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+                assert!(op["responses"]["401"].is_object());
+            }
+            n += 1;
+        }
     }
-    assert_eq!(n, 22);
+    assert_eq!(n, 27, "operations in the document");
+    // Request bodies carry their constraints, and every body schema resolves.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["CreateTenant"]["properties"]["display_name"]["maxLength"],
+        200
+    );
+    assert_eq!(schemas["TenantId"]["pattern"], "^[a-z0-9][a-z0-9-]{2,63}$");
+    assert_eq!(
+        schemas["PendoRegion"]["enum"],
+        json!(["us", "us1", "eu", "jp", "au"])
+    );
+    assert_eq!(
+        schemas["RuleSetInput"]["properties"]["rules"]["maxItems"],
+        50
+    );
+    assert_eq!(schemas["Error"]["required"], json!(["code", "message"]));
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = r.split('"').next().unwrap();
+        assert!(schemas[name].is_object(), "unresolved $ref {name}");
+    }
+}
+
+/// The console's files are served with their types and security headers, without a token.
+#[tokio::test]
+async fn console_assets_and_config_are_public() {
+    let api = Api::new().await;
+    let r = api.call("GET", "/console/", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("<script type=\"module\" src=\"app.js\">"));
+    let r = api.call("GET", "/console/config.json", None, None).await;
+    assert_eq!(r.json()["sign_in"], "token", "{}", r.body);
+    let r = api.call("GET", "/console", None, None).await;
+    assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+    let r = api.call("GET", "/console/index.html", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = api.call("GET", "/console/nope.js", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["code"], "not_found");
+}
+
+/// The routes the console's dropdowns and views need: who am I, the portal's properties and
+/// pipelines, the subscription's fields, and disconnecting HubSpot.
+#[tokio::test]
+async fn console_routes_catalogs_me_and_disconnect() {
+    let api = Api::new().await;
+    let me = api.call("GET", "/v1/me", Some(ADMIN_A), None).await.json();
+    assert_eq!(me["role"], "admin");
+    assert_eq!(me["tenant_id"], api.tenant_a.as_str());
+    let a = api.tenant_a.clone();
+    api.call(
+        "POST",
+        "/v1/tenants",
+        Some(OP),
+        Some(json!({"id": a, "display_name": "A", "pendo_region": "eu"})),
+    )
+    .await;
+    let r = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/{a}/hubspot/schema"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "not connected yet: {}",
+        r.body
+    );
+    let a = api.connected_tenant_again().await;
+    let hs = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/{a}/hubspot/schema"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await;
+    assert_eq!(hs.status, StatusCode::OK, "{}", hs.body);
+    let hs = hs.json();
+    assert_eq!(hs["portal_id"], 4_242_424);
+    assert!(hs["contact_properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "jobtitle" && p["type"] == "string"));
+    assert!(!hs["deal_pipelines"].as_array().unwrap().is_empty());
+    assert!(hs["lifecycle_stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "salesqualifiedlead"));
+    let pd = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/{a}/pendo/schema"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await
+        .json();
+    assert!(pd["visitor_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "hubspot_jobtitle"));
+    assert!(pd["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == "seg-power-users"));
+    let push = pd["push_fields"].as_array().unwrap();
+    assert_eq!(push.len(), shared::domain::PushField::ALL.len());
+    assert!(push
+        .iter()
+        .any(|f| f["field"] == "nps_score" && f["group"] == "nps"));
+    // Another tenant's admin sees none of it.
+    let r = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/{a}/pendo/schema"),
+            Some(ADMIN_B),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Disconnect: the token is revoked and forgotten, the tenant disabled.
+    let r = api
+        .call(
+            "DELETE",
+            &format!("/v1/tenants/{a}/hubspot"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["status"], "disabled");
+    assert!(api.hubspot.with(|s| s.refresh_tokens.is_empty()));
+    let st = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/{a}/status"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(st["hubspot_connected"], false);
 }
 
 /// Everything the journey logs, at debug level and below, captured: no secret value appears.

@@ -196,6 +196,26 @@ impl Api {
         a
     }
 
+    /// Tenant A already created: saves its Pendo key and connects HubSpot.
+    pub async fn connected_tenant_again(&self) -> String {
+        let a = self.tenant_a.clone();
+        let key = format!("k-{}", uuid::Uuid::new_v4().simple());
+        self.pendo.add_key(&key, "eu", true);
+        let r = self
+            .call(
+                "PUT",
+                &format!("/v1/tenants/{a}/pendo"),
+                Some(ADMIN_A),
+                Some(serde_json::json!({"region": "eu", "integration_key": key})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        let (code, state) = self.consent(&a).await;
+        let r = self.callback(&code, &state).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        a
+    }
+
     /// The path of tenant's webhook URL (as shown to its admin).
     pub async fn webhook_path(&self, tenant: &str) -> String {
         let r = self

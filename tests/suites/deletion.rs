@@ -126,8 +126,8 @@ async fn delete_during(side: Side, path: &str, count_key: &str) {
 async fn delete_during_schema_stops_the_run() {
     delete_during(
         Side::HubSpot,
-        "/crm/v3/properties",
-        "GET /crm/v3/properties/contacts",
+        "/crm/properties/2026-03",
+        "GET /crm/properties/2026-03/contacts",
     )
     .await;
 }
@@ -142,7 +142,7 @@ async fn delete_during_push_stops_the_run() {
     delete_during(
         Side::HubSpot,
         "/batch/update",
-        "POST /crm/v3/objects/contacts/batch/update",
+        "POST /crm/objects/2026-03/contacts/batch/update",
     )
     .await;
 }

@@ -469,7 +469,7 @@ async fn tasks_deals_pipelines_and_associations_on(version: HubSpotApiVersion) {
         kind: "cut".into(),
         count: 1,
         delay_ms: 0,
-        path_contains: Some("/objects/tasks".into()),
+        path_contains: Some("/tasks".into()),
         retry_after_secs: None,
     });
     let tasks = sbx.with(|s| s.objects["tasks"].len());

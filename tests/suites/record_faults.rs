@@ -190,7 +190,10 @@ async fn non_unique_id_property_needs_attention_and_blocks_dependent_writes() {
     assert_eq!(lab.hubspot_writes(), 0);
     assert_eq!(
         lab.hubspot
-            .count("POST /crm/v3/objects/contacts/batch/read"),
+            .count("POST /crm/objects/2026-03/contacts/batch/read")
+            + lab
+                .hubspot
+                .count("POST /crm/v3/objects/contacts/batch/read"),
         0
     );
 }

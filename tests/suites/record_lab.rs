@@ -168,7 +168,8 @@ impl Lab {
             .counts()
             .iter()
             .filter(|(k, _)| {
-                k.starts_with("POST /crm/v3/objects/")
+                (k.starts_with("POST /crm/v3/objects/")
+                    || k.starts_with("POST /crm/objects/2026-03/"))
                     && (k.ends_with("/batch/update")
                         || k.ends_with("/batch/upsert")
                         || k.ends_with("/batch/create"))

@@ -162,7 +162,7 @@ async fn a_killed_run_is_marked_interrupted_and_resumed_by_the_next_job() {
     let killed = worker();
     let first = job();
     let running = tokio::spawn(async move { killed.handle(&first, None).await });
-    let key = "POST /crm/v3/objects/contacts/batch/update";
+    let key = "POST /crm/objects/2026-03/contacts/batch/update";
     while lab.hubspot.count(key) == 0 {
         assert!(!running.is_finished(), "the run ended before its push");
         tokio::time::sleep(Duration::from_millis(5)).await;

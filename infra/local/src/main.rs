@@ -58,7 +58,15 @@ enum Command {
         /// Point at in-process HubSpot and Pendo sandboxes instead of the real APIs.
         #[arg(long)]
         sandbox: bool,
+        /// Visitors in the sandbox Pendo dataset (with --sandbox).
+        #[arg(long, default_value_t = 5000)]
+        sandbox_visitors: usize,
+        /// Accounts in the sandbox Pendo dataset (with --sandbox).
+        #[arg(long, default_value_t = 300)]
+        sandbox_accounts: usize,
     },
+    /// Print the admin API's OpenAPI document (for client generators): `pendo-hubspot openapi > openapi.json`.
+    Openapi,
     /// Start the HubSpot and Pendo sandboxes standalone.
     Sandbox {
         #[arg(long, default_value_t = 8081)]
@@ -92,6 +100,8 @@ async fn main() {
             operator_token,
             admin_tokens,
             sandbox,
+            sandbox_visitors,
+            sandbox_accounts,
         } => {
             let admin_tokens = admin_tokens
                 .iter()
@@ -109,10 +119,15 @@ async fn main() {
                         operator_token,
                         admin_tokens,
                         sandbox,
+                        sandbox_size: (sandbox_visitors, sandbox_accounts),
                     })
                     .await
                 }
             }
+        }
+        Command::Openapi => {
+            println!("{}", shared::api::openapi::document_pretty());
+            Ok(())
         }
         Command::Sandbox {
             hubspot_port,

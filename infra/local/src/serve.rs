@@ -29,6 +29,8 @@ pub struct ServeOptions<'a> {
     /// (tenant, token) pairs for tenant admins.
     pub admin_tokens: Vec<(String, String)>,
     pub sandbox: bool,
+    /// Size of the sandbox Pendo dataset (visitors, accounts).
+    pub sandbox_size: (usize, usize),
 }
 
 pub async fn run(o: ServeOptions<'_>) -> Result<(), Error> {
@@ -39,7 +41,9 @@ pub async fn run(o: ServeOptions<'_>) -> Result<(), Error> {
     let public = format!("http://127.0.0.1:{}", o.port);
     let (hubspot_api, authorize, pendo_override) = if o.sandbox {
         let hs = HubSpotSandbox::start(HubSpotSandboxConfig::default()).await?;
-        let pd = PendoSandbox::start(PendoSandboxConfig::default()).await?;
+        let mut pd_cfg = PendoSandboxConfig::default();
+        (pd_cfg.dataset.visitors, pd_cfg.dataset.accounts) = o.sandbox_size;
+        let pd = PendoSandbox::start(pd_cfg).await?;
         let cfg = hs.with(|s| s.cfg.clone());
         secrets
             .put_app(&AppSecret {
@@ -118,7 +122,7 @@ pub async fn run(o: ServeOptions<'_>) -> Result<(), Error> {
         }
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await?;
-    println!("serving on {public}: admin API /v1 (OpenAPI at /v1/openapi.json), /oauth/callback, /webhooks/pendo/...");
+    println!("serving on {public}: console {public}/console/ (sign in with a token given above), admin API /v1 (OpenAPI at /v1/openapi.json), /oauth/callback, /webhooks/pendo/...");
     axum::serve(listener, all_routes(state)).await?;
     Ok(())
 }

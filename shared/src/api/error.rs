@@ -10,12 +10,21 @@ use serde::Serialize;
 use crate::domain::ValidationError;
 use crate::store::StoreError;
 
-#[derive(Debug, Serialize)]
+/// The error body of every route.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ApiError {
     #[serde(skip)]
+    #[schema(ignore)]
     pub status: StatusCode,
+    /// Machine-readable: `bad_request`, `invalid_field`, `invalid_body`, `not_found`,
+    /// `unauthorized`, `forbidden`, `conflict`, `upstream_error`, `unsupported_media_type`,
+    /// `body_too_large`, `internal`, …
+    #[schema(value_type = String)]
     pub code: &'static str,
+    /// For people: what is wrong and what to do.
     pub message: String,
+    /// The request field at fault, as a path (`pull[0].pendo_field`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// What an admin must do when only an admin can fix it (`needs_attention` errors).
@@ -119,6 +128,39 @@ impl From<crate::queue::QueueError> for ApiError {
     fn from(e: crate::queue::QueueError) -> Self {
         ApiError::internal("queue", e)
     }
+}
+
+/// Any error answered without our body (a framework rejection such as an undecodable path
+/// segment) gets it, so every error a client sees has the documented shape.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_media_type);
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let message = if text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text.trim().to_string()
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// JSON body extractor whose rejections use our error body and name the problem: the body must

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod lambda_setup;
 pub mod oauth_callback;

@@ -7,7 +7,19 @@ use std::collections::BTreeSet;
 use super::{ObjectKind, ValidationError};
 
 /// The Pendo usage fields pushed into the HubSpot "Pendo" property group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PushField {
     FirstVisit,
@@ -100,11 +112,13 @@ pub const VISITOR_ID_PROPERTY: &str = "pendo_visitor_id";
 pub const ACCOUNT_ID_PROPERTY: &str = "pendo_account_id";
 pub const PENDO_GROUP: &str = "pendo";
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JoinKeys {
     /// HubSpot contact property whose values equal Pendo visitor ids.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,99}$")]
     pub contact_property: String,
     /// HubSpot company property whose values equal Pendo account ids.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,99}$")]
     pub company_property: String,
 }
 
@@ -118,10 +132,12 @@ impl Default for JoinKeys {
 }
 
 /// One HubSpot property copied into one Pendo custom metadata field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PullMapping {
     pub object: ObjectKind,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,99}$")]
     pub hubspot_property: String,
+    #[schema(pattern = "^[a-z_][a-z0-9_]{0,99}$")]
     pub pendo_field: String,
     /// For a dropdown (enumeration) property: what reaches Pendo.
     #[serde(default)]
@@ -131,7 +147,7 @@ pub struct PullMapping {
 /// What a HubSpot dropdown value becomes in Pendo. HubSpot stores an option's internal value
 /// (custom options get numbers such as "1234567") and shows its label ("Evaluation"); Pendo
 /// admins build segments on names, so the label is the default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EnumerationValue {
     #[default]
@@ -139,12 +155,13 @@ pub enum EnumerationValue {
     Value,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdentityOptions {
     /// Match visitors without the id property to contacts by normalised email.
     pub match_contacts_by_email: bool,
     /// Pendo account metadata field holding a domain, used to match companies by `domain`.
     #[serde(default)]
+    #[schema(pattern = "^[a-z_][a-z0-9_]{0,99}$")]
     pub account_domain_field: Option<String>,
     /// Create contacts for visitors with no match (off by default, as in Pendo's integration).
     #[serde(default)]
@@ -161,17 +178,20 @@ impl Default for IdentityOptions {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NpsConfig {
+    #[schema(min_length = 1, pattern = "\\S")]
     pub guide_id: String,
+    #[schema(min_length = 1, pattern = "\\S")]
     pub score_poll_id: String,
     #[serde(default)]
     pub text_poll_id: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     /// Hour of the day (UTC) the daily sync is due; the fan-out runs hourly and picks due tenants.
+    #[schema(maximum = 23)]
     pub hour_utc: u8,
 }
 
@@ -185,7 +205,9 @@ impl Default for Schedule {
 /// paths (`/crm/objects/2026-03/…`) and calls `/crm/v3`, `/crm/v4` and `/oauth/v3` legacy; the
 /// legacy paths end in September 2027 (reference/hubspot.md §0). The bodies are the same, so
 /// `legacy` is a per-tenant escape hatch for a portal where the new paths misbehave.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum HubSpotApiVersion {
     #[default]
     #[serde(rename = "2026-03")]
@@ -195,7 +217,7 @@ pub enum HubSpotApiVersion {
 }
 
 /// Unvalidated shape, as submitted or stored.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfigInput {
     #[serde(default)]
@@ -215,7 +237,7 @@ pub struct SyncConfigInput {
     pub hubspot_api_version: Option<HubSpotApiVersion>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "SyncConfigInput")]
 pub struct SyncConfig {
     pub join: JoinKeys,

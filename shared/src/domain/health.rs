@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Errors only an admin can fix, each with its one remedy. Stable snake_case codes in the API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttentionKind {
     /// The HubSpot refresh token is invalid, expired or revoked (or was never stored).
@@ -56,7 +56,7 @@ impl AttentionKind {
 }
 
 /// Why a tenant stopped syncing: `{"kind", "reason", "action"}` in the API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attention {
     pub kind: AttentionKind,
     /// The error as it happened (never contains a secret).

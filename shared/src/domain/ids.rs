@@ -49,6 +49,25 @@ impl From<TenantId> for String {
     }
 }
 
+/// Pattern of a tenant id, for the OpenAPI document (the same rule as [`TenantId::parse`]).
+pub const TENANT_ID_PATTERN: &str = "^[a-z0-9][a-z0-9-]{2,63}$";
+
+impl utoipa::PartialSchema for TenantId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(TENANT_ID_PATTERN))
+            .min_length(Some(3))
+            .max_length(Some(64))
+            .description(Some(
+                "3-64 characters of a-z, 0-9 and '-', starting with a letter or digit",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TenantId {}
+
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -56,7 +75,10 @@ impl fmt::Display for TenantId {
 }
 
 /// Time-sortable run id (`r` + UTC timestamp + random suffix), so run history pages newest-first by key order.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[schema(value_type = String)]
 pub struct RunId(pub String);
 
 impl RunId {

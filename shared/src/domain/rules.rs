@@ -6,19 +6,24 @@ use serde::{Deserialize, Serialize};
 
 use super::ValidationError;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RuleKind {
     /// Account engagement crosses a threshold: move its open deal from one stage to another.
     TrialToPaid {
+        #[schema(min_length = 1, pattern = "\\S")]
         pipeline: String,
+        #[schema(min_length = 1, pattern = "\\S")]
         from_stage: String,
+        #[schema(min_length = 1, pattern = "\\S")]
         to_stage: String,
+        #[schema(minimum = 1, maximum = 180)]
         min_days_active: u32,
     },
     /// Usage dropped by at least `drop_percent` against the prior 180 days: one task for the
     /// company owner per risk episode.
     ChurnRisk {
+        #[schema(exclusive_minimum = 0, maximum = 100)]
         drop_percent: f64,
         /// Ignore accounts whose prior period was too small to mean anything.
         #[serde(default)]
@@ -34,7 +39,9 @@ pub enum RuleKind {
     /// Visitors in a Pendo segment become contacts (found or created, never duplicated) with a
     /// lifecycle stage and optional owner.
     PqlRouting {
+        #[schema(min_length = 1, pattern = "\\S")]
         segment_id: String,
+        #[schema(min_length = 1, pattern = "\\S")]
         lifecycle_stage: String,
         #[serde(default)]
         owner_id: Option<String>,
@@ -44,6 +51,7 @@ pub enum RuleKind {
     FeatureAdoption {
         /// Days counted for usage (ending at the last complete day).
         #[serde(default = "thirty")]
+        #[schema(minimum = 1, maximum = 180)]
         window_days: u32,
         #[serde(default)]
         counts: Vec<FeatureCount>,
@@ -53,8 +61,11 @@ pub enum RuleKind {
     /// Account usage above a threshold: create a deal for the company unless one this rule
     /// created is still open.
     Expansion {
+        #[schema(minimum = 1)]
         min_total_visitors: u64,
+        #[schema(min_length = 1, pattern = "\\S")]
         pipeline: String,
+        #[schema(min_length = 1, pattern = "\\S")]
         stage: String,
     },
 }
@@ -67,7 +78,7 @@ fn thirty() -> u32 {
     30
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureCount {
     pub feature_id: String,
@@ -75,10 +86,11 @@ pub struct FeatureCount {
     pub property: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Milestones {
     /// Feature ids, in onboarding order.
+    #[schema(min_items = 1, max_items = 20)]
     pub steps: Vec<String>,
     /// String property: how far the contact got ("2 of 4").
     pub property: String,
@@ -88,8 +100,9 @@ pub struct Milestones {
 
 // No deny_unknown_fields here: with `flatten` the tagged enum gets every field but `id` and
 // `dry_run`, and it denies unknown ones itself.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rule {
+    #[schema(pattern = "^[a-z0-9-]{1,40}$")]
     pub id: String,
     #[serde(flatten)]
     pub kind: RuleKind,
@@ -97,7 +110,7 @@ pub struct Rule {
     pub dry_run: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "RuleSetInput")]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
@@ -107,9 +120,10 @@ pub struct RuleSet {
 /// the workflows our users build (one or two of each kind per pipeline or segment).
 pub const MAX_RULES: usize = 50;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSetInput {
+    #[schema(max_items = 50)]
     pub rules: Vec<Rule>,
 }
 
@@ -254,7 +268,7 @@ impl TryFrom<RuleSetInput> for RuleSet {
 }
 
 /// One action a rule took (or, in dry run, would take), for the run record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionRecord {
     pub rule: String,
     pub object_id: String,

@@ -131,7 +131,7 @@ pub(crate) const PHASES: [&str; 9] = [
 ];
 
 /// A planned write (dry run report and samples).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PlannedWrite {
     pub direction: crate::domain::Direction,
     pub object: crate::domain::ObjectKind,

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The sync configuration (defaults until one is saved).
+#[utoipa::path(get, path = "/v1/tenants/{id}/config", tag = "setup", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The configuration", body = SyncConfig)))]
 pub(super) async fn get_config(
     State(s): State<AppState>,
     caller: Caller,
@@ -11,6 +14,12 @@ pub(super) async fn get_config(
     Ok(Json(s.repo.get_config(&t.id).await?.unwrap_or_default()))
 }
 
+/// Set the sync configuration, validated against the HubSpot properties and Pendo custom fields.
+#[utoipa::path(put, path = "/v1/tenants/{id}/config", tag = "setup", params(("id" = TenantId, Path)),
+    request_body = SyncConfigInput,
+    responses((status = 200, description = "Saved; the configuration as stored", body = SyncConfig),
+              (status = 409, description = "Pendo or HubSpot not connected, or its credentials refused", body = ApiError),
+              (status = 502, description = "HubSpot or Pendo could not be read", body = ApiError)))]
 pub(super) async fn put_config(
     State(s): State<AppState>,
     caller: Caller,
@@ -42,7 +51,7 @@ pub(super) async fn validate_against_schemas(
         let props = hubspot
             .list_properties(kind)
             .await
-            .map_err(|e| ApiError::upstream(format!("could not read HubSpot properties: {e}")))?;
+            .map_err(|e| upstream_err("could not read HubSpot properties", e))?;
         let join = config.join_property(kind);
         let ours = [
             crate::domain::VISITOR_ID_PROPERTY,
@@ -67,9 +76,10 @@ pub(super) async fn validate_against_schemas(
         if mappings.is_empty() {
             continue;
         }
-        let fields = pendo.custom_fields(kind).await.map_err(|e| {
-            ApiError::upstream(format!("could not read Pendo metadata schema: {e}"))
-        })?;
+        let fields = pendo
+            .custom_fields(kind)
+            .await
+            .map_err(|e| upstream_err("could not read Pendo metadata schema", e))?;
         for (i, m) in mappings {
             let Some(p) = props.iter().find(|p| p.name == m.hubspot_property) else {
                 return Err(ApiError::invalid(
@@ -111,6 +121,9 @@ pub(super) async fn validate_against_schemas(
     Ok(())
 }
 
+/// The lifecycle rules.
+#[utoipa::path(get, path = "/v1/tenants/{id}/rules", tag = "setup", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The rules", body = RuleSet)))]
 pub(super) async fn get_rules(
     State(s): State<AppState>,
     caller: Caller,
@@ -120,6 +133,12 @@ pub(super) async fn get_rules(
     Ok(Json(s.repo.get_rules(&t.id).await?))
 }
 
+/// Set the lifecycle rules (pipelines, stages, properties and segments must exist).
+#[utoipa::path(put, path = "/v1/tenants/{id}/rules", tag = "setup", params(("id" = TenantId, Path)),
+    request_body = RuleSetInput,
+    responses((status = 200, description = "Saved", body = RuleSet),
+              (status = 409, description = "Pendo or HubSpot not connected, or its credentials refused", body = ApiError),
+              (status = 502, description = "HubSpot or Pendo could not be read", body = ApiError)))]
 pub(super) async fn put_rules(
     State(s): State<AppState>,
     caller: Caller,
@@ -149,13 +168,12 @@ pub(super) async fn validate_rules(
         .hubspot(t, version)
         .await
         .map_err(|_| ApiError::conflict("connect HubSpot before configuring rules"))?;
-    let upstream =
-        |e: &dyn std::fmt::Display| ApiError::upstream(format!("could not read HubSpot: {e}"));
-    let pipelines = hubspot.deal_pipelines().await.map_err(|e| upstream(&e))?;
+    let upstream = |e| upstream_err("could not read HubSpot", e);
+    let pipelines = hubspot.deal_pipelines().await.map_err(upstream)?;
     let contact_props = hubspot
         .list_properties(ObjectKind::Visitor)
         .await
-        .map_err(|e| upstream(&e))?;
+        .map_err(upstream)?;
     let stage_ok = |i: usize, field: &str, pipeline: &str, stage: &str| -> Result<(), ApiError> {
         let Some(p) = pipelines.iter().find(|p| p.id == pipeline) else {
             return Err(ApiError::invalid(
@@ -211,9 +229,10 @@ pub(super) async fn validate_rules(
                 let pendo = s.connectors.pendo(t).await.map_err(|_| {
                     ApiError::conflict("save the Pendo key before configuring rules")
                 })?;
-                let segments = pendo.segments().await.map_err(|e| {
-                    ApiError::upstream(format!("could not read Pendo segments: {e}"))
-                })?;
+                let segments = pendo
+                    .segments()
+                    .await
+                    .map_err(|e| upstream_err("could not read Pendo segments", e))?;
                 if !segments.iter().any(|(id, _)| id == segment_id) {
                     return Err(ApiError::invalid(
                         format!("rules[{i}].segment_id"),
@@ -227,9 +246,10 @@ pub(super) async fn validate_rules(
                 let pendo = s.connectors.pendo(t).await.map_err(|_| {
                     ApiError::conflict("save the Pendo key before configuring rules")
                 })?;
-                let features = pendo.features().await.map_err(|e| {
-                    ApiError::upstream(format!("could not read Pendo features: {e}"))
-                })?;
+                let features = pendo
+                    .features()
+                    .await
+                    .map_err(|e| upstream_err("could not read Pendo features", e))?;
                 let known = |f: &str| features.iter().any(|(id, _)| id == f);
                 let prop = |name: &str, types: &[&str]| {
                     contact_props

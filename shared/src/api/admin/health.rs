@@ -13,7 +13,7 @@ const ERRORS_READ: usize = 5_000;
 const EXAMPLES: usize = 5;
 
 /// Failing records of one kind: `{"direction", "object", "field"?, "reason", "count", "examples"}`.
-#[derive(Serialize, Debug, PartialEq)]
+#[derive(Serialize, Debug, PartialEq, utoipa::ToSchema)]
 pub(crate) struct FailureGroup {
     direction: Direction,
     object: ObjectKind,
@@ -68,13 +68,14 @@ fn consecutive_failed(runs: &[RunRecord]) -> u64 {
         .count() as u64
 }
 
-/// `health`: `needs_attention` (an admin must act; see `attention`), `failing` (the last
-/// finished run failed as a whole), `degraded` (it finished with failing records), `ok`.
+/// Connection health, last success, next run, lag, and what fails and why (see [`Health`]).
+#[utoipa::path(get, path = "/v1/tenants/{id}/status", tag = "sync", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The tenant's status", body = StatusView)))]
 pub(super) async fn status(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<StatusView>, ApiError> {
     let t = load(&s, &caller, &id).await?;
     let secrets = s.secrets.tenant(&t.id).await?;
     let config = s.repo.get_config(&t.id).await?.unwrap_or_default();
@@ -107,13 +108,13 @@ pub(super) async fn status(
     }
     let failed_runs = consecutive_failed(&runs);
     let health = if t.status == TenantStatus::NeedsAttention {
-        "needs_attention"
+        Health::NeedsAttention
     } else if failed_runs > 0 {
-        "failing"
+        Health::Failing
     } else if last_finished.is_some_and(|r| r.status == RunStatus::Partial) {
-        "degraded"
+        Health::Degraded
     } else {
-        "ok"
+        Health::Ok
     };
     let now = Utc::now();
     let today_slot = now
@@ -128,24 +129,30 @@ pub(super) async fn status(
     } else {
         Some(today_slot + Duration::days(1))
     };
-    Ok(Json(json!({
-        "tenant_id": t.id,
-        "status": t.status,
-        "health": health,
-        "attention_reason": t.attention_reason,
-        "attention": t.attention,
-        "consecutive_failed_runs": failed_runs,
-        "last_error": last_finished.filter(|r| r.status == RunStatus::Failed).and_then(|r| r.error.clone()),
-        "pendo_connected": secrets.pendo_integration_key.is_some(),
-        "hubspot_connected": secrets.hubspot_refresh_token.is_some(),
-        "hubspot_portal_id": t.hubspot_portal_id,
-        "last_run": last.map(|r| json!({"run_id": r.run_id, "status": r.status, "started_at": r.started_at})),
-        "last_success": last_success,
-        "lag_seconds": last_success.map(|f| (now - f).num_seconds()),
-        "next_scheduled": next,
-        "failing_records": last_finished.map_or(0, |r| r.counts.failed),
-        "failures_by_reason": group_failures(&errors),
-    })))
+    Ok(Json(StatusView {
+        tenant_id: t.id.clone(),
+        status: t.status,
+        health,
+        attention_reason: t.attention_reason.clone(),
+        attention: t.attention.clone(),
+        consecutive_failed_runs: failed_runs,
+        last_error: last_finished
+            .filter(|r| r.status == RunStatus::Failed)
+            .and_then(|r| r.error.clone()),
+        pendo_connected: secrets.pendo_integration_key.is_some(),
+        hubspot_connected: secrets.hubspot_refresh_token.is_some(),
+        hubspot_portal_id: t.hubspot_portal_id,
+        last_run: last.map(|r| LastRun {
+            run_id: r.run_id.clone(),
+            status: r.status,
+            started_at: r.started_at,
+        }),
+        last_success,
+        lag_seconds: last_success.map(|f| (now - f).num_seconds()),
+        next_scheduled: next,
+        failing_records: last_finished.map_or(0, |r| r.counts.failed),
+        failures_by_reason: group_failures(&errors),
+    }))
 }
 
 #[cfg(test)]

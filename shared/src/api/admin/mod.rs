@@ -1,10 +1,14 @@
 //! The admin API (`/v1`): tenants, credentials, HubSpot connect, sync configuration,
 //! enable/disable, run now, dry run, run history and status.
 
+mod account;
+mod catalog;
 mod config;
+pub(crate) mod doc;
 mod health;
 mod runs;
 mod tenants;
+pub mod views;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
@@ -12,25 +16,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{Duration, Timelike, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 
 use super::auth::Caller;
 use super::error::{ApiError, JsonBody};
 use super::public_url::PublicUrl;
 use super::{oauth_state, AppState, MAX_BODY};
 use crate::domain::{
-    Job, ObjectKind, PendoRegion, RuleKind, RuleSet, RuleSetInput, RunId, RunStatus, SyncConfig,
+    Job, ObjectKind, RuleKind, RuleSet, RuleSetInput, RunId, RunStatus, SyncConfig,
     SyncConfigInput, Tenant, TenantId, TenantStatus, Trigger,
 };
 use crate::hubspot::oauth::{self, OAuthApp};
 use crate::secret::SecretString;
 use crate::sync::{RunRequest, SyncEngine, SyncOptions};
 
+use account::*;
+use catalog::*;
 use config::*;
 use health::*;
 use runs::*;
 use tenants::*;
+use views::*;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -41,6 +47,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/tenants/{id}/pendo", put(put_pendo))
         .route("/v1/tenants/{id}/hubspot/connect", post(connect_hubspot))
+        .route(
+            "/v1/tenants/{id}/hubspot",
+            axum::routing::delete(disconnect_hubspot),
+        )
+        .route("/v1/me", get(me))
         .route("/v1/tenants/{id}/config", put(put_config).get(get_config))
         .route("/v1/tenants/{id}/rules", put(put_rules).get(get_rules))
         .route("/v1/tenants/{id}/enable", post(enable))
@@ -50,9 +61,49 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants/{id}/runs/{run_id}", get(get_run))
         .route("/v1/tenants/{id}/status", get(status))
         .route("/v1/tenants/{id}/webhook", get(webhook_url))
+        .route("/v1/tenants/{id}/hubspot/schema", get(hubspot_schema))
+        .route("/v1/tenants/{id}/pendo/schema", get(pendo_schema))
         .route("/v1/openapi.json", get(openapi))
+        .merge(super::console::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(super::error::json_errors))
         .with_state(state)
+}
+
+/// A failure of HubSpot or Pendo, as the admin API answers it.
+pub(super) trait Upstream: std::fmt::Display {
+    /// The tenant's own credentials or set-up were refused: only the admin can fix that.
+    fn needs_attention(&self) -> bool;
+}
+
+impl Upstream for crate::hubspot::HubSpotError {
+    fn needs_attention(&self) -> bool {
+        crate::hubspot::HubSpotError::needs_attention(self)
+    }
+}
+
+impl Upstream for crate::pendo::PendoError {
+    fn needs_attention(&self) -> bool {
+        crate::pendo::PendoError::needs_attention(self)
+    }
+}
+
+impl Upstream for crate::sync::SyncError {
+    fn needs_attention(&self) -> bool {
+        crate::sync::SyncError::needs_attention(self)
+    }
+}
+
+/// A refused connection (revoked token, a key of another region) is the tenant's state, a 409
+/// saying what to do; an outage or a limit on their side is a 502.
+pub(super) fn upstream_err(what: &str, e: impl Upstream) -> ApiError {
+    if e.needs_attention() {
+        ApiError::conflict(format!(
+            "{what}: {e}. Fix the connection (console: Setup) and try again"
+        ))
+    } else {
+        ApiError::upstream(format!("{what}: {e}"))
+    }
 }
 
 fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
@@ -68,15 +119,6 @@ async fn load(state: &AppState, caller: &Caller, raw: &str) -> Result<Tenant, Ap
         .get_tenant(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    #[serde(default)]
-    after: Option<String>,
-    #[serde(default)]
-    limit: Option<usize>,
 }
 
 fn limit(q: &PageQuery) -> Result<usize, ApiError> {

@@ -10,6 +10,11 @@ pub(super) async fn enqueue(s: &AppState, t: &Tenant, trigger: Trigger) -> Resul
     Ok(job)
 }
 
+/// Ensure the HubSpot schema, enable the daily sync and queue the immediate first sync.
+#[utoipa::path(post, path = "/v1/tenants/{id}/enable", tag = "sync", params(("id" = TenantId, Path)),
+    responses((status = 202, description = "Enabled; the first sync is queued", body = Enabled),
+              (status = 409, description = "Pendo or HubSpot not connected, or its credentials refused", body = ApiError),
+              (status = 502, description = "HubSpot schema could not be set up", body = ApiError)))]
 pub(super) async fn enable(
     State(s): State<AppState>,
     caller: Caller,
@@ -29,9 +34,7 @@ pub(super) async fn enable(
     for kind in ObjectKind::ALL {
         if let Err(e) = hubspot.ensure_schema(kind).await {
             let Some(kind) = e.attention_kind() else {
-                return Err(ApiError::upstream(format!(
-                    "could not set up the HubSpot properties: {e}"
-                )));
+                return Err(upstream_err("could not set up the HubSpot properties", e));
             };
             // Enabling cannot help until an admin acts: say what to do, and show it in status.
             let attention = crate::domain::Attention::new(kind, e.to_string());
@@ -47,11 +50,17 @@ pub(super) async fn enable(
     let job = enqueue(&s, &t, Trigger::Enable).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"tenant": t, "job_id": job.job_id})),
+        Json(Enabled {
+            tenant: t,
+            job_id: job.job_id,
+        }),
     )
         .into_response())
 }
 
+/// Disable the daily sync.
+#[utoipa::path(post, path = "/v1/tenants/{id}/disable", tag = "sync", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "Disabled", body = Tenant)))]
 pub(super) async fn disable(
     State(s): State<AppState>,
     caller: Caller,
@@ -62,6 +71,10 @@ pub(super) async fn disable(
     Ok(Json(s.repo.update_tenant(&t, Utc::now()).await?))
 }
 
+/// Run a sync now; requests coalesce while one is queued or running.
+#[utoipa::path(post, path = "/v1/tenants/{id}/runs", tag = "sync", params(("id" = TenantId, Path)),
+    responses((status = 202, description = "Queued, or joined the pending run", body = RunNowAccepted),
+              (status = 409, description = "The tenant is not enabled", body = ApiError)))]
 pub(super) async fn run_now(
     State(s): State<AppState>,
     caller: Caller,
@@ -81,8 +94,14 @@ pub(super) async fn run_now(
     if !s.repo.mark_once(&t.id, marker, ttl).await? {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"job_id": null, "coalesced": true,
-                        "message": "a run requested earlier is still queued or running; this request joins it"})),
+            Json(RunNowAccepted {
+                job_id: None,
+                coalesced: true,
+                message: Some(
+                    "a run requested earlier is still queued or running; this request joins it"
+                        .into(),
+                ),
+            }),
         )
             .into_response());
     }
@@ -95,16 +114,25 @@ pub(super) async fn run_now(
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"job_id": job.job_id, "coalesced": false})),
+        Json(RunNowAccepted {
+            job_id: Some(job.job_id),
+            coalesced: false,
+            message: None,
+        }),
     )
         .into_response())
 }
 
+/// What a sync would write, without writing.
+#[utoipa::path(post, path = "/v1/tenants/{id}/dry-run", tag = "sync", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The writes a sync would make", body = DryRunReport),
+              (status = 409, description = "Pendo or HubSpot not connected, or its credentials refused", body = ApiError),
+              (status = 502, description = "HubSpot or Pendo failed", body = ApiError)))]
 pub(super) async fn dry_run(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DryRunReport>, ApiError> {
     let t = load(&s, &caller, &id).await?;
     let config = s.repo.get_config(&t.id).await?.unwrap_or_default();
     let hubspot = s
@@ -131,33 +159,46 @@ pub(super) async fn dry_run(
             opts: &opts,
         })
         .await
-        .map_err(|e| ApiError::upstream(format!("dry run failed: {e}")))?;
-    Ok(Json(
-        json!({"counts": result.run.counts, "api_calls": result.run.api_calls, "would_write": result.planned}),
-    ))
+        .map_err(|e| upstream_err("dry run failed", e))?;
+    Ok(Json(DryRunReport {
+        counts: result.run.counts,
+        api_calls: result.run.api_calls,
+        would_write: result.planned,
+    }))
 }
 
+/// Run history, newest first, paged.
+#[utoipa::path(get, path = "/v1/tenants/{id}/runs", tag = "runs",
+    params(("id" = TenantId, Path), PageQuery),
+    responses((status = 200, description = "One page of runs", body = RunPage)))]
 pub(super) async fn list_runs(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RunPage>, ApiError> {
     let t = load(&s, &caller, &id).await?;
     let q = page_query(q)?;
     let page = s
         .repo
         .list_runs(&t.id, q.after.as_deref(), limit(&q)?)
         .await?;
-    Ok(Json(json!({"items": page.items, "next": page.next})))
+    Ok(Json(RunPage {
+        items: page.items,
+        next: page.next,
+    }))
 }
 
+/// One run with its per-record errors (paged).
+#[utoipa::path(get, path = "/v1/tenants/{id}/runs/{run_id}", tag = "runs",
+    params(("id" = TenantId, Path), ("run_id" = String, Path, max_length = 100), PageQuery),
+    responses((status = 200, description = "The run and a page of its record errors", body = RunDetail)))]
 pub(super) async fn get_run(
     State(s): State<AppState>,
     caller: Caller,
     Path((id, run_id)): Path<(String, String)>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RunDetail>, ApiError> {
     let t = load(&s, &caller, &id).await?;
     let q = page_query(q)?;
     let run_id = RunId(run_id);
@@ -170,11 +211,23 @@ pub(super) async fn get_run(
         .repo
         .list_run_errors(&t.id, &run_id, q.after.as_deref(), limit(&q)?)
         .await?;
-    Ok(Json(
-        json!({"run": run, "errors": errors.items, "next": errors.next}),
-    ))
+    Ok(Json(RunDetail {
+        run,
+        errors: errors.items,
+        next: errors.next,
+    }))
 }
 
-pub(super) async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::api::openapi::document())
+/// This document (public).
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object, content_type = "application/json")))]
+pub(super) async fn openapi() -> Response {
+    // Built once: the document does not change while the process lives.
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOC.get_or_init(|| crate::api::openapi::document().to_string());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+        .into_response()
 }

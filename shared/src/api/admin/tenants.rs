@@ -3,21 +3,10 @@
 use super::*;
 use crate::domain::AttentionKind;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateTenant {
-    id: String,
-    display_name: String,
-    pendo_region: PendoRegion,
-}
-
-/// The tenant as the API shows it (no secrets, connection flags instead).
-#[derive(Serialize)]
-pub(super) struct TenantView {
-    #[serde(flatten)]
-    tenant: Tenant,
-}
-
+/// Create a tenant (operator).
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    responses((status = 201, description = "Created", body = Tenant),
+              (status = 409, description = "A tenant with this id exists", body = ApiError)))]
 pub(super) async fn create_tenant(
     State(s): State<AppState>,
     caller: Caller,
@@ -46,20 +35,29 @@ pub(super) async fn create_tenant(
     )));
     s.secrets.put_tenant(&id, &secrets).await?;
     s.repo.put_config(&id, &SyncConfig::default()).await?;
-    Ok((StatusCode::CREATED, Json(TenantView { tenant: created })).into_response())
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// List tenants, paged (operator).
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(PageQuery),
+    responses((status = 200, description = "One page of tenants", body = TenantPage)))]
 pub(super) async fn list_tenants(
     State(s): State<AppState>,
     caller: Caller,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TenantPage>, ApiError> {
     caller.operator()?;
     let q = page_query(q)?;
     let page = s.repo.list_tenants(q.after.as_deref(), limit(&q)?).await?;
-    Ok(Json(json!({"items": page.items, "next": page.next})))
+    Ok(Json(TenantPage {
+        items: page.items,
+        next: page.next,
+    }))
 }
 
+/// Get a tenant.
+#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The tenant", body = Tenant)))]
 pub(super) async fn get_tenant(
     State(s): State<AppState>,
     caller: Caller,
@@ -68,15 +66,10 @@ pub(super) async fn get_tenant(
     Ok(Json(load(&s, &caller, &id).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct UpdateTenant {
-    #[serde(default)]
-    display_name: Option<String>,
-    #[serde(default)]
-    pendo_region: Option<PendoRegion>,
-}
-
+/// Update the display name or Pendo region.
+#[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = TenantId, Path)),
+    request_body = UpdateTenant,
+    responses((status = 200, description = "The updated tenant", body = Tenant)))]
 pub(super) async fn update_tenant(
     State(s): State<AppState>,
     caller: Caller,
@@ -111,6 +104,9 @@ const DELETE_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
 /// refuses its store writes; the secrets go at once; the data is purged under the tenant's
 /// lease, so nothing of the tenant is sent or stored after the 204. If a run cannot be waited
 /// for, the answer is 202 and the worker holding the lease finishes the purge.
+#[utoipa::path(delete, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = TenantId, Path)),
+    responses((status = 204, description = "Deleted: nothing of the tenant is sent or stored any more"),
+              (status = 202, description = "A running sync could not be stopped in time; the worker holding it finishes the purge")))]
 pub(super) async fn delete_tenant(
     State(s): State<AppState>,
     caller: Caller,
@@ -140,7 +136,7 @@ pub(super) async fn delete_tenant(
             tracing::warn!(tenant_id = %t.id, "a sync still holds the tenant; its worker finishes the deletion");
             return Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({"status": "deleting",
+                Json(serde_json::json!({"status": "deleting",
                     "message": "a running sync is stopping; its data is purged as soon as it has"})),
             )
                 .into_response());
@@ -151,13 +147,11 @@ pub(super) async fn delete_tenant(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PendoCredentials {
-    region: PendoRegion,
-    integration_key: String,
-}
-
+/// Save the Pendo region and integration key, verified with Pendo first (write access needed).
+#[utoipa::path(put, path = "/v1/tenants/{id}/pendo", tag = "setup", params(("id" = TenantId, Path)),
+    request_body = PendoCredentials,
+    responses((status = 204, description = "Verified and saved"),
+              (status = 502, description = "Pendo could not be reached", body = ApiError)))]
 pub(super) async fn put_pendo(
     State(s): State<AppState>,
     caller: Caller,
@@ -215,20 +209,18 @@ pub(super) async fn put_pendo(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ConnectBody {
-    #[serde(default)]
-    reconnect: bool,
-}
-
+/// Get the HubSpot authorize URL (signed, 10-minute, single-use state). The body is optional.
+#[utoipa::path(post, path = "/v1/tenants/{id}/hubspot/connect", tag = "setup",
+    params(("id" = TenantId, Path)),
+    request_body(content = Option<ConnectBody>, content_type = "application/json"),
+    responses((status = 200, description = "Open this URL in the browser", body = AuthorizeUrl)))]
 pub(super) async fn connect_hubspot(
     State(s): State<AppState>,
     caller: Caller,
     public: PublicUrl,
     Path(id): Path<String>,
     req: axum::extract::Request,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuthorizeUrl>, ApiError> {
     let t = load(&s, &caller, &id).await?;
     // The body is optional: none means a first connection; one given must be JSON.
     let reconnect = if req.headers().contains_key("content-type") {
@@ -256,18 +248,21 @@ pub(super) async fn connect_hubspot(
     };
     let (app, key) = app(&s, public.oauth_redirect_uri()).await?;
     let (state, payload) = oauth_state::sign(&key, &t.id, reconnect, Utc::now().timestamp());
-    Ok(Json(json!({
-        "authorize_url": oauth::authorize_url(&s.hubspot_authorize_url, &app, &state),
-        "expires_at": payload.expires_at,
-    })))
+    Ok(Json(AuthorizeUrl {
+        authorize_url: oauth::authorize_url(&s.hubspot_authorize_url, &app, &state),
+        expires_at: payload.expires_at,
+    }))
 }
 
+/// The tenant's Pendo webhook URL (the token is part of it: Pendo sends no headers).
+#[utoipa::path(get, path = "/v1/tenants/{id}/webhook", tag = "setup", params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The URL to paste into Pendo", body = WebhookUrl)))]
 pub(super) async fn webhook_url(
     State(s): State<AppState>,
     caller: Caller,
     public: PublicUrl,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<WebhookUrl>, ApiError> {
     let t = load(&s, &caller, &id).await?;
     let token = s
         .secrets
@@ -276,7 +271,7 @@ pub(super) async fn webhook_url(
         .webhook_token
         .ok_or_else(|| ApiError::conflict("tenant has no webhook token"))?;
     // Pendo URL webhooks send no custom headers, so the token is part of the URL.
-    Ok(Json(
-        json!({"url": format!("{}/webhooks/pendo/{}/{}", public.0, t.id, token.expose())}),
-    ))
+    Ok(Json(WebhookUrl {
+        url: format!("{}/webhooks/pendo/{}/{}", public.0, t.id, token.expose()),
+    }))
 }
