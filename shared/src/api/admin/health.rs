@@ -14,7 +14,7 @@ const EXAMPLES: usize = 5;
 
 /// Failing records of one kind: `{"direction", "object", "field"?, "reason", "count", "examples"}`.
 #[derive(Serialize, Debug, PartialEq, utoipa::ToSchema)]
-pub(crate) struct FailureGroup {
+pub struct FailureGroup {
     direction: Direction,
     object: ObjectKind,
     #[serde(skip_serializing_if = "Option::is_none")]
