@@ -12,14 +12,14 @@ use chrono::Utc;
 use std::collections::HashMap;
 
 use super::oauth_state::{self, StateError};
-use super::public_url::PublicUrl;
+use super::public_url::{PublicUrl, OAUTH_CALLBACK_PATH};
 use super::AppState;
 use crate::hubspot::oauth::{self, OAuthApp};
 use crate::hubspot::{HubSpotError, OAuthFailure};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/oauth/callback", get(callback))
+        .route(OAUTH_CALLBACK_PATH, get(callback))
         .with_state(state)
 }
 
