@@ -328,24 +328,37 @@ async fn webhook_duplicates_make_one_job() {
     assert!(
         matches!(&jobs[0].kind, JobKind::Incremental { visitor_ids, .. } if visitor_ids == &vec!["v000001".to_string()])
     );
+    // A wrong token and an unknown tenant get the same answer: the route does not tell
+    // which tenants exist.
     let wrong = path.rsplit_once('/').unwrap().0.to_string() + "/wrong-token";
-    assert_eq!(
-        api.call("POST", &wrong, None, Some(event("e3")))
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        api.call(
+    let by_token = api.call("POST", &wrong, None, Some(event("e3"))).await;
+    let by_tenant = api
+        .call(
             "POST",
             "/webhooks/pendo/no-such-tenant/tok",
             None,
-            Some(event("e4"))
+            Some(event("e4")),
         )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
+        .await;
+    let bad_id = api
+        .call("POST", "/webhooks/pendo/UPPER/tok", None, Some(event("e5")))
+        .await;
+    for r in [&by_token, &by_tenant, &bad_id] {
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        assert_eq!(r.body, by_token.body);
+    }
+    // Impossible event times (a zero default, a far-future sentinel) are refused by field and
+    // queue nothing.
+    for (ts, i) in [(json!(0), 0), (json!(32_503_680_000i64), 1)] {
+        let mut bad = event(&format!("t{i}"));
+        bad["timestamp"] = ts;
+        let r = api
+            .call("POST", &path, None, Some(json!([event("ok"), bad])))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert_eq!(r.json()["field"], "[1].timestamp");
+    }
+    assert!(api.queue.take_all().is_empty());
 }
 
 #[tokio::test]
