@@ -7,6 +7,7 @@
 mod demo;
 mod report;
 mod serve;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -49,12 +50,25 @@ enum Command {
         port: u16,
         #[arg(long, default_value = ".local/serve")]
         dir: PathBuf,
-        /// Bearer token with the operator role.
-        #[arg(long, env = "LOCAL_OPERATOR_TOKEN")]
-        operator_token: String,
-        /// Tenant admin tokens as `tenant=token` (repeatable).
-        #[arg(long = "admin-token")]
+        /// Bearer token with the operator role. A flag shows in `ps` to every user of the
+        /// machine: prefer the LOCAL_OPERATOR_TOKEN environment variable or --operator-token-file.
+        #[arg(long, env = "LOCAL_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
+        /// A file holding the operator token (first line; surrounding whitespace ignored).
+        #[arg(long, conflicts_with = "operator_token")]
+        operator_token_file: Option<PathBuf>,
+        /// Tenant admin tokens as `tenant=token` (repeatable, or comma-separated in
+        /// LOCAL_ADMIN_TOKENS, which keeps them out of `ps`).
+        #[arg(
+            long = "admin-token",
+            env = "LOCAL_ADMIN_TOKENS",
+            value_delimiter = ',',
+            hide_env_values = true
+        )]
         admin_tokens: Vec<String>,
+        /// A file of admin tokens, one `tenant=token` per line (`#` comments allowed).
+        #[arg(long)]
+        admin_tokens_file: Option<PathBuf>,
         /// Point at in-process HubSpot and Pendo sandboxes instead of the real APIs.
         #[arg(long)]
         sandbox: bool,
@@ -98,26 +112,27 @@ async fn main() {
             port,
             dir,
             operator_token,
+            operator_token_file,
             admin_tokens,
+            admin_tokens_file,
             sandbox,
             sandbox_visitors,
             sandbox_accounts,
         } => {
-            let admin_tokens = admin_tokens
-                .iter()
-                .map(|p| {
-                    p.split_once('=')
-                        .map(|(t, k)| (t.to_string(), k.to_string()))
-                })
-                .collect::<Option<Vec<_>>>();
-            match admin_tokens {
-                None => Err("--admin-token takes tenant=token".into()),
-                Some(admin_tokens) => {
+            let sources = tokens::TokenSources {
+                operator: operator_token,
+                operator_file: operator_token_file,
+                admins: admin_tokens,
+                admins_file: admin_tokens_file,
+            };
+            match sources.resolve() {
+                Err(e) => Err(e.into()),
+                Ok(t) => {
                     serve::run(serve::ServeOptions {
                         port,
                         dir: &dir,
-                        operator_token,
-                        admin_tokens,
+                        operator_token: t.operator,
+                        admin_tokens: t.admins,
                         sandbox,
                         sandbox_size: (sandbox_visitors, sandbox_accounts),
                     })
