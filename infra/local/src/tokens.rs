@@ -69,7 +69,11 @@ impl TokenSources {
             (None, None) => return Err(TokenError::NoOperator),
         };
         let mut admins = Vec::new();
+        // An empty LOCAL_ADMIN_TOKENS means none, not one empty entry.
         for (i, entry) in self.admins.iter().enumerate() {
+            if entry.trim().is_empty() {
+                continue;
+            }
             admins.push(pair(entry, "--admin-token / LOCAL_ADMIN_TOKENS", i + 1)?);
         }
         if let Some(path) = &self.admins_file {
