@@ -43,6 +43,16 @@ enum Command {
         secrets: PathBuf,
         #[arg(long, default_value = "https://api.hubapi.com")]
         hubspot_api: String,
+        /// Pendo API base instead of the region's host (a sandbox: regions become `{base}/{region}`).
+        #[arg(long)]
+        pendo_api: Option<String>,
+        /// The last complete day of data, `YYYY-MM-DD` (default: yesterday, UTC).
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+        /// Seconds the tenant lease lives unrenewed (renewed every quarter of it). What a killed
+        /// `sync` blocks its tenant for; the fault suite shortens it.
+        #[arg(long, default_value_t = 20, hide = true)]
+        lease_secs: u64,
     },
     /// Serve the admin API, OAuth callback and webhook intake locally, with an in-process worker.
     Serve {
@@ -107,7 +117,21 @@ async fn main() {
             db,
             secrets,
             hubspot_api,
-        } => demo::sync_real(&tenant, &db, &secrets, &hubspot_api).await,
+            pendo_api,
+            today,
+            lease_secs,
+        } => {
+            demo::sync_real(demo::SyncRealOptions {
+                tenant: &tenant,
+                db: &db,
+                secrets: &secrets,
+                hubspot_api: &hubspot_api,
+                pendo_api,
+                today,
+                lease: std::time::Duration::from_secs(lease_secs.max(1)),
+            })
+            .await
+        }
         Command::Serve {
             port,
             dir,
