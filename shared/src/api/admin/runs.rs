@@ -175,14 +175,10 @@ pub(super) async fn list_runs(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    q: Paging,
 ) -> Result<Json<RunPage>, ApiError> {
     let t = load(&s, &caller, &id).await?;
-    let q = page_query(q)?;
-    let page = s
-        .repo
-        .list_runs(&t.id, q.after.as_deref(), limit(&q)?)
-        .await?;
+    let page = s.repo.list_runs(&t.id, q.after.as_deref(), q.limit).await?;
     Ok(Json(RunPage {
         items: page.items,
         next: page.next,
@@ -197,10 +193,9 @@ pub(super) async fn get_run(
     State(s): State<AppState>,
     caller: Caller,
     Path((id, run_id)): Path<(String, String)>,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    q: Paging,
 ) -> Result<Json<RunDetail>, ApiError> {
     let t = load(&s, &caller, &id).await?;
-    let q = page_query(q)?;
     let run_id = RunId(run_id);
     let run = s
         .repo
@@ -209,7 +204,7 @@ pub(super) async fn get_run(
         .ok_or_else(|| ApiError::not_found("run"))?;
     let errors = s
         .repo
-        .list_run_errors(&t.id, &run_id, q.after.as_deref(), limit(&q)?)
+        .list_run_errors(&t.id, &run_id, q.after.as_deref(), q.limit)
         .await?;
     Ok(Json(RunDetail {
         run,

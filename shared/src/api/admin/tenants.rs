@@ -44,11 +44,10 @@ pub(super) async fn create_tenant(
 pub(super) async fn list_tenants(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    q: Paging,
 ) -> Result<Json<TenantPage>, ApiError> {
     caller.operator()?;
-    let q = page_query(q)?;
-    let page = s.repo.list_tenants(q.after.as_deref(), limit(&q)?).await?;
+    let page = s.repo.list_tenants(q.after.as_deref(), q.limit).await?;
     Ok(Json(TenantPage {
         items: page.items,
         next: page.next,
@@ -82,7 +81,8 @@ pub(super) async fn update_tenant(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             "nothing to update: give display_name and/or pendo_region",
-        ));
+        )
+        .field("display_name"));
     }
     if let Some(name) = b.display_name {
         let checked = Tenant::new(t.id.clone(), &name, t.pendo_region, t.created_at)?;
