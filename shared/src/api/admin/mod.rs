@@ -136,7 +136,33 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Paging {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        Paging::parse(parts.uri.query().unwrap_or(""))
+        Paging::parse(parts.uri.query().unwrap_or(""), &[]).map(|(p, _)| p)
+    }
+}
+
+/// `GET /v1/tenants`' query: a page, and optionally only tenants in one `status`.
+pub(super) struct TenantListQuery {
+    pub page: Paging,
+    pub status: Option<crate::domain::TenantStatus>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TenantListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let (page, extra) = Paging::parse(parts.uri.query().unwrap_or(""), &["status"])?;
+        let status = match extra.get("status") {
+            None => None,
+            Some(s) => Some(
+                serde_json::from_value(serde_json::Value::String(s.clone())).map_err(|_| {
+                    ApiError::invalid("status", "must be enabled, disabled or needs_attention")
+                })?,
+            ),
+        };
+        Ok(Self { page, status })
     }
 }
 
@@ -144,19 +170,32 @@ impl Paging {
     /// Default page size.
     const DEFAULT_LIMIT: usize = 50;
 
-    pub(super) fn parse(query: &str) -> Result<Self, ApiError> {
+    /// Parses `after` and `limit`, and the route's `extra` parameters (returned by name).
+    pub(super) fn parse(
+        query: &str,
+        extra: &[&str],
+    ) -> Result<(Self, std::collections::BTreeMap<String, String>), ApiError> {
         let mut after = None;
         let mut limit = None;
+        let mut others = std::collections::BTreeMap::new();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let slot_taken = match key.as_ref() {
                 "after" => after.replace(value.to_string()).is_some(),
                 "limit" => limit.replace(value.to_string()).is_some(),
+                k if extra.contains(&k) => {
+                    others.insert(k.to_string(), value.to_string()).is_some()
+                }
                 other => {
                     let shown: String =
                         other.chars().filter(|c| !c.is_control()).take(40).collect();
+                    let takes: Vec<&str> =
+                        ["after", "limit"].iter().chain(extra).copied().collect();
                     return Err(ApiError::invalid(
                         shown,
-                        "unknown query parameter (this route takes after and limit)",
+                        format!(
+                            "unknown query parameter (this route takes {})",
+                            takes.join(", ")
+                        ),
                     ));
                 }
             };
@@ -179,7 +218,7 @@ impl Paging {
                 ));
             }
         }
-        Ok(Self { after, limit })
+        Ok((Self { after, limit }, others))
     }
 }
 

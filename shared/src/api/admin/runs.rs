@@ -160,11 +160,75 @@ pub(super) async fn dry_run(
         })
         .await
         .map_err(|e| upstream_err("dry run failed", e))?;
+    let mut would_write = result.planned;
+    show_current_values(hubspot.as_ref(), &mut would_write).await;
     Ok(Json(DryRunReport {
         counts: result.run.counts,
         api_calls: result.run.api_calls,
-        would_write: result.planned,
+        would_write,
     }))
+}
+
+/// Rows of a dry run report that get the target's current values beside the new ones.
+const SIDE_BY_SIDE_ROWS: usize = 20;
+
+/// Reads what HubSpot holds now for the first pushed contacts and companies of a dry run
+/// report (one batch read per object), so the review shows current and new values side by
+/// side. A failed read leaves the rows without `current`: the report stands without it.
+async fn show_current_values(
+    hubspot: &dyn crate::hubspot::HubSpotApi,
+    rows: &mut [crate::sync::PlannedWrite],
+) {
+    for kind in ObjectKind::ALL {
+        let picked: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| {
+                w.direction == crate::domain::Direction::Push
+                    && w.object == kind
+                    && w.hubspot_id.is_some()
+            })
+            .map(|(i, _)| i)
+            .take(SIDE_BY_SIDE_ROWS)
+            .collect();
+        if picked.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = picked
+            .iter()
+            .filter_map(|i| rows[*i].hubspot_id.clone())
+            .collect();
+        let mut properties: Vec<String> = picked
+            .iter()
+            .flat_map(|i| rows[*i].values.keys().cloned())
+            .collect();
+        properties.sort();
+        properties.dedup();
+        let Ok(records) = hubspot
+            .read_records(kind.hubspot_object(), &ids, &properties)
+            .await
+        else {
+            continue;
+        };
+        for i in picked {
+            let w = &mut rows[i];
+            let Some(r) = records
+                .iter()
+                .find(|r| Some(&r.id) == w.hubspot_id.as_ref())
+            else {
+                continue;
+            };
+            w.current = Some(
+                w.values
+                    .keys()
+                    .map(|k| {
+                        let v = r.prop(k).filter(|v| !v.is_empty());
+                        (k.clone(), v.map_or(serde_json::Value::Null, |v| v.into()))
+                    })
+                    .collect(),
+            );
+        }
+    }
 }
 
 /// Run history, newest first, paged.
