@@ -94,6 +94,24 @@ pub struct ActivityHistory {
     pub through_day: i32,
     #[serde(default, rename = "n", skip_serializing_if = "Option::is_none")]
     pub nps: Option<LatestNps>,
+    /// Reconciliation generation `days` were last rebuilt in: days of an older generation than
+    /// the last completed full re-read are stale (the visitor had no activity left in Pendo).
+    #[serde(default, rename = "g", skip_serializing_if = "is_zero")]
+    pub generation: u32,
+    /// The same for `nps`.
+    #[serde(default, rename = "ng", skip_serializing_if = "is_zero")]
+    pub nps_generation: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Generations of the last completed full re-reads (0 = none yet), see [`ActivityHistory::current`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Generations {
+    pub activity: u32,
+    pub nps: u32,
 }
 
 pub const WINDOW_DAYS: i32 = 180;
@@ -117,6 +135,27 @@ impl ActivityHistory {
         self.through_day = self.through_day.max(day);
         let oldest = self.through_day - 2 * WINDOW_DAYS + 1;
         self.days.retain(|(d, _)| *d >= oldest);
+    }
+
+    /// Replaces the days in `[first, last]` with `rows` (day, minutes): a re-read of that range,
+    /// so late days appear, corrected days change and erased days go.
+    pub fn replace_range(&mut self, first: i32, last: i32, rows: &[(i32, u32)]) {
+        self.days.retain(|(d, _)| *d < first || *d > last);
+        for (day, minutes) in rows {
+            self.record(*day, *minutes);
+        }
+    }
+
+    /// This history as of the last completed full re-reads: parts rebuilt in an older
+    /// generation had nothing left in Pendo when it was re-read, so they count as empty.
+    pub fn current(mut self, g: Generations) -> Self {
+        if self.generation < g.activity {
+            self.days.clear();
+        }
+        if self.nps_generation < g.nps {
+            self.nps = None;
+        }
+        self
     }
 
     fn window(&self, today: i32, offset: i32) -> impl Iterator<Item = &(i32, u32)> {

@@ -71,7 +71,14 @@ pub(crate) async fn push_step(
     };
     let ids: Vec<String> = page.iter().map(|p| p.0.clone()).collect();
     let mut states = ctx.repo.get_object_states(ctx.tenant, kind, &ids).await?;
-    let histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
+    let generations = super::reread::generations(ctx, kind).await?;
+    let histories: HashMap<String, _> = ctx
+        .repo
+        .get_activity(ctx.tenant, kind, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, h)| (id, h.current(generations)))
+        .collect();
     let mut candidates = Vec::with_capacity(page.len());
     for (id, email, domain, first, last_visit) in page {
         let input = FieldInputs {

@@ -1,0 +1,229 @@
+//! Which days a run reads from Pendo. Pendo processes some events late (mobile and server-side
+//! sources) and can correct or erase history, so a day read once is not final:
+//! - every run re-reads a trailing window (`SyncOptions::reread_days`) as well as the days not
+//!   read yet;
+//! - a periodic full re-read (`SyncOptions::reconcile_every_days`) rebuilds the whole history,
+//!   under a new *generation*: whatever a history holds from an older generation was not seen
+//!   again and counts as erased ([`ActivityHistory::current`](crate::domain::ActivityHistory::current)).
+//!
+//! Both cost Pendo reads only: folding a re-read day that did not change leaves the stored
+//! history (and so the pushed fingerprint) as it was, and nothing is written.
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::RunCtx;
+use super::{SyncError, SyncOptions};
+use crate::domain::{Generations, ObjectKind};
+
+/// The read a phase is doing, kept across pages and invocations of one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReadPlan {
+    /// The run's `today` the plan was made for (a plan of another day is made again).
+    pub today: i32,
+    /// First day (day number) of the next chunk to read.
+    pub next: i32,
+    /// Generation histories read under this plan are rebuilt in.
+    pub generation: u32,
+    /// A full re-read: its completion is recorded as the new generation.
+    pub full: bool,
+}
+
+/// The last completed full re-read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Reconciled {
+    pub generation: u32,
+    pub day: i32,
+}
+
+/// What a phase reads: `Activity(kind)` or NPS (both object kinds come from one read).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source {
+    Activity(ObjectKind),
+    Nps,
+}
+
+impl Source {
+    fn name(self) -> String {
+        match self {
+            Source::Activity(kind) => format!("activity:{}", kind.code()),
+            Source::Nps => "nps".into(),
+        }
+    }
+
+    /// The cursor holding the last day read (kept under its historical name).
+    pub fn through_cursor(self) -> String {
+        self.name()
+    }
+
+    fn plan_cursor(self) -> String {
+        format!("plan:{}", self.name())
+    }
+
+    fn reconciled_cursor(self) -> String {
+        format!("reconciled:{}", self.name())
+    }
+}
+
+/// Decides the read of a run whose last complete day is `today`: `history_days` is how far a
+/// full read goes back; `None` when there is nothing to read.
+pub(crate) fn plan(
+    opts: &SyncOptions,
+    history_days: i32,
+    through: Option<i32>,
+    last_full: Option<Reconciled>,
+) -> Option<ReadPlan> {
+    let today = opts.today;
+    match (through, last_full) {
+        (Some(through), Some(last)) if today - last.day < opts.reconcile_every_days => {
+            let next = (through + 1).min(today - opts.reread_days + 1);
+            (next <= today).then_some(ReadPlan {
+                today,
+                next,
+                generation: last.generation,
+                full: false,
+            })
+        }
+        _ => Some(ReadPlan {
+            today,
+            next: today - history_days + 1,
+            generation: last_full.map_or(1, |l| l.generation + 1),
+            full: true,
+        }),
+    }
+}
+
+/// The plan in progress for `source`, or a new one (stored, so pages and continuations of the
+/// run read the same days); `None` when there is nothing to read.
+pub(crate) async fn current_plan(
+    ctx: &RunCtx<'_>,
+    source: Source,
+    history_days: i32,
+) -> Result<Option<ReadPlan>, SyncError> {
+    let stored: Option<ReadPlan> = ctx
+        .repo
+        .get_cursor(ctx.tenant, &source.plan_cursor())
+        .await?;
+    if let Some(p) = stored.filter(|p| p.today == ctx.opts.today) {
+        return Ok(Some(p));
+    }
+    let through: Option<i32> = ctx
+        .repo
+        .get_cursor(ctx.tenant, &source.through_cursor())
+        .await?;
+    let last: Option<Reconciled> = ctx
+        .repo
+        .get_cursor(ctx.tenant, &source.reconciled_cursor())
+        .await?;
+    let p = plan(ctx.opts, history_days, through, last);
+    if let Some(p) = &p {
+        ctx.repo
+            .put_cursor(ctx.tenant, &source.plan_cursor(), p)
+            .await?;
+        tracing::info!(
+            source = %source.name(),
+            from = %crate::domain::day_date(p.next),
+            full = p.full,
+            generation = p.generation,
+            "reading Pendo history"
+        );
+    }
+    Ok(p)
+}
+
+pub(crate) async fn save_plan(
+    ctx: &RunCtx<'_>,
+    source: Source,
+    plan: &ReadPlan,
+) -> Result<(), SyncError> {
+    Ok(ctx
+        .repo
+        .put_cursor(ctx.tenant, &source.plan_cursor(), plan)
+        .await?)
+}
+
+/// Records the plan as done: the last day read and, for a full read, its generation.
+pub(crate) async fn finish_plan(
+    ctx: &RunCtx<'_>,
+    source: Source,
+    plan: &ReadPlan,
+    through: i32,
+) -> Result<(), SyncError> {
+    let repo = ctx.repo;
+    repo.put_cursor(ctx.tenant, &source.through_cursor(), &through)
+        .await?;
+    if plan.full {
+        let done = Reconciled {
+            generation: plan.generation,
+            day: plan.today,
+        };
+        repo.put_cursor(ctx.tenant, &source.reconciled_cursor(), &done)
+            .await?;
+    }
+    repo.delete_cursor(ctx.tenant, &source.plan_cursor())
+        .await?;
+    Ok(())
+}
+
+/// Generations of the last completed full reads, for reading `kind`'s histories.
+pub(crate) async fn generations(
+    ctx: &RunCtx<'_>,
+    kind: ObjectKind,
+) -> Result<Generations, SyncError> {
+    let g = |r: Option<Reconciled>| r.map_or(0, |r| r.generation);
+    let activity = ctx
+        .repo
+        .get_cursor(ctx.tenant, &Source::Activity(kind).reconciled_cursor())
+        .await?;
+    let nps = ctx
+        .repo
+        .get_cursor(ctx.tenant, &Source::Nps.reconciled_cursor())
+        .await?;
+    Ok(Generations {
+        activity: g(activity),
+        nps: g(nps),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(today: i32) -> SyncOptions {
+        SyncOptions::new(today)
+    }
+
+    #[test]
+    fn first_run_is_a_full_read() {
+        let p = plan(&opts(1000), 360, None, None).unwrap();
+        assert_eq!((p.next, p.generation, p.full), (641, 1, true));
+    }
+
+    #[test]
+    fn daily_run_rereads_the_trailing_window() {
+        let last = Reconciled {
+            generation: 4,
+            day: 998,
+        };
+        // Read through yesterday: today plus the two days before it again.
+        let p = plan(&opts(1000), 360, Some(999), Some(last)).unwrap();
+        assert_eq!((p.next, p.generation, p.full), (998, 4, false));
+        // A week without runs: everything not read yet.
+        let p = plan(&opts(1000), 360, Some(990), Some(last)).unwrap();
+        assert_eq!(p.next, 991);
+        let mut no_window = opts(1000);
+        no_window.reread_days = 0;
+        assert_eq!(plan(&no_window, 360, Some(1000), Some(last)), None);
+    }
+
+    #[test]
+    fn a_week_after_the_last_full_read_comes_the_next() {
+        let last = Reconciled {
+            generation: 4,
+            day: 993,
+        };
+        let p = plan(&opts(1000), 360, Some(999), Some(last)).unwrap();
+        assert_eq!((p.next, p.generation, p.full), (641, 5, true));
+        let p = plan(&opts(999), 360, Some(998), Some(last)).unwrap();
+        assert!(!p.full);
+    }
+}

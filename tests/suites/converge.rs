@@ -1,0 +1,167 @@
+//! Convergence (issue 15): after any sequence of edits on either side, both systems hold the
+//! right values. One named test per case of the issue, each asserting the value it states.
+
+use sandboxes::pendo::data::DAY_MS;
+use sandboxes::pendo::record_nps;
+use shared::domain::RunStatus;
+
+use crate::record_lab::{props, Lab};
+
+fn email_config() -> serde_json::Value {
+    serde_json::json!({"identity": {"match_contacts_by_email": true}})
+}
+
+/// A lab of 20 visitors where visitor 0 has exactly the activity `days` (offset from the last
+/// complete day, minutes) and no NPS answer, linked by e-mail to a contact; the contact's id.
+async fn lab_with_visitor0(days: &[(i32, u32)]) -> (Lab, u64) {
+    let lab = Lab::new(20, 2, email_config()).await;
+    let today = lab.today();
+    lab.pendo.with(|s| {
+        for d in today - 800..today + 400 {
+            s.data.overrides.insert((0, d), (0, 0));
+        }
+        for (offset, minutes) in days {
+            s.data.overrides.insert((0, today + offset), (*minutes, 3));
+        }
+        s.data.polls.retain(|p| p.visitor != 0);
+    });
+    let ids = lab.contacts(vec![props(&[("email", &lab.email_of(0))])]);
+    (lab, ids[0])
+}
+
+/// Moves the sandbox's clock on by `days`.
+fn advance(lab: &Lab, days: i32) {
+    lab.pendo.with(|s| s.data.cfg.today += days);
+}
+
+/// Case 1: activity for a day two days back arrives after that day's sync. The trailing window
+/// re-reads it: Time on App 333 becomes 482 on the next run (not eight syncs later, not never).
+/// A run with nothing new writes nothing although it re-read the window. A day erased outside
+/// the window goes at the next full reconciliation (a week after the last).
+#[tokio::test]
+async fn late_activity_reaches_hubspot_and_erasure_goes_at_reconciliation() {
+    let (mut lab, contact) = lab_with_visitor0(&[(-10, 200), (-5, 133)]).await;
+    let run = lab.finished_run().await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_eq!(lab.contact(contact)["pendo_time_on_app"], "333");
+    assert_eq!(lab.contact(contact)["pendo_days_active"], "2");
+
+    // Next day; the events of two days back (a day already synced) arrive late.
+    advance(&lab, 1);
+    let today = lab.today();
+    lab.pendo
+        .with(|s| s.data.overrides.insert((0, today - 2), (149, 5)));
+    lab.finished_run().await;
+    assert_eq!(lab.contact(contact)["pendo_time_on_app"], "482");
+    assert_eq!(lab.contact(contact)["pendo_days_active"], "3");
+
+    // Nothing new: the re-read costs Pendo reads only.
+    let writes = lab.hubspot_writes();
+    lab.finished_run().await;
+    assert_eq!(lab.hubspot_writes(), writes);
+
+    // The 200 minutes of day −11 are erased: outside the trailing window, they stay until the
+    // weekly full re-read, which removes them.
+    lab.pendo
+        .with(|s| s.data.overrides.insert((0, today - 11), (0, 0)));
+    advance(&lab, 1);
+    lab.finished_run().await;
+    assert_eq!(lab.contact(contact)["pendo_time_on_app"], "482");
+    advance(&lab, 5);
+    lab.finished_run().await;
+    assert_eq!(lab.contact(contact)["pendo_time_on_app"], "282");
+    assert_eq!(lab.contact(contact)["pendo_days_active"], "2");
+}
+
+/// Case 1, NPS: an answer dated a day already synced (processed late by Pendo) is pushed on the
+/// next run; an erased answer goes at the next full reconciliation.
+#[tokio::test]
+async fn late_nps_answer_for_a_synced_day_is_pushed() {
+    let (mut lab, contact) = lab_with_visitor0(&[(-3, 10)]).await;
+    lab.finished_run().await;
+    assert_eq!(lab.contact(contact)["pendo_latest_nps_score"], "");
+    let synced_day = lab.today();
+    advance(&lab, 1);
+    lab.pendo.with(|s| {
+        record_nps(
+            s,
+            0,
+            3,
+            "too slow".into(),
+            synced_day as i64 * DAY_MS + 36_000_000,
+        )
+    });
+    lab.finished_run().await;
+    let c = lab.contact(contact);
+    assert_eq!(c["pendo_latest_nps_score"], "3");
+    assert_eq!(c["pendo_latest_nps_text"], "too slow");
+    assert_eq!(c["pendo_latest_nps_category"], "detractor");
+
+    lab.pendo.with(|s| s.data.polls.retain(|p| p.visitor != 0));
+    advance(&lab, 7);
+    lab.finished_run().await;
+    let c = lab.contact(contact);
+    assert_eq!(
+        c.get("pendo_latest_nps_score").map(String::as_str),
+        Some("")
+    );
+    assert_eq!(c.get("pendo_latest_nps_text").map(String::as_str), Some(""));
+}
+
+/// Case 2: score 9 at 23:59:59.999 UTC, text typed 4 s later (the next day). The text is
+/// pushed, whether it is already there when the day is read or typed after that run.
+#[tokio::test]
+async fn nps_text_pairs_across_utc_midnight_and_runs() {
+    let (mut lab, contact) = lab_with_visitor0(&[(-3, 10)]).await;
+    let day = lab.today();
+    let score_at = (day as i64 + 1) * DAY_MS - 1;
+    lab.pendo.with(|s| {
+        record_nps(s, 0, 9, "love the new reports".into(), score_at);
+    });
+    lab.finished_run().await;
+    let c = lab.contact(contact);
+    assert_eq!(c["pendo_latest_nps_score"], "9");
+    assert_eq!(c["pendo_latest_nps_text"], "love the new reports");
+    assert_eq!(c["pendo_latest_nps_category"], "promoter");
+
+    // Across runs: the score is read by one run, its text typed after it (next day).
+    let (mut lab, contact) = lab_with_visitor0(&[(-3, 10)]).await;
+    let day = lab.today();
+    let score_at = (day as i64 + 1) * DAY_MS - 1;
+    let (score_poll, text_poll) = lab.pendo.with(|s| {
+        (
+            s.data.cfg.nps_score_poll.clone(),
+            s.data.cfg.nps_text_poll.clone(),
+        )
+    });
+    lab.pendo.with(|s| {
+        s.data.polls.push(sandboxes::pendo::data::PollEvent {
+            visitor: 0,
+            poll_id: score_poll,
+            response: serde_json::json!(9),
+            browser_time: score_at,
+        })
+    });
+    lab.finished_run().await;
+    assert_eq!(lab.contact(contact)["pendo_latest_nps_score"], "9");
+    assert_eq!(
+        lab.contact(contact)
+            .get("pendo_latest_nps_text")
+            .map(String::as_str),
+        Some("")
+    );
+    lab.pendo.with(|s| {
+        s.data.polls.push(sandboxes::pendo::data::PollEvent {
+            visitor: 0,
+            poll_id: text_poll,
+            response: serde_json::json!("love the new reports"),
+            browser_time: score_at + 4_000,
+        })
+    });
+    advance(&lab, 1);
+    lab.finished_run().await;
+    assert_eq!(
+        lab.contact(contact)["pendo_latest_nps_text"],
+        "love the new reports"
+    );
+}
