@@ -165,3 +165,52 @@ async fn nps_text_pairs_across_utc_midnight_and_runs() {
         "love the new reports"
     );
 }
+
+/// Case 3: a contact edited by hand to Days Active 9999, and an NPS text typed into a contact
+/// whose visitor never answered: both are overwritten on the next run with Pendo's values and
+/// reported as "overwrote a manual edit".
+#[tokio::test]
+async fn manual_edits_of_pushed_properties_are_overwritten_and_reported() {
+    let (mut lab, contact) = lab_with_visitor0(&[(-10, 200), (-5, 133)]).await;
+    lab.finished_run().await;
+    assert_eq!(lab.contact(contact)["pendo_days_active"], "2");
+    lab.hubspot.with(|s| {
+        s.edit(
+            "contacts",
+            contact,
+            &[
+                ("pendo_days_active", "9999"),
+                ("pendo_latest_nps_text", "great product"),
+            ],
+        )
+    });
+    // The run that reads the edit back repairs it on its next push (the following run).
+    let first = lab.finished_run().await;
+    let second = lab.finished_run().await;
+    let repaired = first.counts.overwritten + second.counts.overwritten;
+    assert_eq!(repaired, 1, "{first:?} {second:?}");
+    let c = lab.contact(contact);
+    assert_eq!(c["pendo_days_active"], "2");
+    assert_eq!(c.get("pendo_latest_nps_text").map(String::as_str), Some(""));
+    let run = if first.counts.overwritten == 1 {
+        &first
+    } else {
+        &second
+    };
+    let errors = lab.errors(run).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains("overwrote a manual edit"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].message.contains("pendo_days_active was \"9999\""),
+        "{errors:?}"
+    );
+    assert_eq!(run.status, RunStatus::Succeeded);
+    // Repaired and read back: nothing more to write.
+    let writes = lab.hubspot_writes();
+    let again = lab.finished_run().await;
+    assert_eq!(again.counts.overwritten, 0);
+    assert_eq!(lab.hubspot_writes(), writes);
+}

@@ -22,6 +22,17 @@ pub struct ObjectState {
     /// search per 5 addresses, so unmatched visitors are searched weekly, not daily).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary_day: Option<i32>,
+    /// The property values last written (the fingerprint's input), to tell a person's edit of
+    /// a pushed property in HubSpot from our own write when the pull reads the record back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<std::collections::BTreeMap<String, String>>,
+    /// What a person changed in pushed properties (found by the pull); the next push
+    /// overwrites it and reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+    /// The record lost (or had changed) its join property: the next push stamps it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restamp: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

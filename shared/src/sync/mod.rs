@@ -6,6 +6,7 @@
 //! rules → pull (contacts, companies).
 
 mod create;
+mod drift;
 pub(crate) mod engine;
 pub mod fields;
 mod identity;

@@ -33,18 +33,28 @@ pub(crate) async fn pull_step(
     after: Option<String>,
 ) -> Result<Step, SyncError> {
     let mappings: Vec<_> = ctx.config.pull_for(kind).cloned().collect();
-    if mappings.is_empty() {
+    // Pushed properties are read back too, to find people's edits of them (`drift`).
+    let pushed: Vec<String> = ctx
+        .config
+        .push_for(kind)
+        .map(|f| f.property().to_string())
+        .collect();
+    if mappings.is_empty() && pushed.is_empty() {
         return Ok(Step::Done);
     }
+    let pulls = !mappings.is_empty();
     let join = ctx.config.join_property(kind).to_string();
     let mut props: Vec<String> = mappings
         .iter()
         .map(|m| m.hubspot_property.clone())
+        .chain(pushed)
         .collect();
     props.push(join.clone());
+    props.sort();
+    props.dedup();
 
     // First step of the phase: retry what failed last time.
-    if after.is_none() {
+    if after.is_none() && pulls {
         let retry: Vec<String> = ctx
             .repo
             .get_cursor(ctx.tenant, &retry_name(kind))
@@ -61,6 +71,9 @@ pub(crate) async fn pull_step(
                 .await?;
             process(ctx, kind, &join, records).await?;
         }
+        return Ok(Step::More(Some("search".into())));
+    }
+    if after.is_none() {
         return Ok(Step::More(Some("search".into())));
     }
 
@@ -86,7 +99,10 @@ pub(crate) async fn pull_step(
             &props,
         )
         .await?;
-    process(ctx, kind, &join, page.records).await?;
+    super::drift::check(ctx, kind, &join, &page.records).await?;
+    if pulls {
+        process(ctx, kind, &join, page.records).await?;
+    }
     // The cursor advances only after the page's writes and state are stored.
     let next = match page.next {
         Some(n) => PullCursor {

@@ -192,6 +192,20 @@ impl HubSpotState {
             .insert(merged, into);
     }
 
+    /// A person's edit in HubSpot's UI: sets properties (`""` clears one) and stamps the
+    /// modification time, so "modified since" searches find the record.
+    pub fn edit(&mut self, object: &str, id: u64, changes: &[(&str, &str)]) {
+        let now = self.now_ms();
+        if let Some(r) = self.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
+            for (k, v) in changes {
+                r.properties.insert(k.to_string(), v.to_string());
+            }
+            r.updated_ms = now;
+            r.properties
+                .insert(values::modified_property(object).into(), values::iso(now));
+        }
+    }
+
     /// Archives (deletes) a record: reads and writes by its id find nothing.
     pub fn archive(&mut self, object: &str, id: u64) {
         if let Some(m) = self.objects.get_mut(object) {
