@@ -194,19 +194,31 @@ impl ActivityHistory {
             .sum()
     }
 
-    /// % change of minutes, last 180 days vs the 180 before, rounded to one decimal.
+    /// % change of minutes, last 180 days vs the 180 before, rounded to one decimal (half away
+    /// from zero, see [`trending_tenths`](Self::trending_tenths)).
     pub fn trending(&self, today: i32) -> Option<f64> {
-        let current = self.minutes(today) as f64;
-        let prior: u64 = self
-            .window(today, WINDOW_DAYS)
-            .map(|(_, m)| *m as u64)
-            .sum();
+        self.trending_tenths(today).map(|t| t as f64 / 10.0)
+    }
+
+    /// The same in tenths of a percent, computed in integers: 28.75 % is 288, −28.75 % is −288
+    /// (binary floating point would hold 28.749… and round it down).
+    pub fn trending_tenths(&self, today: i32) -> Option<i64> {
+        let current = i128::from(self.minutes(today));
+        let prior = i128::from(self.prior_minutes(today));
         if prior == 0 {
             return None;
         }
-        let pct = (current - prior as f64) / prior as f64 * 100.0;
-        Some((pct * 10.0).round() / 10.0)
+        let num = (current - prior) * 1000;
+        let tenths = (num.abs() * 2 + prior) / (2 * prior);
+        Some((tenths * num.signum()) as i64)
     }
+}
+
+/// Tenths as the decimal HubSpot receives: `288` → `"28.8"`, `-5` → `"-0.5"`.
+pub fn format_tenths(tenths: i64) -> String {
+    let sign = if tenths < 0 { "-" } else { "" };
+    let abs = tenths.unsigned_abs();
+    format!("{sign}{}.{}", abs / 10, abs % 10)
 }
 
 #[cfg(test)]
@@ -229,6 +241,29 @@ mod tests {
         assert_eq!(h.minutes(today), 60);
         assert_eq!(h.trending(today), Some(100.0));
         assert_eq!(h.days.len(), 4);
+    }
+
+    /// Issue 15, case 5: exactly 28.75 % is pushed as 28.8 and −28.75 % as −28.8.
+    #[test]
+    fn usage_trending_rounds_half_away_from_zero() {
+        let today = 20_000;
+        let with = |current: u32, prior: u32| {
+            let mut h = ActivityHistory::default();
+            h.record(today - 200, prior);
+            h.record(today, current);
+            h
+        };
+        assert_eq!(with(515, 400).trending_tenths(today), Some(288));
+        assert_eq!(format_tenths(288), "28.8");
+        assert_eq!(with(285, 400).trending_tenths(today), Some(-288));
+        assert_eq!(format_tenths(-288), "-28.8");
+        // .x5 at other magnitudes: 0.05 % → 0.1, −0.05 % → −0.1, 12.25 % → 12.3.
+        assert_eq!(with(2001, 2000).trending_tenths(today), Some(1));
+        assert_eq!(with(1999, 2000).trending_tenths(today), Some(-1));
+        assert_eq!(with(449, 400).trending_tenths(today), Some(123));
+        assert_eq!(format_tenths(-1), "-0.1");
+        assert_eq!(format_tenths(0), "0.0");
+        assert_eq!(with(515, 400).trending(today), Some(28.8));
     }
 
     #[test]
