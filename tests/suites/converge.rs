@@ -214,3 +214,33 @@ async fn manual_edits_of_pushed_properties_are_overwritten_and_reported() {
     assert_eq!(again.counts.overwritten, 0);
     assert_eq!(lab.hubspot_writes(), writes);
 }
+
+/// Case 4: a user clears the contact's `pendo_visitor_id`; our stored link still reaches it,
+/// and the join id is stamped again. A contact that now carries another visitor's id loses our
+/// link, which is reported and resolved again.
+#[tokio::test]
+async fn cleared_or_changed_join_id_is_restamped_or_re_resolved() {
+    let (mut lab, contact) = lab_with_visitor0(&[(-10, 200)]).await;
+    lab.finished_run().await;
+    assert_eq!(lab.contact(contact)["pendo_visitor_id"], "v000000");
+    lab.hubspot
+        .with(|s| s.edit("contacts", contact, &[("pendo_visitor_id", "")]));
+    lab.finished_run().await;
+    lab.finished_run().await;
+    assert_eq!(lab.contact(contact)["pendo_visitor_id"], "v000000");
+
+    lab.hubspot
+        .with(|s| s.edit("contacts", contact, &[("pendo_visitor_id", "v000007")]));
+    let run = lab.finished_run().await;
+    let errors = lab.errors(&run).await;
+    assert!(
+        errors.iter().any(|e| e.object_id == "v000000"
+            && e.message
+                == format!("HubSpot contact {contact} now carries pendo_visitor_id v000007: the link of v000000 was dropped and is resolved again")),
+        "{errors:?}"
+    );
+    let state = lab
+        .state(shared::domain::ObjectKind::Visitor, "v000000")
+        .await;
+    assert_eq!(state.hubspot_id, None);
+}

@@ -63,7 +63,7 @@ pub(crate) async fn check(
                     field: Some(join.to_string()),
                     message: format!(
                         "HubSpot {} {} now carries {join} {other}: the link of {pendo_id} was dropped and is resolved again",
-                        kind.hubspot_object(),
+                        record_noun(kind),
                         r.id
                     ),
                 });
@@ -95,6 +95,13 @@ pub(crate) async fn check(
         .put_object_states(ctx.tenant, kind, &changed)
         .await?;
     Ok(())
+}
+
+pub(crate) fn record_noun(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Visitor => "contact",
+        ObjectKind::Account => "company",
+    }
 }
 
 /// Whether HubSpot's value `have` is the value we wrote as `wrote` (HubSpot may answer a
