@@ -244,3 +244,28 @@ async fn cleared_or_changed_join_id_is_restamped_or_re_resolved() {
         .await;
     assert_eq!(state.hubspot_id, None);
 }
+
+/// Case 7: contacts entered with surrounding spaces (and another case, and the `<…>` HubSpot
+/// strips) are stored the way HubSpot stores them (trimmed) and linked to their visitors,
+/// whose Pendo e-mail may itself carry spaces.
+#[tokio::test]
+async fn contact_emails_with_spaces_and_case_are_linked() {
+    let mut lab = Lab::new(20, 2, email_config()).await;
+    let e0 = lab.email_of(0);
+    let e1 = lab.email_of(1);
+    lab.pendo.with(|s| {
+        s.data
+            .email_overrides
+            .insert(1, format!(" {} ", e1.to_uppercase()));
+    });
+    let ids = lab.contacts(vec![
+        props(&[("email", &format!("  {}  ", e0.to_uppercase()))]),
+        props(&[("email", &format!("<{e1}> "))]),
+    ]);
+    assert_eq!(lab.contact(ids[0])["email"], e0.to_uppercase());
+    assert_eq!(lab.contact(ids[1])["email"], e1);
+    let run = lab.finished_run().await;
+    assert_eq!(run.counts.ambiguous, 0, "{run:?}");
+    assert_eq!(lab.contact(ids[0])["pendo_visitor_id"], "v000000");
+    assert_eq!(lab.contact(ids[1])["pendo_visitor_id"], "v000001");
+}

@@ -149,6 +149,9 @@ impl HubSpotState {
         let id = self.next_id;
         self.next_id += 1;
         let now = self.now_ms();
+        if let Some(e) = props.get_mut("email") {
+            *e = values::normalise_email(e);
+        }
         props.insert("hs_object_id".into(), id.to_string());
         props.insert("createdate".into(), values::iso(now));
         props.insert(values::modified_property(object).into(), values::iso(now));
