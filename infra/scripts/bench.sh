@@ -18,4 +18,8 @@ fi
 cargo build --release -p suites --bin bench
 # Host release builds of the functions, for init time against the harness's Runtime API emulator.
 cargo build --release -p sync_scheduler -p sync_worker -p admin_api -p oauth_callback -p webhook_intake
+# The converge property, longer than in the test suite (issue 15): rounds, edits, divergences.
+CONVERGE_ROUNDS="${CONVERGE_ROUNDS:-30}" CONVERGE_SEED="${CONVERGE_SEED:-15}" \
+  cargo test --release -p suites --test main -- converge::randomised --nocapture 2>&1 \
+  | grep -E '^converge:|test result' | tee "$ROOT/target/converge.txt"
 exec "$ROOT/target/release/bench" "$@"
