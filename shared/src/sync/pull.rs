@@ -134,11 +134,14 @@ fn convert(value: Option<&str>, pendo_type: &str) -> Result<Value, String> {
         return Ok(Value::Null);
     };
     match pendo_type {
-        // Integers stay integers (no trip through f64, which is exact only up to 2^53).
-        "float" => exact_integer(v)
+        // A Pendo float is a double: it is sent as one (as every earlier run did, so stored
+        // pull fingerprints stay equal).
+        "float" => v
+            .trim()
+            .parse::<f64>()
             .map(|n| json!(n))
-            .or_else(|| v.trim().parse::<f64>().ok().map(|n| json!(n)))
-            .ok_or_else(|| format!("'{v}' is not a number")),
+            .map_err(|_| format!("'{v}' is not a number")),
+        // Integers stay integers: no trip through f64, which is exact only up to 2^53.
         "integer" => exact_integer(v).map(|n| json!(n)).ok_or_else(|| {
             if v.trim().parse::<f64>().is_ok() {
                 format!("'{v}' is not an integer (the Pendo field is an integer; not rounded)")
@@ -358,10 +361,6 @@ mod tests {
     fn numbers_reach_pendo_exactly() {
         assert_eq!(
             convert(Some("9007199254740993"), "integer"),
-            Ok(json!(9_007_199_254_740_993_i64))
-        );
-        assert_eq!(
-            convert(Some("9007199254740993"), "float"),
             Ok(json!(9_007_199_254_740_993_i64))
         );
         assert_eq!(convert(Some("12.0"), "integer"), Ok(json!(12)));
