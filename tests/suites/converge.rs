@@ -2,7 +2,7 @@
 //! right values. One named test per case of the issue, each asserting the value it states.
 
 use sandboxes::pendo::data::DAY_MS;
-use sandboxes::pendo::record_nps;
+use sandboxes::pendo::{apply_mutation, record_nps, Mutation};
 use shared::domain::RunStatus;
 
 use crate::record_lab::{props, Lab};
@@ -287,13 +287,15 @@ impl Rng {
     }
 }
 
-/// The converge property, seeded: random rounds of edits on both sides (late activity for past
-/// days, erased days, NPS answers at any time of day, HubSpot users editing pushed properties
-/// and clearing join ids, contacts created with e-mail variants), a sync after each, then the
-/// reconciliation run; every linked contact must hold exactly the values recomputed from the
-/// raw Pendo data by the fixture's own code, and no visitor may be on two contacts.
-/// `CONVERGE_SEED` and `CONVERGE_ROUNDS` (default 4) change the run; the benchmark script runs
-/// it longer.
+/// The converge property, seeded: random rounds of edits on both sides through the
+/// sandboxes' controls (late activity for past days, erased days, NPS answers at any time of
+/// day, accounts moving, visitors added, e-mails changed in Pendo, HubSpot users editing pulled
+/// and pushed properties, clearing join ids, archiving contacts, contacts created with e-mail
+/// variants), a sync after each, then the reconciliation run. Every linked contact and company
+/// must hold exactly the values recomputed from the raw Pendo data by the fixture's own code,
+/// every linked visitor the contact's pulled job title, and no visitor or account may be on two
+/// records. `CONVERGE_SEED` and `CONVERGE_ROUNDS` (default 4) change the run; the benchmark
+/// script runs it longer.
 #[tokio::test]
 async fn randomised_edits_converge_after_reconciliation() {
     let seed: u64 = std::env::var("CONVERGE_SEED")
@@ -304,67 +306,93 @@ async fn randomised_edits_converge_after_reconciliation() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
-    const N: u64 = 40;
+    const ACCOUNTS: usize = 4;
     let mut rng = Rng(seed);
-    let mut lab = Lab::new(N as usize, 4, email_config()).await;
-    // Half the visitors have a contact from the start.
-    let seeded: Vec<_> = (0..N as usize)
+    let mut lab = Lab::new(
+        40,
+        ACCOUNTS,
+        serde_json::json!({
+            "identity": {"match_contacts_by_email": true, "account_domain_field": "domain"},
+            "pull": [{"object": "visitor", "hubspot_property": "jobtitle", "pendo_field": "hubspot_jobtitle"}]
+        }),
+    )
+    .await;
+    // Half the visitors have a contact from the start; every account a company.
+    let seeded: Vec<_> = (0..40)
         .filter(|v| v % 2 == 0)
-        .map(|v| props(&[("email", &lab.email_of(v))]))
+        .map(|v| {
+            props(&[
+                ("email", &lab.email_of(v)),
+                ("jobtitle", &format!("Role {v}")),
+            ])
+        })
         .collect();
     lab.contacts(seeded);
+    lab.hubspot.with(|s| {
+        for a in 0..ACCOUNTS {
+            s.insert(
+                "companies",
+                props(&[
+                    ("domain", &format!("company{a}.example")),
+                    ("name", &format!("Company {a}")),
+                ]),
+            );
+        }
+    });
     lab.finished_run().await;
     let mut edits = 0u32;
-    for _ in 0..rounds {
-        advance(&lab, 1);
-        let today = lab.today();
-        for _ in 0..6 {
-            let v = rng.below(N) as usize;
+    for round in 0..rounds {
+        let mut m = Mutation {
+            advance_days: 1,
+            ..Default::default()
+        };
+        let visitors = lab.pendo.with(|s| s.data.cfg.visitors) as u64;
+        let today = lab.today() + 1;
+        for _ in 0..8 {
+            let v = rng.below(visitors) as usize;
             edits += 1;
-            match rng.below(6) {
-                0 => {
-                    let back = 1 + rng.below(3) as i32;
-                    let minutes = 1 + rng.below(120) as u32;
-                    lab.pendo
-                        .with(|s| s.data.overrides.insert((v, today - back), (minutes, 2)));
-                }
-                1 => {
-                    let back = 1 + rng.below(300) as i32;
-                    lab.pendo
-                        .with(|s| s.data.overrides.insert((v, today - back), (0, 0)));
-                }
+            match rng.below(11) {
+                0 => m
+                    .activity
+                    .push((v, -(1 + rng.below(3) as i32), 1 + rng.below(120) as u32, 2)),
+                1 => m.erase.push((v, -(1 + rng.below(300) as i32))),
                 2 => {
-                    let at = today as i64 * DAY_MS + rng.below(DAY_MS as u64) as i64;
-                    let score = rng.below(11);
-                    lab.pendo
-                        .with(|s| record_nps(s, v, score, format!("answer {at}"), at));
+                    let at = today as i64 * DAY_MS - rng.below(3 * DAY_MS as u64) as i64;
+                    m.nps_at
+                        .push((v, rng.below(11), format!("answer {round} {at}"), at));
                 }
-                3 => {
+                3 => m.moves.push((v, rng.below(ACCOUNTS as u64) as usize)),
+                4 => m.add_visitors += 1,
+                5 => lab.pendo.with(|s| {
+                    s.data.email_overrides.insert(
+                        v,
+                        format!("moved{v}.{round}@company{}.example", v % ACCOUNTS),
+                    );
+                }),
+                6 => edit_contact(&lab, v, &[("pendo_days_active", "9999")]),
+                7 => edit_contact(&lab, v, &[("pendo_visitor_id", "")]),
+                8 => edit_contact(&lab, v, &[("jobtitle", &format!("Edited {round}"))]),
+                9 => {
                     if let Some(id) = contact_of(&lab, v) {
-                        lab.hubspot
-                            .with(|s| s.edit("contacts", id, &[("pendo_days_active", "9999")]));
-                    }
-                }
-                4 => {
-                    if let Some(id) = contact_of(&lab, v) {
-                        lab.hubspot
-                            .with(|s| s.edit("contacts", id, &[("pendo_visitor_id", "")]));
+                        lab.hubspot.with(|s| s.archive("contacts", id));
                     }
                 }
                 _ => {
-                    let linked = lab.hubspot.with(|s| {
+                    let email = lab.email_of(v);
+                    let exists = lab.hubspot.with(|s| {
                         s.objects["contacts"].values().any(|r| {
                             r.properties.get("email").map(|e| e.to_lowercase())
-                                == Some(lab.email_of(v).to_lowercase())
+                                == Some(email.to_lowercase())
                         })
                     });
-                    if !linked {
-                        let variant = format!("  {}  ", lab.email_of(v).to_uppercase());
-                        lab.contacts(vec![props(&[("email", &variant)])]);
+                    if !exists {
+                        let variant = format!("  {}  ", email.to_uppercase());
+                        lab.contacts(vec![props(&[("email", &variant), ("jobtitle", "New")])]);
                     }
                 }
             }
         }
+        lab.pendo.with(|s| apply_mutation(s, m));
         lab.finished_run().await;
     }
     // The reconciliation run (a week on), then one more run for what it read back.
@@ -372,40 +400,77 @@ async fn randomised_edits_converge_after_reconciliation() {
     lab.finished_run().await;
     lab.finished_run().await;
     let today = lab.today();
-    let contacts: Vec<_> = lab.hubspot.with(|s| {
-        s.objects["contacts"]
-            .values()
-            .map(|r| r.properties.clone())
-            .collect()
+    let (contacts, companies) = lab.hubspot.with(|s| {
+        let all = |o: &str| -> Vec<_> {
+            s.objects[o]
+                .values()
+                .map(|r| r.properties.clone())
+                .collect()
+        };
+        (all("contacts"), all("companies"))
     });
     let mut divergences = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for c in &contacts {
-        let Some(vid) = c.get("pendo_visitor_id").filter(|v| !v.is_empty()) else {
-            divergences.push(format!("contact {:?} not linked", c.get("email")));
-            continue;
-        };
-        *seen.entry(vid.clone()).or_insert(0) += 1;
-        let v = sandboxes::pendo::data::parse_visitor(vid).unwrap();
-        let want = lab
-            .pendo
-            .with(|s| crate::sync_fixture::expected_visitor(&s.data, v, today));
-        for (k, w) in &want {
-            let have = c.get(k).cloned().unwrap_or_default();
-            if &have != w {
-                divergences.push(format!("{vid} {k}: {have:?} != {w:?}"));
+    let mut unlinked = 0;
+    for (object, records, join) in [
+        ("contact", &contacts, "pendo_visitor_id"),
+        ("company", &companies, "pendo_account_id"),
+    ] {
+        for r in records {
+            let Some(id) = r.get(join).filter(|v| !v.is_empty()) else {
+                unlinked += 1;
+                continue;
+            };
+            *seen.entry(id.clone()).or_insert(0) += 1;
+            let want = lab.pendo.with(|s| match object {
+                "contact" => {
+                    let v = sandboxes::pendo::data::parse_visitor(id).unwrap();
+                    crate::sync_fixture::expected_visitor(&s.data, v, today)
+                }
+                _ => {
+                    let a = sandboxes::pendo::data::parse_account(id).unwrap();
+                    crate::sync_fixture::expected_account(&s.data, a, today)
+                }
+            });
+            for (k, w) in &want {
+                let have = r.get(k).cloned().unwrap_or_default();
+                if &have != w {
+                    divergences.push(format!("{id} {k}: {have:?} != {w:?}"));
+                }
+            }
+            if object == "contact" {
+                let pulled = lab.pendo.with(|s| {
+                    s.data
+                        .custom
+                        .get(&("visitor".to_string(), id.clone()))
+                        .and_then(|c| c.get("hubspot_jobtitle").cloned())
+                });
+                let want = r
+                    .get("jobtitle")
+                    .filter(|j| !j.is_empty())
+                    .map(|j| serde_json::json!(j));
+                if pulled != want {
+                    divergences.push(format!("{id} hubspot_jobtitle: {pulled:?} != {want:?}"));
+                }
             }
         }
     }
     let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     eprintln!(
-        "converge: seed {seed}, {rounds} rounds, {edits} edits, {} contacts, {} divergences, {} duplicates",
+        "converge: seed {seed}, {rounds} rounds, {edits} edits, {} contacts, {} companies, {unlinked} unlinked, {} divergences, {} duplicates",
         contacts.len(),
+        companies.len(),
         divergences.len(),
         duplicates.len()
     );
     assert!(duplicates.is_empty(), "{duplicates:?}");
     assert!(divergences.is_empty(), "{divergences:#?}");
+}
+
+fn edit_contact(lab: &Lab, v: usize, changes: &[(&str, &str)]) {
+    if let Some(id) = contact_of(lab, v) {
+        lab.hubspot.with(|s| s.edit("contacts", id, changes));
+    }
 }
 
 fn contact_of(lab: &Lab, v: usize) -> Option<u64> {

@@ -439,6 +439,16 @@ struct SeedBody {
     records: Vec<BTreeMap<String, String>>,
 }
 
+/// A person's edit (`/_sandbox/edit`: properties set, `""` clears) or archive
+/// (`/_sandbox/archive`: properties ignored) of one record.
+#[derive(Deserialize)]
+struct EditBody {
+    object: String,
+    id: u64,
+    #[serde(default)]
+    properties: BTreeMap<String, String>,
+}
+
 fn control_routes() -> Router<Shared> {
     Router::new()
         .route(
@@ -466,6 +476,30 @@ fn control_routes() -> Router<Shared> {
                         .map(|r| s.insert(&b.object, r))
                         .collect();
                     Json(json!({"ids": ids}))
+                },
+            ),
+        )
+        .route(
+            "/_sandbox/edit",
+            post(
+                |State(s): State<Shared>, Json(b): Json<EditBody>| async move {
+                    let mut s = s.lock().unwrap();
+                    let changes: Vec<(&str, &str)> = b
+                        .properties
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    s.edit(&b.object, b.id, &changes);
+                    Json(json!({"id": b.id}))
+                },
+            ),
+        )
+        .route(
+            "/_sandbox/archive",
+            post(
+                |State(s): State<Shared>, Json(b): Json<EditBody>| async move {
+                    s.lock().unwrap().archive(&b.object, b.id);
+                    Json(json!({"id": b.id}))
                 },
             ),
         )
