@@ -17,6 +17,7 @@ pub(crate) mod reread;
 mod usage;
 
 pub use engine::{RunRequest, RunResult, SyncEngine, SyncOutcome};
+pub use reread::RereadPolicy;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

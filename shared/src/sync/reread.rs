@@ -15,6 +15,59 @@ use super::engine::RunCtx;
 use super::{SyncError, SyncOptions};
 use crate::domain::{Generations, ObjectKind};
 
+/// How much history every run reads again, and how often all of it (a deployment setting:
+/// `REREAD_DAYS`, `RECONCILE_EVERY_DAYS` on the worker; defaults 3 and 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RereadPolicy {
+    /// See [`SyncOptions::reread_days`].
+    pub reread_days: i32,
+    /// See [`SyncOptions::reconcile_every_days`].
+    pub reconcile_every_days: i32,
+}
+
+impl Default for RereadPolicy {
+    fn default() -> Self {
+        Self {
+            reread_days: 3,
+            reconcile_every_days: 7,
+        }
+    }
+}
+
+impl RereadPolicy {
+    /// The defaults, overridden by `REREAD_DAYS` (0–30) and `RECONCILE_EVERY_DAYS` (0–90)
+    /// when set; `Err` names the variable and the value it refused.
+    pub fn from_env() -> Result<Self, String> {
+        let mut p = Self::default();
+        let read = |name: &str, max: i32| -> Result<Option<i32>, String> {
+            match std::env::var(name) {
+                Err(_) => Ok(None),
+                Ok(v) => v
+                    .trim()
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (0..=max).contains(n))
+                    .map(Some)
+                    .ok_or_else(|| {
+                        format!("{name}={v:?}: expected a whole number of days 0–{max}")
+                    }),
+            }
+        };
+        if let Some(d) = read("REREAD_DAYS", 30)? {
+            p.reread_days = d;
+        }
+        if let Some(d) = read("RECONCILE_EVERY_DAYS", 90)? {
+            p.reconcile_every_days = d;
+        }
+        Ok(p)
+    }
+
+    pub fn apply(&self, opts: &mut SyncOptions) {
+        opts.reread_days = self.reread_days;
+        opts.reconcile_every_days = self.reconcile_every_days;
+    }
+}
+
 /// The read a phase is doing, kept across pages and invocations of one run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ReadPlan {
