@@ -24,7 +24,7 @@ pub(crate) async fn nps_step(
     };
     let today = ctx.opts.today;
     let end = ctx.opts.nps_through.max(today);
-    let Some(plan) = current_plan(ctx, Source::Nps, NPS_DAYS).await? else {
+    let Some(plan) = current_plan(ctx, Source::Nps, NPS_DAYS, end).await? else {
         return Ok(Step::Done);
     };
     let start = plan.next;

@@ -118,10 +118,12 @@ impl Source {
 }
 
 /// Decides the read of a run whose last complete day is `today`: `history_days` is how far a
-/// full read goes back; `None` when there is nothing to read.
+/// full read goes back, `end` the last day read (`today`, or the running day for NPS in a
+/// webhook job); `None` when there is nothing to read.
 pub(crate) fn plan(
     opts: &SyncOptions,
     history_days: i32,
+    end: i32,
     through: Option<i32>,
     last_full: Option<Reconciled>,
 ) -> Option<ReadPlan> {
@@ -129,7 +131,7 @@ pub(crate) fn plan(
     match (through, last_full) {
         (Some(through), Some(last)) if today - last.day < opts.reconcile_every_days => {
             let next = (through + 1).min(today - opts.reread_days + 1);
-            (next <= today).then_some(ReadPlan {
+            (next <= end).then_some(ReadPlan {
                 today,
                 next,
                 generation: last.generation,
@@ -151,6 +153,7 @@ pub(crate) async fn current_plan(
     ctx: &RunCtx<'_>,
     source: Source,
     history_days: i32,
+    end: i32,
 ) -> Result<Option<ReadPlan>, SyncError> {
     let stored: Option<ReadPlan> = ctx
         .repo
@@ -167,7 +170,7 @@ pub(crate) async fn current_plan(
         .repo
         .get_cursor(ctx.tenant, &source.reconciled_cursor())
         .await?;
-    let p = plan(ctx.opts, history_days, through, last);
+    let p = plan(ctx.opts, history_days, end, through, last);
     if let Some(p) = &p {
         ctx.repo
             .put_cursor(ctx.tenant, &source.plan_cursor(), p)
@@ -247,7 +250,7 @@ mod tests {
 
     #[test]
     fn first_run_is_a_full_read() {
-        let p = plan(&opts(1000), 360, None, None).unwrap();
+        let p = plan(&opts(1000), 360, 1000, None, None).unwrap();
         assert_eq!((p.next, p.generation, p.full), (641, 1, true));
     }
 
@@ -258,14 +261,17 @@ mod tests {
             day: 998,
         };
         // Read through yesterday: today plus the two days before it again.
-        let p = plan(&opts(1000), 360, Some(999), Some(last)).unwrap();
+        let p = plan(&opts(1000), 360, 1000, Some(999), Some(last)).unwrap();
         assert_eq!((p.next, p.generation, p.full), (998, 4, false));
         // A week without runs: everything not read yet.
-        let p = plan(&opts(1000), 360, Some(990), Some(last)).unwrap();
+        let p = plan(&opts(1000), 360, 1000, Some(990), Some(last)).unwrap();
         assert_eq!(p.next, 991);
         let mut no_window = opts(1000);
         no_window.reread_days = 0;
-        assert_eq!(plan(&no_window, 360, Some(1000), Some(last)), None);
+        assert_eq!(plan(&no_window, 360, 1000, Some(1000), Some(last)), None);
+        // A webhook job reads NPS of the running day even with no window.
+        let p = plan(&no_window, 365, 1001, Some(1000), Some(last)).unwrap();
+        assert_eq!((p.next, p.full), (1001, false));
     }
 
     #[test]
@@ -274,9 +280,9 @@ mod tests {
             generation: 4,
             day: 993,
         };
-        let p = plan(&opts(1000), 360, Some(999), Some(last)).unwrap();
+        let p = plan(&opts(1000), 360, 1000, Some(999), Some(last)).unwrap();
         assert_eq!((p.next, p.generation, p.full), (641, 5, true));
-        let p = plan(&opts(999), 360, Some(998), Some(last)).unwrap();
+        let p = plan(&opts(999), 360, 999, Some(998), Some(last)).unwrap();
         assert!(!p.full);
     }
 }

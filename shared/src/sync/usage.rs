@@ -19,7 +19,7 @@ pub(crate) async fn activity_step(
 ) -> Result<Step, SyncError> {
     let source = Source::Activity(kind);
     let today = ctx.opts.today;
-    let Some(mut plan) = current_plan(ctx, source, ctx.opts.backfill_days).await? else {
+    let Some(mut plan) = current_plan(ctx, source, ctx.opts.backfill_days, today).await? else {
         return Ok(Step::Done);
     };
     let start = plan.next;

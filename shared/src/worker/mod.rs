@@ -343,8 +343,11 @@ impl Worker {
                     ..
                 }
         ) {
-            // A webhook reports something that just happened: read NPS up to now.
+            // A webhook reports something that just happened: read NPS up to now. Re-reading
+            // history is the scheduled run's work, not every webhook burst's.
             opts.nps_through = day_number(Utc::now().date_naive()).max(today);
+            opts.reread_days = 0;
+            opts.reconcile_every_days = i32::MAX;
         }
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),
