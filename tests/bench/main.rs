@@ -90,7 +90,7 @@ async fn main() {
         scenarios.push(
             sync(
                 &world,
-                &format!("weekly full reconciliation, {n} visitors, 0 % changed"),
+                &format!("weekly full reconciliation, {n} visitors, after 5 quiet days"),
                 0,
             )
             .await,
