@@ -248,6 +248,30 @@ mod tests {
         SyncOptions::new(today)
     }
 
+    /// The only test touching these variables (tests share the process environment).
+    #[test]
+    fn policy_from_the_environment() {
+        std::env::remove_var("REREAD_DAYS");
+        std::env::remove_var("RECONCILE_EVERY_DAYS");
+        assert_eq!(RereadPolicy::from_env(), Ok(RereadPolicy::default()));
+        std::env::set_var("REREAD_DAYS", "5");
+        std::env::set_var("RECONCILE_EVERY_DAYS", "14");
+        assert_eq!(
+            RereadPolicy::from_env(),
+            Ok(RereadPolicy {
+                reread_days: 5,
+                reconcile_every_days: 14
+            })
+        );
+        std::env::set_var("REREAD_DAYS", "-1");
+        assert_eq!(
+            RereadPolicy::from_env(),
+            Err("REREAD_DAYS=\"-1\": expected a whole number of days 0–30".into())
+        );
+        std::env::remove_var("REREAD_DAYS");
+        std::env::remove_var("RECONCILE_EVERY_DAYS");
+    }
+
     #[test]
     fn first_run_is_a_full_read() {
         let p = plan(&opts(1000), 360, 1000, None, None).unwrap();
