@@ -9,6 +9,8 @@ mod api;
 mod api_bad_input;
 #[path = "suites/api_fixture.rs"]
 mod api_fixture;
+#[path = "suites/converge.rs"]
+mod converge;
 #[path = "suites/deletion.rs"]
 mod deletion;
 #[path = "suites/end_state.rs"]

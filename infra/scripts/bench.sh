@@ -20,14 +20,20 @@ fi
 cargo build --release -p suites --bin bench
 # Host release builds of the functions, for init time against the harness's Runtime API emulator.
 cargo build --release -p sync_scheduler -p sync_worker -p admin_api -p oauth_callback -p webhook_intake
-"$ROOT/target/release/bench" "$@"
-
-# The long fault suite (the test suite runs it short): >= 1000 injected faults and 50 kill -9s,
-# figures into BENCHMARKS.md's "Fault suite" section. Debug build, as the tests run.
+# The suites below run on moto (DynamoDB, SQS, Secrets Manager) in debug builds, as the tests do.
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 MOTO_ENDPOINT="$("$ROOT/infra/scripts/moto.sh" start)"
 export MOTO_ENDPOINT
 trap '"$ROOT/infra/scripts/moto.sh" stop' EXIT
+# The converge property, longer than in the test suite (issue 15): rounds, edits, divergences
+# (the harness puts target/converge.txt into BENCHMARKS.md).
+CONVERGE_ROUNDS="${CONVERGE_ROUNDS:-30}" CONVERGE_SEED="${CONVERGE_SEED:-15}" \
+  cargo test -p suites --test main -- converge::randomised --nocapture 2>&1 \
+  | grep -E '^converge:|test result' | tee "$ROOT/target/converge.txt"
+"$ROOT/target/release/bench" "$@"
+
+# The long fault suite (the test suite runs it short): >= 1000 injected faults and 50 kill -9s,
+# figures into BENCHMARKS.md's "Fault suite" section.
 cargo build -q -p local
 FAULTS="${BENCH_FAULTS:-1000}" KILLS="${BENCH_KILLS:-50}"
 rm -rf "$ROOT/target/fault-suite"

@@ -82,6 +82,27 @@ async fn main() {
             s.pulled_expected = edited;
             scenarios.push(s);
         }
+        // Issue 15: the weekly full re-read of the whole history, five quiet days later (the
+        // daily rows above already include the trailing re-read window).
+        for _ in 0..5 {
+            world.next_day(0);
+        }
+        scenarios.push(
+            sync(
+                &world,
+                &format!("weekly full reconciliation, {n} visitors, after 5 quiet days"),
+                0,
+            )
+            .await,
+        );
+        scenarios.push(
+            sync(
+                &world,
+                &format!("daily sync after it, {n} visitors, 0 % changed"),
+                0,
+            )
+            .await,
+        );
         if i == 0 {
             eprintln!("== naive per-record baseline on {baseline_n} visitors");
             baseline = Some(extras::naive_baseline(&world, baseline_n).await);

@@ -296,8 +296,15 @@ fn usage(minutes_by_day: impl Fn(i32) -> Option<u32>, today: i32) -> (String, St
     let trend = if prior == 0 {
         String::new()
     } else {
-        let pct = (total as f64 - prior as f64) / prior as f64 * 100.0;
-        format!("{:.1}", (pct * 10.0).round() / 10.0)
+        // Half away from zero on the exact decimal: tenths = round(1000 × Δ / prior).
+        let delta = total as i128 - prior as i128;
+        let (q, r) = (
+            (delta.abs() * 1000) / prior as i128,
+            (delta.abs() * 1000) % prior as i128,
+        );
+        let tenths = q + i128::from(2 * r >= prior as i128);
+        let sign = if delta < 0 && tenths > 0 { "-" } else { "" };
+        format!("{sign}{}.{}", tenths / 10, tenths % 10)
     };
     (cur.len().to_string(), total.to_string(), trend)
 }

@@ -30,7 +30,8 @@ async fn main() -> Result<(), Error> {
         required_env("APP_SECRET_ID")?,
     ));
     let connectors = Arc::new(SecretConnectors::from_env(secrets));
-    let worker = Worker::new(repo, queue, connectors);
+    let mut worker = Worker::new(repo, queue, connectors);
+    worker.reread = shared::sync::RereadPolicy::from_env()?;
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = deadline_instant(event.context.deadline);

@@ -50,6 +50,9 @@ pub struct RunCounts {
     pub unmatched: u64,
     #[serde(default)]
     pub actions: u64,
+    /// Pushed properties a person had edited in HubSpot, overwritten with Pendo's values.
+    #[serde(default)]
+    pub overwritten: u64,
 }
 
 impl RunCounts {
@@ -63,6 +66,7 @@ impl RunCounts {
         self.ambiguous += other.ambiguous;
         self.unmatched += other.unmatched;
         self.actions += other.actions;
+        self.overwritten += other.overwritten;
     }
 }
 

@@ -22,6 +22,17 @@ pub struct ObjectState {
     /// search per 5 addresses, so unmatched visitors are searched weekly, not daily).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary_day: Option<i32>,
+    /// The property values last written (the fingerprint's input), to tell a person's edit of
+    /// a pushed property in HubSpot from our own write when the pull reads the record back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<std::collections::BTreeMap<String, String>>,
+    /// What a person changed in pushed properties (found by the pull); the next push
+    /// overwrites it and reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+    /// The record lost (or had changed) its join property: the next push stamps it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restamp: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,6 +105,24 @@ pub struct ActivityHistory {
     pub through_day: i32,
     #[serde(default, rename = "n", skip_serializing_if = "Option::is_none")]
     pub nps: Option<LatestNps>,
+    /// Reconciliation generation `days` were last rebuilt in: days of an older generation than
+    /// the last completed full re-read are stale (the visitor had no activity left in Pendo).
+    #[serde(default, rename = "g", skip_serializing_if = "is_zero")]
+    pub generation: u32,
+    /// The same for `nps`.
+    #[serde(default, rename = "ng", skip_serializing_if = "is_zero")]
+    pub nps_generation: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Generations of the last completed full re-reads (0 = none yet), see [`ActivityHistory::current`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Generations {
+    pub activity: u32,
+    pub nps: u32,
 }
 
 pub const WINDOW_DAYS: i32 = 180;
@@ -117,6 +146,27 @@ impl ActivityHistory {
         self.through_day = self.through_day.max(day);
         let oldest = self.through_day - 2 * WINDOW_DAYS + 1;
         self.days.retain(|(d, _)| *d >= oldest);
+    }
+
+    /// Replaces the days in `[first, last]` with `rows` (day, minutes): a re-read of that range,
+    /// so late days appear, corrected days change and erased days go.
+    pub fn replace_range(&mut self, first: i32, last: i32, rows: &[(i32, u32)]) {
+        self.days.retain(|(d, _)| *d < first || *d > last);
+        for (day, minutes) in rows {
+            self.record(*day, *minutes);
+        }
+    }
+
+    /// This history as of the last completed full re-reads: parts rebuilt in an older
+    /// generation had nothing left in Pendo when it was re-read, so they count as empty.
+    pub fn current(mut self, g: Generations) -> Self {
+        if self.generation < g.activity {
+            self.days.clear();
+        }
+        if self.nps_generation < g.nps {
+            self.nps = None;
+        }
+        self
     }
 
     fn window(&self, today: i32, offset: i32) -> impl Iterator<Item = &(i32, u32)> {
@@ -144,19 +194,31 @@ impl ActivityHistory {
             .sum()
     }
 
-    /// % change of minutes, last 180 days vs the 180 before, rounded to one decimal.
+    /// % change of minutes, last 180 days vs the 180 before, rounded to one decimal (half away
+    /// from zero, see [`trending_tenths`](Self::trending_tenths)).
     pub fn trending(&self, today: i32) -> Option<f64> {
-        let current = self.minutes(today) as f64;
-        let prior: u64 = self
-            .window(today, WINDOW_DAYS)
-            .map(|(_, m)| *m as u64)
-            .sum();
+        self.trending_tenths(today).map(|t| t as f64 / 10.0)
+    }
+
+    /// The same in tenths of a percent, computed in integers: 28.75 % is 288, −28.75 % is −288
+    /// (binary floating point would hold 28.749… and round it down).
+    pub fn trending_tenths(&self, today: i32) -> Option<i64> {
+        let current = i128::from(self.minutes(today));
+        let prior = i128::from(self.prior_minutes(today));
         if prior == 0 {
             return None;
         }
-        let pct = (current - prior as f64) / prior as f64 * 100.0;
-        Some((pct * 10.0).round() / 10.0)
+        let num = (current - prior) * 1000;
+        let tenths = (num.abs() * 2 + prior) / (2 * prior);
+        Some((tenths * num.signum()) as i64)
     }
+}
+
+/// Tenths as the decimal HubSpot receives: `288` → `"28.8"`, `-5` → `"-0.5"`.
+pub fn format_tenths(tenths: i64) -> String {
+    let sign = if tenths < 0 { "-" } else { "" };
+    let abs = tenths.unsigned_abs();
+    format!("{sign}{}.{}", abs / 10, abs % 10)
 }
 
 #[cfg(test)]
@@ -179,6 +241,29 @@ mod tests {
         assert_eq!(h.minutes(today), 60);
         assert_eq!(h.trending(today), Some(100.0));
         assert_eq!(h.days.len(), 4);
+    }
+
+    /// Issue 15, case 5: exactly 28.75 % is pushed as 28.8 and −28.75 % as −28.8.
+    #[test]
+    fn usage_trending_rounds_half_away_from_zero() {
+        let today = 20_000;
+        let with = |current: u32, prior: u32| {
+            let mut h = ActivityHistory::default();
+            h.record(today - 200, prior);
+            h.record(today, current);
+            h
+        };
+        assert_eq!(with(515, 400).trending_tenths(today), Some(288));
+        assert_eq!(format_tenths(288), "28.8");
+        assert_eq!(with(285, 400).trending_tenths(today), Some(-288));
+        assert_eq!(format_tenths(-288), "-28.8");
+        // .x5 at other magnitudes: 0.05 % → 0.1, −0.05 % → −0.1, 12.25 % → 12.3.
+        assert_eq!(with(2001, 2000).trending_tenths(today), Some(1));
+        assert_eq!(with(1999, 2000).trending_tenths(today), Some(-1));
+        assert_eq!(with(449, 400).trending_tenths(today), Some(123));
+        assert_eq!(format_tenths(-1), "-0.1");
+        assert_eq!(format_tenths(0), "0.0");
+        assert_eq!(with(515, 400).trending(today), Some(28.8));
     }
 
     #[test]

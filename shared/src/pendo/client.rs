@@ -295,12 +295,14 @@ impl PendoApi for PendoClient {
                 through: Some(through),
                 limit: None,
             };
+            // One day more than the scores: a text typed after midnight UTC (or after the
+            // end of the range however it falls) belongs to a score of the range's last day.
             for r in self
                 .aggregate(pipelines::poll_responses(
                     &nps.guide_id,
                     text_poll,
                     first_day,
-                    days,
+                    days + 1,
                     &range,
                 ))
                 .await?

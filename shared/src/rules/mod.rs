@@ -129,6 +129,13 @@ async fn accounts(ctx: &mut RunCtx<'_>, rules: &[Rule]) -> Result<(), SyncError>
             .repo
             .list_activity(ctx.tenant, ObjectKind::Account, after.as_deref(), PAGE)
             .await?;
+        let gens = crate::sync::reread::generations(ctx, ObjectKind::Account).await?;
+        let mut page = page;
+        page.items = page
+            .items
+            .into_iter()
+            .map(|(id, h)| (id, h.current(gens)))
+            .collect();
         let ids: Vec<String> = page.items.iter().map(|(id, _)| id.clone()).collect();
         let states = ctx
             .repo
@@ -407,10 +414,16 @@ async fn nps(ctx: &mut RunCtx<'_>, rule: &Rule) -> Result<(), SyncError> {
             .repo
             .list_activity(ctx.tenant, ObjectKind::Visitor, after.as_deref(), PAGE)
             .await?;
+        let gens = crate::sync::reread::generations(ctx, ObjectKind::Visitor).await?;
         let fresh: Vec<(String, crate::domain::LatestNps)> = page
             .items
             .into_iter()
-            .filter_map(|(id, h)| h.nps.filter(|n| n.at_ms > since).map(|n| (id, n)))
+            .filter_map(|(id, h)| {
+                h.current(gens)
+                    .nps
+                    .filter(|n| n.at_ms > since)
+                    .map(|n| (id, n))
+            })
             .collect();
         let ids: Vec<String> = fresh.iter().map(|(id, _)| id.clone()).collect();
         let states = ctx

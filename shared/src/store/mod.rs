@@ -10,6 +10,7 @@
 //! | `T#<tenant>` | `LEASE` | the per-tenant lease (conditional on absence or expiry) |
 //! | `T#<tenant>` | `OBJ#V#<visitor>` / `OBJ#A#<account>` | push state: HubSpot id, fingerprint, failure |
 //! | `T#<tenant>` | `ACT#V#<visitor>` / `ACT#A#<account>` | compact 360-day activity history |
+//! | `T#<tenant>` | `LNK#V#<contact>` / `LNK#A#<company>` | Pendo id a HubSpot record was last written for (drift and identity checks) |
 //! | `T#<tenant>` | `PULL#V#<hs id>` / `PULL#A#<hs id>` | pull state: fingerprint written to Pendo |
 //! | `T#<tenant>` | `CUR#<name>` | cursors and checkpoints |
 //! | `T#<tenant>` | `RUN#<run id>` | run records (run ids sort by time; TTL 90 days) |

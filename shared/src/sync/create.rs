@@ -68,12 +68,15 @@ pub(crate) async fn create_missing(
         return Ok((done, recovered));
     }
     let outcome = ctx.hubspot.upsert(kind, id_prop, inputs).await?;
+    let mut links = Vec::new();
     for (key, hs) in outcome.ok {
         if let Some(c) = by_key.remove(&key) {
             ctx.run.counts.resolved += 1;
+            links.push((hs.clone(), c.id.clone()));
             done.push(succeeded(ctx, kind, c, hs));
         }
     }
+    ctx.repo.put_links(ctx.tenant, kind, &links).await?;
     let now = Utc::now();
     for f in outcome.failed {
         let Some(c) = by_key.remove(&f.key) else {

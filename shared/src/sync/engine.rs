@@ -318,7 +318,7 @@ impl SyncEngine {
                 0 => Step::Done, // schema: done in setup, every invocation
                 1 => usage::activity_step(ctx, ObjectKind::Visitor, after).await?,
                 2 => usage::activity_step(ctx, ObjectKind::Account, after).await?,
-                3 => usage::nps_step(ctx, after).await?,
+                3 => super::nps::nps_step(ctx, after).await?,
                 4 => push::push_step(ctx, ObjectKind::Visitor, after).await?,
                 5 => push::push_step(ctx, ObjectKind::Account, after).await?,
                 6 => crate::rules::rules_step(ctx).await?,

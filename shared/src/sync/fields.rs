@@ -47,8 +47,8 @@ pub fn push_values(
             PushField::LastVisit => known(input.last_visit_ms).map(iso_ms).unwrap_or_default(),
             PushField::UsageTrending => input
                 .history
-                .and_then(|h| h.trending(today))
-                .map(|t| format!("{t:.1}"))
+                .and_then(|h| h.trending_tenths(today))
+                .map(crate::domain::format_tenths)
                 .unwrap_or_default(),
             PushField::NpsScore => nps.map(|n| n.score.to_string()).unwrap_or_default(),
             PushField::NpsText => nps

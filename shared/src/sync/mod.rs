@@ -6,14 +6,18 @@
 //! rules → pull (contacts, companies).
 
 mod create;
+mod drift;
 pub(crate) mod engine;
 pub mod fields;
 mod identity;
+mod nps;
 mod pull;
 mod push;
+pub(crate) mod reread;
 mod usage;
 
 pub use engine::{RunRequest, RunResult, SyncEngine, SyncOutcome};
+pub use reread::RereadPolicy;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -88,6 +92,13 @@ pub struct SyncOptions {
     /// current, still running day for a webhook job, so an answer given minutes ago is pushed
     /// now. Only complete days are recorded as read, so a partial day is read again later.
     pub nps_through: i32,
+    /// Days before `today` (inclusive of it) re-read on every run, for events and NPS answers
+    /// Pendo processes late (mobile and server-side sources) or corrects; unchanged days write
+    /// nothing (pendo.md "Freshness").
+    pub reread_days: i32,
+    /// A full re-read of the whole history (360 days of activity, 365 of NPS) runs when the
+    /// last one is at least this many days old; it also catches erased history.
+    pub reconcile_every_days: i32,
     /// Set from outside (lease keeper) to stop the run between batches.
     pub cancel: crate::http::Cancel,
 }
@@ -101,6 +112,8 @@ impl SyncOptions {
             page_size: 500,
             backfill_days: 360,
             nps_through: today,
+            reread_days: 3,
+            reconcile_every_days: 7,
             cancel: Default::default(),
         }
     }

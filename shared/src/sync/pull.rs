@@ -33,18 +33,28 @@ pub(crate) async fn pull_step(
     after: Option<String>,
 ) -> Result<Step, SyncError> {
     let mappings: Vec<_> = ctx.config.pull_for(kind).cloned().collect();
-    if mappings.is_empty() {
+    // Pushed properties are read back too, to find people's edits of them (`drift`).
+    let pushed: Vec<String> = ctx
+        .config
+        .push_for(kind)
+        .map(|f| f.property().to_string())
+        .collect();
+    if mappings.is_empty() && pushed.is_empty() {
         return Ok(Step::Done);
     }
+    let pulls = !mappings.is_empty();
     let join = ctx.config.join_property(kind).to_string();
     let mut props: Vec<String> = mappings
         .iter()
         .map(|m| m.hubspot_property.clone())
+        .chain(pushed)
         .collect();
     props.push(join.clone());
+    props.sort();
+    props.dedup();
 
     // First step of the phase: retry what failed last time.
-    if after.is_none() {
+    if after.is_none() && pulls {
         let retry: Vec<String> = ctx
             .repo
             .get_cursor(ctx.tenant, &retry_name(kind))
@@ -61,6 +71,9 @@ pub(crate) async fn pull_step(
                 .await?;
             process(ctx, kind, &join, records).await?;
         }
+        return Ok(Step::More(Some("search".into())));
+    }
+    if after.is_none() {
         return Ok(Step::More(Some("search".into())));
     }
 
@@ -86,7 +99,10 @@ pub(crate) async fn pull_step(
             &props,
         )
         .await?;
-    process(ctx, kind, &join, page.records).await?;
+    super::drift::check(ctx, kind, &join, &page.records).await?;
+    if pulls {
+        process(ctx, kind, &join, page.records).await?;
+    }
     // The cursor advances only after the page's writes and state are stored.
     let next = match page.next {
         Some(n) => PullCursor {
@@ -118,14 +134,21 @@ fn convert(value: Option<&str>, pendo_type: &str) -> Result<Value, String> {
         return Ok(Value::Null);
     };
     match pendo_type {
+        // A Pendo float is a double: it is sent as one (as every earlier run did, so stored
+        // pull fingerprints stay equal).
         "float" => v
+            .trim()
             .parse::<f64>()
             .map(|n| json!(n))
             .map_err(|_| format!("'{v}' is not a number")),
-        "integer" => v
-            .parse::<f64>()
-            .map(|n| json!(n.round() as i64))
-            .map_err(|_| format!("'{v}' is not a number")),
+        // Integers stay integers: no trip through f64, which is exact only up to 2^53.
+        "integer" => exact_integer(v).map(|n| json!(n)).ok_or_else(|| {
+            if v.trim().parse::<f64>().is_ok() {
+                format!("'{v}' is not an integer (the Pendo field is an integer; not rounded)")
+            } else {
+                format!("'{v}' is not a number")
+            }
+        }),
         "boolean" => match v {
             "true" => Ok(json!(true)),
             "false" => Ok(json!(false)),
@@ -153,6 +176,18 @@ fn convert(value: Option<&str>, pendo_type: &str) -> Result<Value, String> {
             .ok_or_else(|| format!("'{v}' is not a date")),
         _ => Ok(json!(v)),
     }
+}
+
+/// `v` as an exact integer: digits with an optional sign, or a decimal whose fraction is all
+/// zeros (`"12.0"`); `None` otherwise or beyond i64.
+fn exact_integer(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let whole = match v.split_once('.') {
+        Some((w, frac)) if !frac.is_empty() && frac.bytes().all(|b| b == b'0') => w,
+        Some(_) => return None,
+        None => v,
+    };
+    whole.parse::<i64>().ok()
 }
 
 /// A dropdown value as its option label (multi-select values `;`-separated, each mapped); a
@@ -315,4 +350,31 @@ async fn process(
         .await?;
     ctx.repo.put_pull_states(ctx.tenant, kind, &done).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::convert;
+    use serde_json::json;
+
+    /// Issue 15, case 6: 2^53 + 1 reaches Pendo exactly; 12.5 for an integer field is a record
+    /// error naming the value, never 13.
+    #[test]
+    fn numbers_reach_pendo_exactly() {
+        assert_eq!(
+            convert(Some("9007199254740993"), "integer"),
+            Ok(json!(9_007_199_254_740_993_i64))
+        );
+        assert_eq!(convert(Some("12.0"), "integer"), Ok(json!(12)));
+        assert_eq!(convert(Some("-7"), "integer"), Ok(json!(-7)));
+        assert_eq!(convert(Some("12.5"), "float"), Ok(json!(12.5)));
+        assert_eq!(
+            convert(Some("12.5"), "integer"),
+            Err("'12.5' is not an integer (the Pendo field is an integer; not rounded)".into())
+        );
+        assert_eq!(
+            convert(Some("twelve"), "integer"),
+            Err("'twelve' is not a number".into())
+        );
+    }
 }

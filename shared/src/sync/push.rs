@@ -71,7 +71,14 @@ pub(crate) async fn push_step(
     };
     let ids: Vec<String> = page.iter().map(|p| p.0.clone()).collect();
     let mut states = ctx.repo.get_object_states(ctx.tenant, kind, &ids).await?;
-    let histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
+    let generations = super::reread::generations(ctx, kind).await?;
+    let histories: HashMap<String, _> = ctx
+        .repo
+        .get_activity(ctx.tenant, kind, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, h)| (id, h.current(generations)))
+        .collect();
     let mut candidates = Vec::with_capacity(page.len());
     for (id, email, domain, first, last_visit) in page {
         let input = FieldInputs {
@@ -117,7 +124,10 @@ pub(crate) async fn push_step(
                 ctx.run.counts.unchanged += 1;
             }
             Some(hs) => match claim(ctx, kind, &hs, &c.id) {
-                Ok(()) => to_write.push((c, hs, false)),
+                Ok(()) => {
+                    let restamp = c.state.restamp;
+                    to_write.push((c, hs, restamp));
+                }
                 Err(holder) => {
                     // Two stored links to one record (e.g. after a merge in HubSpot): the
                     // later one is dropped and matched again next run.
@@ -222,12 +232,15 @@ pub(crate) async fn flush(
     }
     let outcome = ctx.hubspot.update(kind, inputs).await?;
     let mut done_states = Vec::new();
+    let mut links = Vec::new();
     for (sent_to, answered_by) in outcome.ok {
         if let Some(c) = by_hs.remove(&sent_to) {
             // A merged record answers with its survivor's id: the link moves there.
+            links.push((answered_by.clone(), c.id.clone()));
             done_states.push(succeeded(ctx, kind, c, answered_by));
         }
     }
+    ctx.repo.put_links(ctx.tenant, kind, &links).await?;
     for mut f in outcome.failed {
         if let Some(c) = by_hs.remove(&f.key) {
             // Deleted or archived in HubSpot: the link is dropped and the record matched
@@ -314,14 +327,28 @@ pub(crate) fn succeeded(
     if ctx.samples.len() < 6 {
         ctx.samples.push(c.planned(kind, &hs));
     }
+    if let Some(edit) = &c.state.drift {
+        // Pushed properties are Pendo's to set (their descriptions say so): a person's edit
+        // is overwritten, and said so.
+        ctx.run.counts.overwritten += 1;
+        ctx.errors.push(RecordError {
+            direction: Direction::Push,
+            object: kind,
+            object_id: c.id.clone(),
+            field: None,
+            message: format!(
+                "overwrote a manual edit in HubSpot {} {hs}: {edit}",
+                kind.hubspot_object()
+            ),
+        });
+    }
     (
         c.id,
         ObjectState {
             hubspot_id: Some(hs),
             fingerprint: Some(c.fingerprint),
-            failure: None,
-            unmatched_day: None,
-            secondary_day: None,
+            pushed: Some(c.values),
+            ..ObjectState::default()
         },
     )
 }

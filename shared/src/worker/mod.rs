@@ -188,6 +188,8 @@ pub struct Worker {
     pub lease_renew_every: Duration,
     /// How long the lease lives unrenewed (what a killed worker blocks its tenant for).
     pub lease_ttl: Duration,
+    /// Trailing re-read window and full reconciliation period.
+    pub reread: crate::sync::RereadPolicy,
 }
 
 impl Worker {
@@ -203,6 +205,7 @@ impl Worker {
             defer_delay: Duration::from_secs(60),
             lease_renew_every: lease::LEASE_RENEW_EVERY,
             lease_ttl: lease::LEASE_TTL,
+            reread: Default::default(),
         }
     }
 
@@ -324,6 +327,7 @@ impl Worker {
             .today_override
             .unwrap_or_else(|| day_number(Utc::now().date_naive()) - 1);
         let mut opts = SyncOptions::new(today);
+        self.reread.apply(&mut opts);
         opts.cancel = cancel.clone();
         opts.budget = self.budget_override.or_else(|| {
             deadline.map(|d| {
@@ -339,8 +343,11 @@ impl Worker {
                     ..
                 }
         ) {
-            // A webhook reports something that just happened: read NPS up to now.
+            // A webhook reports something that just happened: read NPS up to now. Re-reading
+            // history is the scheduled run's work, not every webhook burst's.
             opts.nps_through = day_number(Utc::now().date_naive()).max(today);
+            opts.reread_days = 0;
+            opts.reconcile_every_days = i32::MAX;
         }
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),

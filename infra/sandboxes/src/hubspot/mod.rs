@@ -152,6 +152,9 @@ impl HubSpotState {
         let id = self.next_id;
         self.next_id += 1;
         let now = self.now_ms();
+        if let Some(e) = props.get_mut("email") {
+            *e = values::normalise_email(e);
+        }
         props.insert("hs_object_id".into(), id.to_string());
         props.insert("createdate".into(), values::iso(now));
         props.insert(values::modified_property(object).into(), values::iso(now));
@@ -193,6 +196,20 @@ impl HubSpotState {
             .entry(object.to_string())
             .or_default()
             .insert(merged, into);
+    }
+
+    /// A person's edit in HubSpot's UI: sets properties (`""` clears one) and stamps the
+    /// modification time, so "modified since" searches find the record.
+    pub fn edit(&mut self, object: &str, id: u64, changes: &[(&str, &str)]) {
+        let now = self.now_ms();
+        if let Some(r) = self.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
+            for (k, v) in changes {
+                r.properties.insert(k.to_string(), v.to_string());
+            }
+            r.updated_ms = now;
+            r.properties
+                .insert(values::modified_property(object).into(), values::iso(now));
+        }
     }
 
     /// Archives (deletes) a record: reads and writes by its id find nothing.
@@ -430,6 +447,16 @@ struct SeedBody {
     records: Vec<BTreeMap<String, String>>,
 }
 
+/// A person's edit (`/_sandbox/edit`: properties set, `""` clears) or archive
+/// (`/_sandbox/archive`: properties ignored) of one record.
+#[derive(Deserialize)]
+struct EditBody {
+    object: String,
+    id: u64,
+    #[serde(default)]
+    properties: BTreeMap<String, String>,
+}
+
 fn control_routes() -> Router<Shared> {
     Router::new()
         .route(
@@ -457,6 +484,30 @@ fn control_routes() -> Router<Shared> {
                         .map(|r| s.insert(&b.object, r))
                         .collect();
                     Json(json!({"ids": ids}))
+                },
+            ),
+        )
+        .route(
+            "/_sandbox/edit",
+            post(
+                |State(s): State<Shared>, Json(b): Json<EditBody>| async move {
+                    let mut s = s.lock().unwrap();
+                    let changes: Vec<(&str, &str)> = b
+                        .properties
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    s.edit(&b.object, b.id, &changes);
+                    Json(json!({"id": b.id}))
+                },
+            ),
+        )
+        .route(
+            "/_sandbox/archive",
+            post(
+                |State(s): State<Shared>, Json(b): Json<EditBody>| async move {
+                    s.lock().unwrap().archive(&b.object, b.id);
+                    Json(json!({"id": b.id}))
                 },
             ),
         )

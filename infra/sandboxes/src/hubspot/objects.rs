@@ -139,6 +139,11 @@ fn validate(
                 ))
             }
         };
+        let raw = if name == "email" {
+            values::normalise_email(&raw)
+        } else {
+            raw
+        };
         let v = check(def, &raw).map_err(|(code, m)| (name.clone(), code, m))?;
         if def.has_unique_value && !v.is_empty() {
             let clash = s
@@ -213,7 +218,7 @@ impl Lookup {
                 let ci = p == "email";
                 let norm = |v: &str| {
                     if ci {
-                        v.to_ascii_lowercase()
+                        values::normalise_email(v).to_ascii_lowercase()
                     } else {
                         v.to_string()
                     }
@@ -250,7 +255,7 @@ impl Lookup {
                 .filter(|id| s.objects[object].contains_key(id));
         }
         let k = if id_property == Some("email") {
-            key.to_ascii_lowercase()
+            values::normalise_email(key).to_ascii_lowercase()
         } else {
             key.to_string()
         };

@@ -205,6 +205,15 @@ fn enumeration(name: &str, group: &str, options: &[(&str, &str)]) -> PropertyDef
     p
 }
 
+/// An e-mail address as HubSpot stores it and looks it up: surrounding whitespace and the
+/// invalid characters `<` `>` removed (HubSpot normalises addresses on create and on GET by
+/// e-mail, developer changelog "Change to behaviour between GET and POST Contacts V1 endpoints",
+/// 2021-10-29); case is kept and compared case-insensitively (search filter values are
+/// case-insensitive, hubspot.md §5).
+pub fn normalise_email(email: &str) -> String {
+    email.trim().replace(['<', '>'], "").trim().to_string()
+}
+
 /// E-mail syntax as HubSpot enforces it (`INVALID_EMAIL`): one `@`, a non-empty local part
 /// without spaces, a dotted domain of letter/digit/hyphen labels and a top-level domain of
 /// letters only.

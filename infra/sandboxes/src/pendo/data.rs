@@ -70,6 +70,8 @@ pub struct Dataset {
     pub schema: HashMap<String, BTreeMap<String, String>>,
     /// Visitors whose email changed through a mutation.
     pub email_overrides: HashMap<usize, String>,
+    /// Visitors moved to another primary account through a mutation (see [`Dataset::move_visitor`]).
+    account_moves: HashMap<usize, usize>,
     /// account → visitors whose primary account it is (fixed by the seed).
     by_account: Vec<Vec<usize>>,
     /// account → every visitor that belongs to it (primary or not).
@@ -155,6 +157,7 @@ impl Dataset {
             custom: HashMap::new(),
             schema: HashMap::new(),
             email_overrides: HashMap::new(),
+            account_moves: HashMap::new(),
             by_account: Vec::new(),
             members: Vec::new(),
         };
@@ -173,7 +176,39 @@ impl Dataset {
             custom: HashMap::new(),
             schema,
             email_overrides: HashMap::new(),
+            account_moves: HashMap::new(),
         }
+    }
+
+    /// Moves visitor `v` to primary account `a` (a visitor changing company): its events, past
+    /// ones included, count for `a` from now on, as the sandbox attributes events by the
+    /// visitor's current account.
+    pub fn move_visitor(&mut self, v: usize, a: usize) {
+        if v >= self.cfg.visitors || a >= self.cfg.accounts.max(1) {
+            return;
+        }
+        self.account_moves.insert(v, a);
+        self.reindex();
+    }
+
+    /// Adds `k` visitors (ids after the last); their generated history is there at once, as
+    /// for a visitor whose events are backfilled.
+    pub fn add_visitors(&mut self, k: usize) {
+        self.cfg.visitors += k;
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        let mut by_account = vec![Vec::new(); self.cfg.accounts.max(1)];
+        let mut members = vec![Vec::new(); self.cfg.accounts.max(1)];
+        for v in 0..self.cfg.visitors {
+            by_account[self.primary_account(v)].push(v);
+            for a in self.accounts_of(v) {
+                members[a].push(v);
+            }
+        }
+        self.by_account = by_account;
+        self.members = members;
     }
 
     /// Percent chance the visitor is active on a given day (0 for ~10 % of visitors).
@@ -206,11 +241,17 @@ impl Dataset {
     }
 
     pub fn primary_account(&self, v: usize) -> usize {
+        if let Some(a) = self.account_moves.get(&v) {
+            return *a;
+        }
         (h(self.cfg.seed, v as u64, 2) % self.cfg.accounts.max(1) as u64) as usize
     }
 
     pub fn accounts_of(&self, v: usize) -> Vec<usize> {
         let p = self.primary_account(v);
+        if self.account_moves.contains_key(&v) {
+            return vec![p];
+        }
         let r = h(self.cfg.seed, v as u64, 3);
         if r % 100 < 5 && self.cfg.accounts > 1 {
             let second = (p + 1 + (r >> 8) as usize % (self.cfg.accounts - 1)) % self.cfg.accounts;

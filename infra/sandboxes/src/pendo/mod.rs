@@ -312,6 +312,20 @@ pub struct Mutation {
     /// (visitor index, score, text)
     #[serde(default)]
     pub nps: Vec<(usize, u64, String)>,
+    /// Answers given at a given time: (visitor index, score, text, epoch ms); the text
+    /// follow-up comes 4 s after the score (across midnight when the score is just before it).
+    #[serde(default)]
+    pub nps_at: Vec<(usize, u64, String, i64)>,
+    /// Days erased from history (Pendo data deletion): (visitor index, day offset from the
+    /// new today).
+    #[serde(default)]
+    pub erase: Vec<(usize, i32)>,
+    /// Visitors moving to another account: (visitor index, account index).
+    #[serde(default)]
+    pub moves: Vec<(usize, usize)>,
+    /// New visitors added after the existing ones.
+    #[serde(default)]
+    pub add_visitors: usize,
 }
 
 pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
@@ -326,6 +340,18 @@ pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
     let at = (today as i64 - 1) * data::DAY_MS + 3_600_000;
     for (v, score, text) in m.nps {
         record_nps(s, v, score, text, at);
+    }
+    for (v, score, text, at_ms) in m.nps_at {
+        record_nps(s, v, score, text, at_ms);
+    }
+    for (v, offset) in m.erase {
+        s.data.overrides.insert((v, today + offset), (0, 0));
+    }
+    for (v, a) in m.moves {
+        s.data.move_visitor(v, a);
+    }
+    if m.add_visitors > 0 {
+        s.data.add_visitors(m.add_visitors);
     }
 }
 

@@ -62,6 +62,26 @@ impl Repo {
         self.put_keyed(id, "OBJ", kind, states).await
     }
 
+    /// The Pendo id each HubSpot record was last written for (HubSpot id → Pendo id), so a
+    /// record read back by the pull is recognised even when its join property was cleared.
+    pub async fn get_links(
+        &self,
+        id: &TenantId,
+        kind: ObjectKind,
+        hubspot_ids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        self.get_keyed(id, "LNK", kind, hubspot_ids).await
+    }
+
+    pub async fn put_links(
+        &self,
+        id: &TenantId,
+        kind: ObjectKind,
+        links: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        self.put_keyed(id, "LNK", kind, links).await
+    }
+
     pub async fn get_activity(
         &self,
         id: &TenantId,

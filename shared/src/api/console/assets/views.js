@@ -147,6 +147,7 @@ export async function runDetail(ctx, id, runId) {
       ['Pushed to HubSpot', String(c.pushed)], ['Pulled into Pendo', String(c.pulled)], ['Unchanged', String(c.unchanged)],
       ['Failed', String(c.failed)], ['Retried from earlier runs', String(c.retried)], ['Matched by e-mail or domain', String(c.resolved)],
       ['Ambiguous (not guessed)', String(c.ambiguous)], ['Without a match', String(c.unmatched)], ['Rule actions', String(c.actions)],
+      ['Manual edits of pushed fields overwritten', String(c.overwritten ?? 0)],
     ])),
     h('section', { class: 'card' }, h('h2', {}, 'Phases'),
       (r.phases || []).length ? scroller(h('table', { 'aria-label': 'Phases' },
