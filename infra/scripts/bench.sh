@@ -26,7 +26,7 @@ MOTO_ENDPOINT="$("$ROOT/infra/scripts/moto.sh" start)"
 export MOTO_ENDPOINT
 trap '"$ROOT/infra/scripts/moto.sh" stop' EXIT
 # The converge property, longer than in the test suite (issue 15): rounds, edits, divergences
-# (the harness puts target/converge.txt into BENCHMARKS.md).
+# (printed, and kept in target/converge.txt).
 CONVERGE_ROUNDS="${CONVERGE_ROUNDS:-30}" CONVERGE_SEED="${CONVERGE_SEED:-15}" \
   cargo test -p suites --test main -- converge::randomised --nocapture 2>&1 \
   | grep -E '^converge:|test result' | tee "$ROOT/target/converge.txt"

@@ -143,13 +143,13 @@ async fn random_faults_lose_and_duplicate_nothing() {
         if rounds > 1 {
             // People edit pulled properties in HubSpot between rounds, so the syncs keep writing.
             f.hubspot.with(|s| {
-                let now = s.now_ms();
                 let ids: Vec<u64> = s.objects["contacts"].keys().copied().take(20).collect();
                 for id in ids {
-                    let r = s.objects.get_mut("contacts").unwrap().get_mut(&id).unwrap();
-                    r.properties
-                        .insert("jobtitle".into(), format!("Edited {rounds} {id}"));
-                    r.updated_ms = now;
+                    s.edit(
+                        "contacts",
+                        id,
+                        &[("jobtitle", &format!("Edited {rounds} {id}"))],
+                    );
                 }
             });
         }
