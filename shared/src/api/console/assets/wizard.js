@@ -486,9 +486,9 @@ async function enable(env) {
       const done = run.status !== 'running';
       put(live, 
         h('p', {}, 'First sync: ', badge(run.status), ` · started ${fmtTime(run.started_at)}`),
-        done ? null : h('progress', { 'aria-label': 'First sync', max: '9', value: String(Math.max(1, (run.phases || []).length)) }),
+        done ? null : h('progress', { 'aria-label': 'First sync' }),
         done || !(run.phases || []).length ? null : h('p', { class: 'hint' },
-          `Phase ${run.phases.length} of 9: ${run.phases[run.phases.length - 1].phase.replace(':', ' · ')}`),
+          `Phases done or under way: ${run.phases.map((p) => p.phase.replace(':', ' · ')).join(', ')}`),
         h('ul', { class: 'counts' }, ['pushed', 'pulled', 'unchanged', 'failed'].map((k) => h('li', {}, h('strong', {}, String(c[k])), ` ${k}`))),
         done ? h('p', { class: run.status === 'failed' ? 'msg error' : 'msg ok', id: 'sync-done' },
           run.status === 'failed' ? `The sync failed: ${run.error || ''}`
