@@ -48,6 +48,15 @@ fn pendo_props(props: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// One side of the join: the HubSpot records linked to Pendo `kind` ids, the values the push
+/// should have written (from the dataset), and the (Pendo field, HubSpot property) pulled back.
+struct Side<'a> {
+    kind: &'static str,
+    records: &'a [(String, BTreeMap<String, String>)],
+    expected: &'a dyn Fn(&str) -> Option<BTreeMap<String, String>>,
+    pulled: (&'static str, &'static str),
+}
+
 /// Checks both sandboxes after a sync of the `sync_fixture` tenant on `today` (day number).
 pub fn check(hubspot: &HubSpotSandbox, pendo: &PendoSandbox, today: i32) -> EndState {
     let mut out = EndState::default();
@@ -136,55 +145,53 @@ pub fn check(hubspot: &HubSpotSandbox, pendo: &PendoSandbox, today: i32) -> EndS
     );
 
     pendo.with(|s| {
-        for (vid, props) in &contacts {
-            let Some(v) = parse_visitor(vid) else {
-                continue;
-            };
-            for (k, want) in expected_visitor(&s.data, v, today) {
-                out.values_checked += 1;
-                let have = props.get(&k).cloned().unwrap_or_default();
-                if have != want {
-                    out.divergences
-                        .push(format!("contact {vid}: {k} = {have:?}, expected {want:?}"));
+        let sides: [Side; 2] = [
+            Side {
+                kind: "visitor",
+                records: &contacts,
+                expected: &|id| parse_visitor(id).map(|v| expected_visitor(&s.data, v, today)),
+                pulled: ("hubspot_jobtitle", "jobtitle"),
+            },
+            Side {
+                kind: "account",
+                records: &companies,
+                expected: &|id| parse_account(id).map(|a| expected_account(&s.data, a, today)),
+                pulled: ("hubspot_industry", "industry"),
+            },
+        ];
+        for side in sides {
+            for (id, props) in side.records {
+                let Some(expected) = (side.expected)(id) else {
+                    continue;
+                };
+                for (k, want) in expected {
+                    out.values_checked += 1;
+                    let have = props.get(&k).cloned().unwrap_or_default();
+                    if have != want {
+                        out.divergences.push(format!(
+                            "{} {id}: {k} = {have:?}, expected {want:?}",
+                            side.kind
+                        ));
+                    }
                 }
-            }
-            let custom = s.data.custom.get(&("visitor".to_string(), vid.clone()));
-            let pulled = custom.and_then(|c| c.get("hubspot_jobtitle"));
-            out.values_checked += 1;
-            if pulled != props.get("jobtitle").map(|j| json!(j)).as_ref() {
-                out.divergences.push(format!(
-                    "visitor {vid}: hubspot_jobtitle = {pulled:?}, expected {:?}",
-                    props.get("jobtitle")
-                ));
-            }
-            out.snapshot
-                .contacts
-                .insert(vid.clone(), pendo_props(props));
-        }
-        for (aid, props) in &companies {
-            let Some(a) = parse_account(aid) else {
-                continue;
-            };
-            for (k, want) in expected_account(&s.data, a, today) {
+                let (field, property) = side.pulled;
+                let custom = s.data.custom.get(&(side.kind.to_string(), id.clone()));
+                let pulled = custom.and_then(|c| c.get(field));
                 out.values_checked += 1;
-                let have = props.get(&k).cloned().unwrap_or_default();
-                if have != want {
-                    out.divergences
-                        .push(format!("company {aid}: {k} = {have:?}, expected {want:?}"));
+                if pulled != props.get(property).map(|j| json!(j)).as_ref() {
+                    out.divergences.push(format!(
+                        "{} {id}: {field} = {pulled:?}, expected {:?}",
+                        side.kind,
+                        props.get(property)
+                    ));
                 }
+                let view = if side.kind == "visitor" {
+                    &mut out.snapshot.contacts
+                } else {
+                    &mut out.snapshot.companies
+                };
+                view.insert(id.clone(), pendo_props(props));
             }
-            let custom = s.data.custom.get(&("account".to_string(), aid.clone()));
-            let pulled = custom.and_then(|c| c.get("hubspot_industry"));
-            out.values_checked += 1;
-            if pulled != props.get("industry").map(|j| json!(j)).as_ref() {
-                out.divergences.push(format!(
-                    "account {aid}: hubspot_industry = {pulled:?}, expected {:?}",
-                    props.get("industry")
-                ));
-            }
-            out.snapshot
-                .companies
-                .insert(aid.clone(), pendo_props(props));
         }
         // Every visitor whose e-mail a contact has is linked to it (nothing lost).
         for (v, email) in (0..s.data.cfg.visitors).map(|v| (v, s.data.email(v))) {

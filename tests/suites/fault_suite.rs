@@ -9,16 +9,13 @@
 //! BENCHMARKS.md).
 
 use rand::{Rng, SeedableRng};
-use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
-use sandboxes::pendo::data::DatasetConfig;
-use sandboxes::pendo::{PendoSandbox, PendoSandboxConfig};
+use sandboxes::hubspot::HubSpotSandbox;
+use sandboxes::pendo::PendoSandbox;
 use sandboxes::Chaos;
 use shared::domain::{Job, PendoRegion, RuleSet, RunStatus, TenantId, Trigger};
 use shared::hubspot::HubSpotConfig;
 use shared::queue::local::LocalQueue;
-use shared::secret::SecretString;
 use shared::secrets::local::LocalSecrets;
-use shared::secrets::AppSecret;
 use shared::store::repo::Repo;
 use shared::store::sqlite::SqliteStore;
 use shared::worker::{JobResult, SecretConnectors, Worker};
@@ -26,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::end_state::{check, EndState};
-use crate::sync_fixture::{seed_crm, sync_config, Fixture, ACCOUNTS, VISITORS};
+use crate::sync_fixture::{seed_crm, start_sandboxes, sync_config, Fixture, ACCOUNTS};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -205,31 +202,14 @@ struct LocalTenant {
 
 impl LocalTenant {
     async fn new() -> Self {
-        let hubspot = HubSpotSandbox::start(HubSpotSandboxConfig::default())
-            .await
-            .unwrap();
-        let pendo = PendoSandbox::start(PendoSandboxConfig {
-            dataset: DatasetConfig {
-                visitors: VISITORS,
-                accounts: ACCOUNTS,
-                ..Default::default()
-            },
-            requests_per_second: 100,
-        })
-        .await
-        .unwrap();
+        let (hubspot, pendo) = start_sandboxes().await;
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("store.db");
         let secrets_path = dir.path().join("secrets.json");
         let repo = Repo::new(Arc::new(SqliteStore::open(&db).unwrap()));
         let secrets = LocalSecrets::new(&secrets_path);
-        let cfg = hubspot.with(|s| s.cfg.clone());
         secrets
-            .put_app(&AppSecret {
-                hubspot_client_id: cfg.client_id.clone(),
-                hubspot_client_secret: SecretString::new(cfg.client_secret.clone()),
-                state_signing_key: SecretString::new("k"),
-            })
+            .put_app(&suites::sandbox_app_secret(&hubspot, "k"))
             .await
             .unwrap();
         let tenant = TenantId::parse("kill-test").unwrap();

@@ -14,7 +14,6 @@ use shared::hubspot::{Auth, HubSpotClient, HubSpotConfig};
 use shared::queue::local::LocalQueue;
 use shared::secret::SecretString;
 use shared::secrets::local::LocalSecrets;
-use shared::secrets::AppSecret;
 use shared::store::repo::Repo;
 use shared::store::sqlite::SqliteStore;
 use shared::worker::{JobResult, SecretConnectors, Worker};
@@ -52,13 +51,8 @@ impl Lab {
             SqliteStore::open(dir.path().join("store.db")).unwrap(),
         ));
         let secrets = Arc::new(LocalSecrets::new(dir.path().join("secrets.json")));
-        let cfg = hubspot.with(|s| s.cfg.clone());
         secrets
-            .put_app(&AppSecret {
-                hubspot_client_id: cfg.client_id.clone(),
-                hubspot_client_secret: SecretString::new(cfg.client_secret.clone()),
-                state_signing_key: SecretString::new("k"),
-            })
+            .put_app(&suites::sandbox_app_secret(&hubspot, "k"))
             .await
             .unwrap();
         let tenant = TenantId::parse(&suites::unique("lab")).unwrap();

@@ -39,19 +39,7 @@ impl Fixture {
 
     /// A fixture whose worker's HubSpot client settings `adjust` changes (window, retries).
     pub async fn with_hubspot_client(adjust: impl FnOnce(&mut HubSpotConfig)) -> Self {
-        let hubspot = HubSpotSandbox::start(HubSpotSandboxConfig::default())
-            .await
-            .unwrap();
-        let pendo = PendoSandbox::start(PendoSandboxConfig {
-            dataset: DatasetConfig {
-                visitors: VISITORS,
-                accounts: ACCOUNTS,
-                ..Default::default()
-            },
-            requests_per_second: 100,
-        })
-        .await
-        .unwrap();
+        let (hubspot, pendo) = start_sandboxes().await;
         let config = suites::aws_config().await;
         let repo = suites::dynamo_repo("sync").await;
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -218,6 +206,24 @@ impl Fixture {
                 .collect()
         })
     }
+}
+
+/// Both sandboxes with the sync suites' dataset (`VISITORS` visitors, `ACCOUNTS` accounts).
+pub async fn start_sandboxes() -> (HubSpotSandbox, PendoSandbox) {
+    let hubspot = HubSpotSandbox::start(HubSpotSandboxConfig::default())
+        .await
+        .unwrap();
+    let pendo = PendoSandbox::start(PendoSandboxConfig {
+        dataset: DatasetConfig {
+            visitors: VISITORS,
+            accounts: ACCOUNTS,
+            ..Default::default()
+        },
+        requests_per_second: 100,
+    })
+    .await
+    .unwrap();
+    (hubspot, pendo)
 }
 
 /// The tenant configuration every sync suite uses: four pulled properties, e-mail and domain

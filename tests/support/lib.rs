@@ -114,3 +114,18 @@ pub async fn connected_tenant(
     t.status = shared::domain::TenantStatus::Enabled;
     repo.create_tenant(&t).await.expect("create tenant");
 }
+
+/// The app secret that matches a HubSpot sandbox's OAuth app (client id and secret), with
+/// `state_signing_key` for the OAuth state.
+pub fn sandbox_app_secret(
+    hubspot: &sandboxes::hubspot::HubSpotSandbox,
+    state_signing_key: &str,
+) -> shared::secrets::AppSecret {
+    use shared::secret::SecretString;
+    let cfg = hubspot.with(|s| s.cfg.clone());
+    shared::secrets::AppSecret {
+        hubspot_client_id: cfg.client_id,
+        hubspot_client_secret: SecretString::new(cfg.client_secret),
+        state_signing_key: SecretString::new(state_signing_key),
+    }
+}
