@@ -25,6 +25,8 @@ mod lambda_functions;
 mod legacy_paths;
 #[path = "suites/pendo.rs"]
 mod pendo;
+#[path = "suites/privacy.rs"]
+mod privacy;
 #[path = "suites/queue.rs"]
 mod queue;
 #[path = "suites/record_faults.rs"]

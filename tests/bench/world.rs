@@ -123,6 +123,7 @@ impl World {
                     advance_days: 1,
                     activity: (0..k).map(|i| ((i * 7919) % n, -1, 20, 30)).collect(),
                     nps: vec![],
+                    ..Default::default()
                 },
             );
             // The new day is quiet except for those visitors, so the measured changes are theirs

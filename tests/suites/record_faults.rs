@@ -228,6 +228,7 @@ async fn merged_records_move_the_link_and_deleted_ones_drop_it() {
                 advance_days: 1,
                 activity: vec![(1, -1, 40, 9), (2, -1, 25, 3)],
                 nps: vec![],
+                ..Default::default()
             },
         )
     });

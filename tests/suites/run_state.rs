@@ -76,6 +76,7 @@ async fn dry_run_changes_nothing_and_a_failed_record_is_attempted_once_per_run()
                 advance_days: 1,
                 activity: vec![(1, -1, 17, 4)],
                 nps: vec![],
+                ..Default::default()
             },
         )
     });

@@ -337,6 +337,7 @@ async fn state_runs_dedupe_and_delete(f: Fixture) {
                     failure: None,
                     unmatched_day: None,
                     secondary_day: None,
+                    do_not_process: false,
                 },
             )
         })

@@ -105,6 +105,7 @@ async fn first_sync_second_sync_and_a_day_of_changes() {
                 advance_days: 1,
                 activity: vec![(0, -1, 30, 10), (3, -1, 12, 4), (6, -1, 7, 2)],
                 nps: vec![(9, 10, "love it".into())],
+                ..Default::default()
             },
         )
     });

@@ -194,6 +194,7 @@ pub async fn run(visitors: usize, accounts: usize, days: i32, dir: &Path) -> Res
                         )
                     })
                     .collect(),
+                ..Default::default()
             },
         )
     });

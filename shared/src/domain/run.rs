@@ -50,6 +50,12 @@ pub struct RunCounts {
     pub unmatched: u64,
     #[serde(default)]
     pub actions: u64,
+    /// Visitors Pendo flags do-not-process, left out of every HubSpot write.
+    #[serde(default)]
+    pub do_not_process: u64,
+    /// Newly flagged visitors whose Pendo properties were cleared in HubSpot.
+    #[serde(default)]
+    pub privacy_cleared: u64,
 }
 
 impl RunCounts {
@@ -63,6 +69,8 @@ impl RunCounts {
         self.ambiguous += other.ambiguous;
         self.unmatched += other.unmatched;
         self.actions += other.actions;
+        self.do_not_process += other.do_not_process;
+        self.privacy_cleared += other.privacy_cleared;
     }
 }
 

@@ -22,6 +22,10 @@ pub struct ObjectState {
     /// search per 5 addresses, so unmatched visitors are searched weekly, not daily).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary_day: Option<i32>,
+    /// Pendo flags the visitor do-not-process (`metadata.pendo.donotprocess`) and what we had
+    /// written about them in HubSpot is cleared: nothing more is sent until the flag goes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub do_not_process: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

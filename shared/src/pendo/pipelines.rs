@@ -27,14 +27,14 @@ fn keyset(id_field: &str, after: Option<&str>, limit: usize) -> Vec<Value> {
     steps
 }
 
-/// Pipeline A: visitors with first/last visit, primary account and email.
+/// Pipeline A: visitors with first/last visit, primary account, email and the GDPR flag.
 pub fn visitors(after: Option<&str>, limit: usize) -> Value {
     let mut p = vec![json!({"source": {"visitors": {"identified": true}}})];
     p.extend(keyset("visitorId", after, limit));
     p.push(
         json!({"select": {"visitorId": "visitorId", "firstVisit": "metadata.auto.firstvisit",
         "lastVisit": "metadata.auto.lastvisit", "accountId": "metadata.auto.accountid",
-        "email": "metadata.agent.email"}}),
+        "email": "metadata.agent.email", "doNotProcess": "metadata.pendo.donotprocess"}}),
     );
     envelope("visitors", p)
 }

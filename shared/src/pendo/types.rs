@@ -23,6 +23,20 @@ pub struct PendoVisitor {
     pub first_visit_ms: Option<i64>,
     #[serde(default, rename = "lastVisit", deserialize_with = "epoch_ms")]
     pub last_visit_ms: Option<i64>,
+    /// Pendo's GDPR flag, `metadata.pendo.donotprocess` (pendo.md §2.5): such a visitor must
+    /// never reach the CRM. `true` or `"true"` sets it; anything else (missing, `null`) does not.
+    #[serde(default, rename = "doNotProcess", deserialize_with = "flag")]
+    pub do_not_process: bool,
+}
+
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(match &v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.trim().eq_ignore_ascii_case("true"),
+        Value::Number(n) => n.as_i64() == Some(1),
+        _ => false,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -9,6 +9,7 @@ mod create;
 pub(crate) mod engine;
 pub mod fields;
 mod identity;
+pub mod privacy;
 mod pull;
 mod push;
 mod usage;

@@ -84,6 +84,19 @@ pub struct HubSpotState {
     pub associations: Vec<Association>,
     /// object → merged record id → the id it was merged into.
     pub merged: HashMap<String, HashMap<u64, u64>>,
+    /// When set, every authenticated API request is kept in `requests` (tests assert on what
+    /// was sent, e.g. that a do-not-process visitor never appears in any request).
+    pub log_requests: bool,
+    pub requests: Vec<LoggedRequest>,
+}
+
+/// One API request as the sandbox received it.
+#[derive(Clone, Debug)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
 }
 
 impl HubSpotState {
@@ -136,6 +149,8 @@ impl HubSpotState {
             reject_writes: HashSet::new(),
             associations: Vec::new(),
             merged: HashMap::new(),
+            log_requests: false,
+            requests: Vec::new(),
         }
     }
 
@@ -346,6 +361,23 @@ async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Resp
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
+    let logging = state.lock().unwrap().log_requests;
+    let req = if logging {
+        let query = req.uri().query().unwrap_or_default().to_string();
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        state.lock().unwrap().requests.push(LoggedRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+        Request::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        req
+    };
     let (fault, limited) = {
         let mut s = state.lock().unwrap();
         *s.counts.entry(count_key(&method, &path)).or_default() += 1;

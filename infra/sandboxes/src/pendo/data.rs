@@ -70,6 +70,8 @@ pub struct Dataset {
     pub schema: HashMap<String, BTreeMap<String, String>>,
     /// Visitors whose email changed through a mutation.
     pub email_overrides: HashMap<usize, String>,
+    /// Visitors flagged do-not-process (`metadata.pendo.donotprocess`, Pendo's GDPR flag).
+    pub do_not_process: std::collections::HashSet<usize>,
     /// account → visitors whose primary account it is (fixed by the seed).
     by_account: Vec<Vec<usize>>,
     /// account → every visitor that belongs to it (primary or not).
@@ -155,6 +157,7 @@ impl Dataset {
             custom: HashMap::new(),
             schema: HashMap::new(),
             email_overrides: HashMap::new(),
+            do_not_process: Default::default(),
             by_account: Vec::new(),
             members: Vec::new(),
         };
@@ -173,6 +176,7 @@ impl Dataset {
             custom: HashMap::new(),
             schema,
             email_overrides: HashMap::new(),
+            do_not_process: Default::default(),
         }
     }
 
@@ -264,10 +268,15 @@ impl Dataset {
             .get(&("visitor".to_string(), id.clone()))
             .cloned()
             .unwrap_or_default();
-        json!({"visitorId": id, "metadata": {
+        let mut row = json!({"visitorId": id, "metadata": {
             "auto": {"id": id, "accountid": accounts[0], "accountids": accounts, "firstvisit": first, "lastvisit": last},
             "agent": {"email": self.email(v)},
-            "custom": custom}})
+            "custom": custom}});
+        if self.do_not_process.contains(&v) {
+            // Pendo-managed group, set through `PUT …/metadata/visitor/pendo/value/{id}/donotprocess`.
+            row["metadata"]["pendo"] = json!({"donotprocess": true});
+        }
+        row
     }
 
     pub fn account_row(&self, a: usize) -> Value {

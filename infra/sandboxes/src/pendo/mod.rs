@@ -215,7 +215,13 @@ async fn schema(
             )
         })
         .collect();
-    Json(json!({"auto": {"id": {"Type": "string"}}, "agent": {"email": {"Type": "string"}}, "custom": custom})).into_response()
+    let mut body = json!({"auto": {"id": {"Type": "string"}}, "agent": {"email": {"Type": "string"}}, "custom": custom});
+    if kind == "visitor" {
+        // The Pendo-managed GDPR flag (pendo.md §2.5, §3 `…/pendo/value/{id}/donotprocess`).
+        body["pendo"] =
+            json!({"donotprocess": {"Type": "boolean", "DisplayName": "Do Not Process"}});
+    }
+    Json(body).into_response()
 }
 
 fn type_ok(expected: &str, v: &Value) -> bool {
@@ -305,6 +311,9 @@ pub struct Mutation {
     /// (visitor index, score, text)
     #[serde(default)]
     pub nps: Vec<(usize, u64, String)>,
+    /// (visitor index, flagged): sets or clears Pendo's do-not-process flag.
+    #[serde(default)]
+    pub do_not_process: Vec<(usize, bool)>,
 }
 
 pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
@@ -319,6 +328,13 @@ pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
     let at = (today as i64 - 1) * data::DAY_MS + 3_600_000;
     for (v, score, text) in m.nps {
         record_nps(s, v, score, text, at);
+    }
+    for (v, flagged) in m.do_not_process {
+        if flagged {
+            s.data.do_not_process.insert(v);
+        } else {
+            s.data.do_not_process.remove(&v);
+        }
     }
 }
 

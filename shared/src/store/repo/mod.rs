@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 mod lifecycle;
+mod privacy;
 mod rules;
 mod runs;
 mod state;
