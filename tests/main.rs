@@ -11,6 +11,8 @@ mod api_bad_input;
 mod api_fixture;
 #[path = "suites/deletion.rs"]
 mod deletion;
+#[path = "suites/events.rs"]
+mod events;
 #[path = "suites/health.rs"]
 mod health;
 #[path = "suites/hubspot.rs"]

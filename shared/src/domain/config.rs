@@ -235,6 +235,9 @@ pub struct SyncConfigInput {
     /// `"2026-03"` (default) or `"legacy"`; anything else is rejected naming this field.
     #[serde(default)]
     pub hubspot_api_version: Option<HubSpotApiVersion>,
+    /// Pendo events sent to HubSpot as custom events (see `domain::events`).
+    #[serde(default)]
+    pub events: Option<super::EventsConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -247,6 +250,8 @@ pub struct SyncConfig {
     pub nps: Option<NpsConfig>,
     pub schedule: Schedule,
     pub hubspot_api_version: HubSpotApiVersion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<super::EventsConfig>,
 }
 
 impl Default for SyncConfig {
@@ -259,6 +264,7 @@ impl Default for SyncConfig {
             nps: None,
             schedule: Schedule::default(),
             hubspot_api_version: HubSpotApiVersion::default(),
+            events: None,
         }
     }
 }
@@ -349,6 +355,9 @@ impl SyncConfig {
                 ));
             }
         }
+        if let Some(e) = &input.events {
+            e.validate()?;
+        }
         let identity = input.identity.unwrap_or_default();
         if let Some(f) = &identity.account_domain_field {
             if !is_pendo_field(f) {
@@ -366,6 +375,7 @@ impl SyncConfig {
             nps: input.nps,
             schedule,
             hubspot_api_version: input.hubspot_api_version.unwrap_or_default(),
+            events: input.events,
         })
     }
 

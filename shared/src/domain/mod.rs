@@ -2,6 +2,7 @@
 //! Every type validates on construction and on deserialisation, so an invalid value cannot be represented.
 
 mod config;
+mod events;
 mod health;
 mod ids;
 mod job;
@@ -11,6 +12,7 @@ mod state;
 mod tenant;
 
 pub use config::*;
+pub use events::*;
 pub use health::*;
 pub use ids::*;
 pub use job::*;

@@ -56,6 +56,15 @@ pub struct RunCounts {
     /// Newly flagged visitors whose Pendo properties were cleared in HubSpot.
     #[serde(default)]
     pub privacy_cleared: u64,
+    /// Custom event occurrences sent to HubSpot.
+    #[serde(default)]
+    pub events_sent: u64,
+    /// Event property values cut to HubSpot's length limits (sent cut, never rejected).
+    #[serde(default)]
+    pub events_truncated: u64,
+    /// Event rows of visitors with no linked contact and no e-mail-shaped id (not sent).
+    #[serde(default)]
+    pub events_unlinked: u64,
 }
 
 impl RunCounts {
@@ -71,6 +80,9 @@ impl RunCounts {
         self.actions += other.actions;
         self.do_not_process += other.do_not_process;
         self.privacy_cleared += other.privacy_cleared;
+        self.events_sent += other.events_sent;
+        self.events_truncated += other.events_truncated;
+        self.events_unlinked += other.events_unlinked;
     }
 }
 

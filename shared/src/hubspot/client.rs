@@ -106,7 +106,7 @@ impl PortalLimits {
     }
 }
 
-pub(super) enum Lane {
+pub(crate) enum Lane {
     Standard,
     Search,
 }
@@ -421,6 +421,21 @@ impl HubSpotApi for HubSpotClient {
             });
         }
         Ok(())
+    }
+
+    async fn event_definitions(&self) -> Result<Vec<super::EventDefinition>, HubSpotError> {
+        self.list_event_definitions().await
+    }
+
+    async fn create_event_definition(
+        &self,
+        spec: &super::EventDefinitionSpec,
+    ) -> Result<super::EventDefinition, HubSpotError> {
+        self.post_event_definition(spec).await
+    }
+
+    async fn send_events(&self, batch: &[super::EventOccurrence]) -> Result<(), HubSpotError> {
+        self.post_events(batch).await
     }
 
     async fn deal_pipelines(&self) -> Result<Vec<super::Pipeline>, HubSpotError> {

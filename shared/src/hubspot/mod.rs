@@ -5,6 +5,7 @@
 mod batch;
 mod client;
 mod error;
+mod events;
 pub mod oauth;
 pub mod paths;
 mod schema;
@@ -13,6 +14,7 @@ mod types;
 
 pub use client::{Auth, HubSpotClient, HubSpotConfig, PortalLimits, BATCH_LIMIT};
 pub use error::{HubSpotError, OAuthFailure};
+pub use events::{EventDefinition, EventDefinitionSpec, EventOccurrence, EVENT_BATCH_LIMIT};
 pub use paths::HubSpotApiVersion;
 pub use schema::{pendo_property_specs, validate_value, SchemaReport};
 pub use types::*;
@@ -105,5 +107,14 @@ pub trait HubSpotApi: Send + Sync {
         id: &str,
         to: &str,
     ) -> Result<Vec<String>, HubSpotError>;
+    /// Custom event definitions of the portal (every page; §7b).
+    async fn event_definitions(&self) -> Result<Vec<EventDefinition>, HubSpotError>;
+    /// Creates one custom event definition on contacts; not repeated after a lost answer.
+    async fn create_event_definition(
+        &self,
+        spec: &EventDefinitionSpec,
+    ) -> Result<EventDefinition, HubSpotError>;
+    /// Sends ≤ [`EVENT_BATCH_LIMIT`] occurrences in one call (HubSpot dedupes on `uuid`).
+    async fn send_events(&self, batch: &[EventOccurrence]) -> Result<(), HubSpotError>;
     fn calls(&self) -> &CallCounter;
 }

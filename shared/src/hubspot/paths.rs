@@ -121,6 +121,24 @@ impl Paths {
         }
     }
 
+    fn events_root(self) -> &'static str {
+        match self.0 {
+            HubSpotApiVersion::V2026_03 => "/events/2026-03",
+            HubSpotApiVersion::Legacy => "/events/v3",
+        }
+    }
+
+    /// `GET ?limit&after` lists / `POST` creates custom event definitions (§7b; the 2026-03
+    /// twin follows the documented `/events/2026-03/send/batch` prefix).
+    pub fn event_definitions(self) -> String {
+        format!("{}/event-definitions", self.events_root())
+    }
+
+    /// `POST {inputs:[…]}` sends custom event occurrences; success has no body (§7b).
+    pub fn event_send_batch(self) -> String {
+        format!("{}/send/batch", self.events_root())
+    }
+
     /// `GET` deal pipelines with stages: legacy in both families (see [`DEAL_PIPELINES`]).
     pub fn deal_pipelines(self) -> &'static str {
         DEAL_PIPELINES

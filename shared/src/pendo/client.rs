@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::{
-    pipelines, DayRollup, FeatureUse, KeyCheck, MetadataOutcome, MetadataRow, NpsResponse,
-    PendoAccount, PendoApi, PendoError, PendoVisitor,
+    pipelines, DayRollup, EventCount, EventCountQuery, FeatureUse, KeyCheck, MetadataOutcome,
+    MetadataRow, NpsResponse, PendoAccount, PendoApi, PendoError, PendoVisitor,
 };
 use crate::domain::{NpsConfig, ObjectKind};
 use crate::http::{CallCounter, RetryPolicy, RollingWindowLimiter};
@@ -392,6 +392,48 @@ impl PendoApi for PendoClient {
         rows: Vec<MetadataRow>,
     ) -> Result<MetadataOutcome, PendoError> {
         self.write_metadata(kind, rows).await
+    }
+
+    async fn event_counts(&self, q: &EventCountQuery<'_>) -> Result<Vec<EventCount>, PendoError> {
+        // A page must hold at least one visitor's rows; track properties can split a day.
+        let limit = q.limit.max(q.days as usize * 8 + 1);
+        let q = EventCountQuery { limit, ..q.clone() };
+        let rows = self.aggregate(pipelines::event_counts(&q)).await?;
+        let full = rows.len() >= limit;
+        let mut out: Vec<EventCount> = rows
+            .iter()
+            .filter_map(|r| {
+                let properties = q
+                    .properties
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, name)| {
+                        let v = &r[format!("p{i}")];
+                        let text = match v {
+                            Value::String(s) => s.clone(),
+                            Value::Null => return None,
+                            other => other.to_string(),
+                        };
+                        Some((name.clone(), text))
+                    })
+                    .collect();
+                Some(EventCount {
+                    visitor_id: r["visitorId"].as_str()?.to_string(),
+                    account_id: r["accountId"].as_str().map(str::to_string),
+                    day: r["day"].as_i64()?.div_euclid(pipelines::DAY_MS) as i32,
+                    count: r["count"].as_f64().unwrap_or(0.0).round() as u64,
+                    properties,
+                })
+            })
+            .filter(|c| c.count > 0)
+            .collect();
+        if full {
+            // The last visitor may continue on the next page: start there next time.
+            if let Some(last) = out.last().map(|r| r.visitor_id.clone()) {
+                out.retain(|r| r.visitor_id != last);
+            }
+        }
+        Ok(out)
     }
 
     async fn segment_members(&self, segment_id: &str) -> Result<Vec<String>, PendoError> {

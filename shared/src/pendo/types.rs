@@ -138,3 +138,28 @@ pub struct FeatureUse {
     /// Day number of the first use in the window.
     pub first_day: i32,
 }
+
+/// What to count: one page, feature or track type, per visitor and day, over a day range.
+#[derive(Clone, Debug)]
+pub struct EventCountQuery<'a> {
+    pub source: crate::domain::EventSource,
+    pub item_id: &'a str,
+    /// Track Event properties to group by (each distinct combination is its own row).
+    pub properties: &'a [String],
+    pub first_day: i32,
+    pub days: u32,
+    /// Visitors strictly after this id.
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// Events of one item by one visitor on one day (with the chosen Track Event property values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventCount {
+    pub visitor_id: String,
+    pub account_id: Option<String>,
+    pub day: i32,
+    pub count: u64,
+    /// (Track property, value as text), in the query's order; a missing value is absent.
+    pub properties: Vec<(String, String)>,
+}

@@ -3,10 +3,11 @@
 //! invocation with nothing skipped and nothing written twice.
 //!
 //! Phases: schema → activity (visitors, accounts) → NPS → push (visitors, accounts) → lifecycle
-//! rules → pull (contacts, companies).
+//! rules → pull (contacts, companies) → custom events.
 
 mod create;
 pub(crate) mod engine;
+pub mod events;
 pub mod fields;
 mod identity;
 pub mod privacy;
@@ -119,7 +120,7 @@ pub struct Checkpoint {
     pub continuations: u32,
 }
 
-pub(crate) const PHASES: [&str; 9] = [
+pub(crate) const PHASES: [&str; 10] = [
     "schema",
     "activity:visitors",
     "activity:accounts",
@@ -129,6 +130,7 @@ pub(crate) const PHASES: [&str; 9] = [
     "rules",
     "pull:contacts",
     "pull:companies",
+    "events",
 ];
 
 /// A planned write (dry run report and samples).

@@ -6,6 +6,7 @@
 //! client parses them in strict mode (`infra/scripts/hubspot_conformance.py`).
 
 mod engagements;
+pub mod events;
 mod oauth;
 mod objects;
 mod properties;
@@ -88,6 +89,13 @@ pub struct HubSpotState {
     /// was sent, e.g. that a do-not-process visitor never appears in any request).
     pub log_requests: bool,
     pub requests: Vec<LoggedRequest>,
+    /// The portal has an Enterprise tier (custom events allowed); `false` refuses them.
+    pub custom_events: bool,
+    /// Custom event definitions by internal name (as created).
+    pub event_definitions: BTreeMap<String, Value>,
+    pub event_completions: Vec<events::Completion>,
+    /// Occurrence uuids already counted.
+    pub event_uuids: HashSet<String>,
 }
 
 /// One API request as the sandbox received it.
@@ -151,6 +159,10 @@ impl HubSpotState {
             merged: HashMap::new(),
             log_requests: false,
             requests: Vec::new(),
+            custom_events: true,
+            event_definitions: BTreeMap::new(),
+            event_completions: Vec::new(),
+            event_uuids: HashSet::new(),
         }
     }
 
@@ -470,6 +482,7 @@ fn control_routes() -> Router<Shared> {
                 )
             }),
         )
+        .route("/_sandbox/events", events::readback_route())
         .route(
             "/_sandbox/seed",
             post(
@@ -500,6 +513,7 @@ pub fn router(state: Shared) -> Router {
         .merge(objects::routes())
         .merge(search::routes())
         .merge(engagements::routes())
+        .merge(events::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crm_gate,

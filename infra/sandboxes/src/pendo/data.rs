@@ -86,6 +86,20 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("feat-api", "Create API key"),
 ];
 
+/// Tagged pages of the generated app: (id, name).
+pub const PAGES: &[(&str, &str)] = &[
+    ("page-home", "Home"),
+    ("page-reports", "Reports"),
+    ("page-settings", "Settings"),
+];
+
+/// Track event types of the generated app: (id, name). Their rows carry `properties.plan`
+/// and `properties.source_url` (a long URL for some, to exercise HubSpot's 200-char cut).
+pub const TRACK_TYPES: &[(&str, &str)] = &[
+    ("track-upgraded", "Upgraded Plan"),
+    ("track-exported", "Exported CSV"),
+];
+
 pub fn visitor_id(i: usize) -> String {
     format!("v{i:06}")
 }
@@ -328,6 +342,31 @@ impl Dataset {
         let idx = FEATURES.iter().position(|(id, _)| *id == f)? as u64;
         let r = h(self.cfg.seed, v as u64 * 8 + idx, day as u64 + 9_000);
         (r % 100 < [60, 30, 15, 5][idx as usize % 4]).then(|| 1 + ((r >> 20) % 20) as u32)
+    }
+
+    /// Views of page `p` by visitor `v` on `day`, if any (pages are seen on active days).
+    pub fn page_use(&self, v: usize, p: &str, day: i32) -> Option<u32> {
+        self.activity(v, day)?;
+        let idx = PAGES.iter().position(|(id, _)| *id == p)? as u64;
+        let r = h(self.cfg.seed, v as u64 * 8 + idx, day as u64 + 19_000);
+        (r % 100 < [80, 40, 10][idx as usize % 3]).then(|| 1 + ((r >> 20) % 30) as u32)
+    }
+
+    /// Track events of type `t` by visitor `v` on `day`: (count, plan, source url).
+    pub fn track_use(&self, v: usize, t: &str, day: i32) -> Option<(u32, String, String)> {
+        self.activity(v, day)?;
+        let idx = TRACK_TYPES.iter().position(|(id, _)| *id == t)? as u64;
+        let r = h(self.cfg.seed, v as u64 * 8 + idx, day as u64 + 29_000);
+        if r % 100 >= [10, 25][idx as usize % 2] {
+            return None;
+        }
+        let plan = ["free", "pro", "team"][((r >> 8) % 3) as usize].to_string();
+        let url = if (r >> 12) % 10 == 0 {
+            format!("https://app.example.com/export?{}", "q".repeat(230))
+        } else {
+            format!("https://app.example.com/{}", visitor_id(v))
+        };
+        Some((1 + ((r >> 24) % 5) as u32, plan, url))
     }
 
     pub fn in_segment(&self, segment: &str, v: usize) -> bool {
