@@ -43,6 +43,8 @@ mod run_state;
 mod scheduler;
 #[path = "suites/secrets.rs"]
 mod secrets;
+#[path = "suites/segments.rs"]
+mod segments;
 #[path = "suites/store_contract.rs"]
 mod store_contract;
 #[path = "suites/sync_e2e.rs"]

@@ -238,6 +238,9 @@ pub struct SyncConfigInput {
     /// Pendo events sent to HubSpot as custom events (see `domain::events`).
     #[serde(default)]
     pub events: Option<super::EventsConfig>,
+    /// Pendo segments followed by a contact property and/or a static list.
+    #[serde(default)]
+    pub segments: Vec<super::SegmentMapping>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -252,6 +255,8 @@ pub struct SyncConfig {
     pub hubspot_api_version: HubSpotApiVersion,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<super::EventsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<super::SegmentMapping>,
 }
 
 impl Default for SyncConfig {
@@ -265,6 +270,7 @@ impl Default for SyncConfig {
             schedule: Schedule::default(),
             hubspot_api_version: HubSpotApiVersion::default(),
             events: None,
+            segments: Vec::new(),
         }
     }
 }
@@ -358,6 +364,7 @@ impl SyncConfig {
         if let Some(e) = &input.events {
             e.validate()?;
         }
+        super::validate_segments(&input.segments)?;
         let identity = input.identity.unwrap_or_default();
         if let Some(f) = &identity.account_domain_field {
             if !is_pendo_field(f) {
@@ -376,6 +383,7 @@ impl SyncConfig {
             schedule,
             hubspot_api_version: input.hubspot_api_version.unwrap_or_default(),
             events: input.events,
+            segments: input.segments,
         })
     }
 

@@ -8,6 +8,7 @@ mod ids;
 mod job;
 mod rules;
 mod run;
+mod segments;
 mod state;
 mod tenant;
 
@@ -18,6 +19,7 @@ pub use ids::*;
 pub use job::*;
 pub use rules::*;
 pub use run::*;
+pub use segments::*;
 pub use state::*;
 pub use tenant::*;
 

@@ -65,6 +65,11 @@ pub struct RunCounts {
     /// Event rows of visitors with no linked contact and no e-mail-shaped id (not sent).
     #[serde(default)]
     pub events_unlinked: u64,
+    /// Segment members who joined / left a mapped segment and were written to HubSpot.
+    #[serde(default)]
+    pub segment_joined: u64,
+    #[serde(default)]
+    pub segment_left: u64,
 }
 
 impl RunCounts {
@@ -83,6 +88,8 @@ impl RunCounts {
         self.events_sent += other.events_sent;
         self.events_truncated += other.events_truncated;
         self.events_unlinked += other.events_unlinked;
+        self.segment_joined += other.segment_joined;
+        self.segment_left += other.segment_left;
     }
 }
 

@@ -438,6 +438,19 @@ impl HubSpotApi for HubSpotClient {
         self.post_events(batch).await
     }
 
+    async fn find_or_create_list(&self, name: &str) -> Result<String, HubSpotError> {
+        self.list_find_or_create(name).await
+    }
+
+    async fn change_list_members(
+        &self,
+        list_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<super::MembershipChange, HubSpotError> {
+        self.list_change_members(list_id, add, remove).await
+    }
+
     async fn deal_pipelines(&self) -> Result<Vec<super::Pipeline>, HubSpotError> {
         let (_, resp) = self
             .call(

@@ -139,10 +139,50 @@ impl Paths {
         format!("{}/send/batch", self.events_root())
     }
 
+    fn lists_root(self) -> &'static str {
+        match self.0 {
+            HubSpotApiVersion::V2026_03 => "/crm/lists/2026-03",
+            HubSpotApiVersion::Legacy => "/crm/v3/lists",
+        }
+    }
+
+    /// `POST {name, objectTypeId, processingType}` creates a list → `{list:{listId,…}}`
+    /// (HubSpot 2026-03 reference "crm/lists").
+    pub fn lists(self) -> String {
+        self.lists_root().to_string()
+    }
+
+    /// `GET` one list by name → `{list:{listId,…}}`, 404 when none.
+    pub fn list_by_name(self, object_type_id: &str, name: &str) -> String {
+        format!(
+            "{}/object-type-id/{object_type_id}/name/{}",
+            self.lists_root(),
+            encode_segment(name)
+        )
+    }
+
+    /// `PUT {recordIdsToAdd, recordIdsToRemove}` on a MANUAL list (HubSpot 2026-03 reference
+    /// "Update list memberships").
+    pub fn list_memberships(self, list_id: &str) -> String {
+        format!("{}/{list_id}/memberships/add-and-remove", self.lists_root())
+    }
+
     /// `GET` deal pipelines with stages: legacy in both families (see [`DEAL_PIPELINES`]).
     pub fn deal_pipelines(self) -> &'static str {
         DEAL_PIPELINES
     }
+}
+
+/// Percent-encodes one path segment (RFC 3986 unreserved characters stay).
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

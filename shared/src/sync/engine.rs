@@ -313,6 +313,7 @@ impl SyncEngine {
                 6 => crate::rules::rules_step(ctx).await?,
                 7 => pull::pull_step(ctx, ObjectKind::Visitor, after).await?,
                 8 => pull::pull_step(ctx, ObjectKind::Account, after).await?,
+                9 => super::segments::segments_step(ctx).await?,
                 _ => super::events::events_step(ctx, after).await?,
             };
             match step {

@@ -3,7 +3,7 @@
 //! invocation with nothing skipped and nothing written twice.
 //!
 //! Phases: schema → activity (visitors, accounts) → NPS → push (visitors, accounts) → lifecycle
-//! rules → pull (contacts, companies) → custom events.
+//! rules → pull (contacts, companies) → segments → custom events.
 
 mod create;
 pub(crate) mod engine;
@@ -13,6 +13,7 @@ mod identity;
 pub mod privacy;
 mod pull;
 mod push;
+mod segments;
 mod usage;
 
 pub use engine::{RunRequest, RunResult, SyncEngine, SyncOutcome};
@@ -120,7 +121,7 @@ pub struct Checkpoint {
     pub continuations: u32,
 }
 
-pub(crate) const PHASES: [&str; 10] = [
+pub(crate) const PHASES: [&str; 11] = [
     "schema",
     "activity:visitors",
     "activity:accounts",
@@ -130,6 +131,7 @@ pub(crate) const PHASES: [&str; 10] = [
     "rules",
     "pull:contacts",
     "pull:companies",
+    "segments",
     "events",
 ];
 

@@ -7,6 +7,7 @@
 
 mod engagements;
 pub mod events;
+pub mod lists;
 mod oauth;
 mod objects;
 mod properties;
@@ -96,6 +97,8 @@ pub struct HubSpotState {
     pub event_completions: Vec<events::Completion>,
     /// Occurrence uuids already counted.
     pub event_uuids: HashSet<String>,
+    /// Lists (Lists API) by id.
+    pub lists: BTreeMap<u64, lists::SandboxList>,
 }
 
 /// One API request as the sandbox received it.
@@ -163,6 +166,7 @@ impl HubSpotState {
             event_definitions: BTreeMap::new(),
             event_completions: Vec::new(),
             event_uuids: HashSet::new(),
+            lists: BTreeMap::new(),
         }
     }
 
@@ -514,6 +518,7 @@ pub fn router(state: Shared) -> Router {
         .merge(search::routes())
         .merge(engagements::routes())
         .merge(events::routes())
+        .merge(lists::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crm_gate,

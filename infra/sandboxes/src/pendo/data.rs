@@ -72,6 +72,8 @@ pub struct Dataset {
     pub email_overrides: HashMap<usize, String>,
     /// Visitors flagged do-not-process (`metadata.pendo.donotprocess`, Pendo's GDPR flag).
     pub do_not_process: std::collections::HashSet<usize>,
+    /// (segment, visitor) → member or not, over the generated membership.
+    pub segment_overrides: HashMap<(String, usize), bool>,
     /// account → visitors whose primary account it is (fixed by the seed).
     by_account: Vec<Vec<usize>>,
     /// account → every visitor that belongs to it (primary or not).
@@ -172,6 +174,7 @@ impl Dataset {
             schema: HashMap::new(),
             email_overrides: HashMap::new(),
             do_not_process: Default::default(),
+            segment_overrides: HashMap::new(),
             by_account: Vec::new(),
             members: Vec::new(),
         };
@@ -191,6 +194,7 @@ impl Dataset {
             schema,
             email_overrides: HashMap::new(),
             do_not_process: Default::default(),
+            segment_overrides: HashMap::new(),
         }
     }
 
@@ -361,7 +365,7 @@ impl Dataset {
             return None;
         }
         let plan = ["free", "pro", "team"][((r >> 8) % 3) as usize].to_string();
-        let url = if (r >> 12) % 10 == 0 {
+        let url = if (r >> 12).is_multiple_of(10) {
             format!("https://app.example.com/export?{}", "q".repeat(230))
         } else {
             format!("https://app.example.com/{}", visitor_id(v))
@@ -370,6 +374,9 @@ impl Dataset {
     }
 
     pub fn in_segment(&self, segment: &str, v: usize) -> bool {
+        if let Some(m) = self.segment_overrides.get(&(segment.to_string(), v)) {
+            return *m;
+        }
         match segment {
             "seg-power-users" => self.activity_percent(v) >= 40,
             "seg-dormant" => self.activity_percent(v) == 0,

@@ -314,6 +314,9 @@ pub struct Mutation {
     /// (visitor index, flagged): sets or clears Pendo's do-not-process flag.
     #[serde(default)]
     pub do_not_process: Vec<(usize, bool)>,
+    /// (segment id, visitor index, member): joins or leaves a segment.
+    #[serde(default)]
+    pub segments: Vec<(String, usize, bool)>,
 }
 
 pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
@@ -328,6 +331,9 @@ pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
     let at = (today as i64 - 1) * data::DAY_MS + 3_600_000;
     for (v, score, text) in m.nps {
         record_nps(s, v, score, text, at);
+    }
+    for (segment, v, member) in m.segments {
+        s.data.segment_overrides.insert((segment, v), member);
     }
     for (v, flagged) in m.do_not_process {
         if flagged {
