@@ -362,6 +362,7 @@ async fn openapi_lists_every_route_and_each_route_exists() {
         let concrete = path
             .replace("{id}", "missing-tenant")
             .replace("{run_id}", "r1")
+            .replace("{visitor_id}", "v1")
             .replace("{tenant}", "missing-tenant")
             .replace("{token}", "t");
         for method in methods {
@@ -407,7 +408,7 @@ async fn openapi_lists_every_route_and_each_route_exists() {
             n += 1;
         }
     }
-    assert_eq!(n, 27, "operations in the document");
+    assert_eq!(n, 28, "operations in the document");
     // Request bodies carry their constraints, and every body schema resolves.
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
@@ -781,5 +782,28 @@ async fn pendo_webhooks_through_the_local_server_end_up_in_hubspot() {
     assert!(
         matches!(score.as_deref(), Some("2") | Some("3")),
         "{score:?}"
+    );
+}
+
+/// Per-visitor erasure is for operators; a visitor we know nothing about is erased as a no-op.
+#[tokio::test]
+async fn visitor_erasure_is_an_operator_route() {
+    let api = Api::new().await;
+    let a = api.tenant_a.clone();
+    api.call(
+        "POST",
+        "/v1/tenants",
+        Some(OP),
+        Some(json!({"id": a, "display_name": "A", "pendo_region": "eu"})),
+    )
+    .await;
+    let path = format!("/v1/tenants/{a}/visitors/v000042");
+    let r = api.call("DELETE", &path, Some(ADMIN_A), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = api.call("DELETE", &path, Some(OP), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"visitor_id": "v000042", "hubspot_contact_cleared": null, "items_forgotten": 0})
     );
 }
