@@ -6,6 +6,7 @@
 
 mod child;
 mod counting_store;
+mod events;
 mod extras;
 mod report;
 mod world;
@@ -49,6 +50,10 @@ async fn main() {
                 .expect("--today"),
         )
         .await;
+        return;
+    }
+    if let Some(n) = arg(&args, "--events").and_then(|n| n.parse().ok()) {
+        events::run(n).await;
         return;
     }
     let sizes: Vec<usize> = arg(&args, "--sizes")
