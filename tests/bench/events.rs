@@ -1,7 +1,7 @@
 //! `bench --events N`: HubSpot calls of the custom events and segment phases on N visitors
 //! (every contact linked): one day on which all N visitors were active, sent as custom events
 //! (page, feature and track items), and a segment sync after 1 % membership churn. Prints a
-//! markdown section for BENCHMARKS.md.
+//! markdown section for BENCHMARKS.md (the full bench appends it for its first size).
 
 use serde_json::json;
 use shared::domain::SyncConfig;
@@ -21,7 +21,9 @@ fn calls(s: &crate::Scenario, part: &str) -> u64 {
         .sum()
 }
 
-pub async fn run(n: usize) {
+pub async fn section(n: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     eprintln!("== events and segments on {n} visitors");
     let world = World::start(n).await;
     let initial = crate::sync(&world, "initial sync", 0).await;
@@ -70,27 +72,42 @@ pub async fn run(n: usize) {
     let churn_lists = calls(&churn, "/crm/lists/");
     let churn_sends = calls(&churn, "/send/batch");
     let goal = occurrences.div_ceil(500) + 3;
-    println!("## Custom events and segments (issue 19)\n");
-    println!("`cargo run -p suites --bin bench -- --events {n}` (debug build; counts, not timings, are the figures). {n} visitors, every contact linked; page `page-home`, feature `feat-export`, track `track-upgraded` with 2 properties.\n");
-    println!("| figure | value |\n|---|---|");
-    println!("| one day, all {n} visitors active: occurrences sent | {occurrences} |");
-    println!("| event definition calls (list + 3 creates, first time only) | {definitions} |");
-    println!(
+    let _ = writeln!(out, "\n## Custom events and segments\n");
+    let _ = writeln!(out, "`cargo run -p suites --bin bench -- --events {n}` (counts, not timings, are the figures). {n} visitors, every contact linked; page `page-home`, feature `feat-export`, track `track-upgraded` with 2 properties.\n");
+    let _ = writeln!(out, "| figure | value |\n|---|---|");
+    let _ = writeln!(
+        out,
+        "| one day, all {n} visitors active: occurrences sent | {occurrences} |"
+    );
+    let _ = writeln!(
+        out,
+        "| event definition calls (list + 3 creates, first time only) | {definitions} |"
+    );
+    let _ = writeln!(
+        out,
         "| `send/batch` calls | {sends} (⌈{occurrences}/500⌉ = {}) |",
         occurrences.div_ceil(500)
     );
-    println!(
+    let _ = writeln!(
+        out,
         "| events calls in total / goal ⌈occurrences/500⌉ + definitions | {} / {goal} |",
         definitions + sends
     );
-    println!("| segment `{SEGMENT}` → static list, first run ({members_before} members): Lists API calls | {list_calls_first} |");
-    println!(
+    let _ = writeln!(
+        out,"| segment `{SEGMENT}` → static list, first run ({members_before} members): Lists API calls | {list_calls_first} |");
+    let _ = writeln!(
+        out,
         "| 1 % churn ({k} joined, {k} left): Lists API calls | {churn_lists} (1 add-and-remove) |"
     );
-    println!("| 1 % churn: events calls (no new day) | {churn_sends} |");
-    println!(
+    let _ = writeln!(
+        out,
+        "| 1 % churn: events calls (no new day) | {churn_sends} |"
+    );
+    let _ = writeln!(
+        out,
         "| 1 % churn: run counts joined/left | {}/{} |",
         churn.child["run"]["counts"]["segment_joined"],
         churn.child["run"]["counts"]["segment_left"]
     );
+    out
 }

@@ -53,7 +53,7 @@ async fn main() {
         return;
     }
     if let Some(n) = arg(&args, "--events").and_then(|n| n.parse().ok()) {
-        events::run(n).await;
+        print!("{}", events::section(n).await);
         return;
     }
     let sizes: Vec<usize> = arg(&args, "--sizes")
@@ -105,6 +105,7 @@ async fn main() {
         &lambdas,
         started.elapsed(),
     );
+    let md = md + &events::section(sizes.first().copied().unwrap_or(10_000)).await;
     std::fs::write(&out, md).expect("write report");
     eprintln!("wrote {out} in {:.0} s", started.elapsed().as_secs_f64());
 }

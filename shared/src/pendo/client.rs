@@ -484,6 +484,27 @@ impl PendoApi for PendoClient {
             .collect())
     }
 
+    async fn event_catalog(
+        &self,
+        source: crate::domain::EventSource,
+    ) -> Result<Vec<(String, String)>, PendoError> {
+        let name = match source {
+            crate::domain::EventSource::Page => "pages",
+            crate::domain::EventSource::Feature => return self.features().await,
+            crate::domain::EventSource::Track => "trackTypes",
+        };
+        let rows = self.aggregate(pipelines::catalog(name)).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some((
+                    r["id"].as_str()?.to_string(),
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    }
+
     async fn segments(&self) -> Result<Vec<(String, String)>, PendoError> {
         let v = self
             .call("pendo.segments", Method::GET, "/api/v1/segment", None)

@@ -157,6 +157,17 @@ pub fn features() -> Value {
     )
 }
 
+/// Tagged pages or track event types (`pages` / `trackTypes` sources, reference/pendo.md §2.2).
+pub fn catalog(source: &str) -> Value {
+    envelope(
+        source,
+        vec![
+            json!({"source": {source: null}}),
+            json!({"select": {"id": "id", "name": "name"}}),
+        ],
+    )
+}
+
 /// Visitors in a segment.
 pub fn segment_members(segment_id: &str) -> Value {
     envelope(

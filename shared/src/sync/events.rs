@@ -24,7 +24,9 @@ use crate::domain::{
     day_date, hubspot_name, truncated, Direction, EventItem, EventsConfig, ObjectKind, RecordError,
     ACCOUNT_PROPERTY, COUNT_PROPERTY,
 };
-use crate::hubspot::{EventDefinitionSpec, EventOccurrence, HubSpotError, EVENT_BATCH_LIMIT};
+use crate::hubspot::{
+    EventDefinition, EventDefinitionSpec, EventOccurrence, HubSpotError, EVENT_BATCH_LIMIT,
+};
 use crate::pendo::{EventCount, EventCountQuery};
 
 /// Stored under these cursor names.
@@ -173,8 +175,12 @@ pub(crate) async fn events_step(
             visitor = None;
             continue;
         };
-        let fq = names.get(&item.event_name()).cloned().unwrap_or_default();
-        budget_hit = occurrences(ctx, &mut st, item, &fq, rows).await?;
+        let Some(def) = names.get(&item.event_name()) else {
+            idx += 1;
+            visitor = None;
+            continue;
+        };
+        budget_hit = occurrences(ctx, &mut st, item, def, rows).await?;
         visitor = Some(last);
         if let Err(e) = send_full(ctx, &mut st, false).await {
             return fail_send(ctx, &st, e).await;
@@ -216,13 +222,13 @@ pub(crate) async fn events_step(
     }
 }
 
-/// HubSpot internal name → fully qualified name of every chosen item's definition, created
+/// HubSpot internal name → definition (fully qualified name, properties) of every chosen item, created
 /// where missing. Known names are cached, so steady state costs no call.
 async fn definitions(
     ctx: &mut RunCtx<'_>,
     cfg: &EventsConfig,
-) -> Result<BTreeMap<String, String>, HubSpotError> {
-    let mut known: BTreeMap<String, String> = ctx
+) -> Result<BTreeMap<String, EventDefinition>, HubSpotError> {
+    let mut known: BTreeMap<String, EventDefinition> = ctx
         .repo
         .get_cursor(ctx.tenant, DEFINITIONS_CURSOR)
         .await
@@ -238,7 +244,7 @@ async fn definitions(
         return Ok(known);
     }
     for d in ctx.hubspot.event_definitions().await? {
-        known.insert(d.name, d.fully_qualified_name);
+        known.insert(d.name.clone(), d);
     }
     for item in missing {
         let name = item.event_name();
@@ -280,7 +286,7 @@ async fn definitions(
             })
             .await?;
         tracing::info!(event = %def.fully_qualified_name, "custom event definition created");
-        known.insert(name, def.fully_qualified_name);
+        known.insert(name, def);
     }
     // A store failure here only costs a list call next run.
     let _ = ctx
@@ -295,16 +301,38 @@ async fn occurrences(
     ctx: &mut RunCtx<'_>,
     st: &mut StepState,
     item: &EventItem,
-    event_name: &str,
+    def: &EventDefinition,
     rows: Vec<EventCount>,
 ) -> Result<bool, SyncError> {
+    let event_name = def.fully_qualified_name.as_str();
+    // A property chosen after the definition was created is not on it: HubSpot would reject
+    // the whole batch, so it is left out (and reported) until the definition has it.
+    let defined: Vec<&str> = def.properties.iter().map(|p| p.name.as_str()).collect();
+    let props: Vec<(String, String)> = item
+        .property_names()
+        .into_iter()
+        .filter(|(raw, name)| {
+            let ok = defined.is_empty() || defined.contains(&name.as_str());
+            if !ok && ctx.errors.len() < 1000 {
+                ctx.errors.push(RecordError {
+                    direction: Direction::Push,
+                    object: ObjectKind::Visitor,
+                    object_id: "events".into(),
+                    field: Some(name.clone()),
+                    message: format!(
+                        "Track Event property {raw} is not on HubSpot event {event_name} (chosen after it was created); not sent. Add the property to the event in HubSpot"
+                    ),
+                });
+            }
+            ok
+        })
+        .collect();
     let mut ids: Vec<String> = rows.iter().map(|r| r.visitor_id.clone()).collect();
     ids.dedup();
     let states = ctx
         .repo
         .get_object_states(ctx.tenant, ObjectKind::Visitor, &ids)
         .await?;
-    let props = item.property_names();
     for r in rows {
         let state = states.get(&r.visitor_id);
         if state.is_some_and(|s| s.do_not_process) {
@@ -389,6 +417,21 @@ async fn fail_send(
     if e.events_unavailable() {
         return unavailable(ctx, st, e).await;
     }
+    if let HubSpotError::Api { status: 400, .. } = &e {
+        // A refused batch: reported, and this run sends no more events; the cursors stay,
+        // so the same days are tried again next run. The rest of the sync is not failed.
+        ctx.errors.push(RecordError {
+            direction: Direction::Push,
+            object: ObjectKind::Visitor,
+            object_id: "events".into(),
+            field: None,
+            message: format!("HubSpot refused a custom events batch; retried next run: {e}"),
+        });
+        ctx.repo
+            .put_cursor(ctx.tenant, BUDGET_CURSOR, &st.budget)
+            .await?;
+        return Ok(Step::Done);
+    }
     // Counted so far stays counted (HubSpot has them); cursors stay, so the step is redone
     // and the uuids make the repeat free.
     ctx.repo
@@ -470,4 +513,39 @@ pub fn occurrence_uuid(tenant: &str, item: &EventItem, r: &EventCount) -> String
     uuid::Builder::from_sha1_bytes(bytes)
         .into_uuid()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventSource;
+
+    #[test]
+    fn occurrence_uuids_are_stable_and_distinct() {
+        let item = EventItem {
+            source: EventSource::Track,
+            id: "t1".into(),
+            label: None,
+            properties: vec!["plan".into()],
+        };
+        let row = |day, plan: &str| EventCount {
+            visitor_id: "v1".into(),
+            account_id: None,
+            day,
+            count: 3,
+            properties: vec![("plan".into(), plan.into())],
+        };
+        let a = occurrence_uuid("acme", &item, &row(20_000, "pro"));
+        assert_eq!(a, occurrence_uuid("acme", &item, &row(20_000, "pro")));
+        assert_ne!(a, occurrence_uuid("acme", &item, &row(20_001, "pro")));
+        assert_ne!(a, occurrence_uuid("acme", &item, &row(20_000, "team")));
+        assert_ne!(a, occurrence_uuid("other", &item, &row(20_000, "pro")));
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 5);
+        assert_eq!(
+            parse_after(Some(&format_after(2, Some("v9")))),
+            (2, Some("v9".into()))
+        );
+        assert_eq!(parse_after(Some(&format_after(1, None))), (1, None));
+    }
 }
