@@ -189,4 +189,42 @@ async fn joins_and_leaves_reach_the_property_and_the_list_as_a_diff() {
         .requests
         .iter()
         .any(|r| r.body.contains(&visitor_id(flagged)))));
+
+    // Erasing the joiner takes their contact out of the list and clears the property.
+    let tenant = f.repo.get_tenant(&f.tenant).await.unwrap().unwrap();
+    let config = f.repo.get_config(&f.tenant).await.unwrap().unwrap();
+    let hubspot = f
+        .worker
+        .connectors
+        .hubspot(&tenant, config.hubspot_api_version)
+        .await
+        .unwrap();
+    let report = shared::sync::privacy::erase_visitor(shared::sync::privacy::ErasureRequest {
+        repo: &f.repo,
+        hubspot: Some(hubspot.as_ref()),
+        tenant: &f.tenant,
+        config: &config,
+        visitor_id: &visitor_id(joiner),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        report.hubspot_contact_cleared,
+        Some(linked[&joiner].to_string())
+    );
+    now.remove(&linked[&joiner]);
+    assert_eq!(list_members(&f), now);
+    assert_eq!(
+        f.hubspot
+            .with(|s| s.objects["contacts"][&linked[&joiner]].properties[PROPERTY].clone()),
+        ""
+    );
+    let stored: std::collections::BTreeMap<String, String> = f
+        .repo
+        .get_cursor(&f.tenant, &format!("segments:{SEGMENT}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.contains_key(&visitor_id(joiner)));
+    assert_eq!(stored.len(), now.len());
 }

@@ -122,12 +122,77 @@ pub(crate) async fn withhold_flagged(
     Ok(allowed)
 }
 
+/// Drops the rows of visitors stored as do-not-process (pull: HubSpot values are not written
+/// into Pendo for them either).
+pub(crate) async fn without_flagged<T>(
+    ctx: &mut RunCtx<'_>,
+    rows: Vec<(String, T)>,
+) -> Result<Vec<(String, T)>, SyncError> {
+    let ids: Vec<String> = rows.iter().map(|(v, _)| v.clone()).collect();
+    let states = ctx
+        .repo
+        .get_object_states(ctx.tenant, ObjectKind::Visitor, &ids)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(v, _)| !states.get(v).is_some_and(|s| s.do_not_process))
+        .collect())
+}
+
 /// A flagged visitor's state: no link, no fingerprint (matched afresh if the flag goes).
 fn flagged_state() -> ObjectState {
     ObjectState {
         do_not_process: true,
         ..Default::default()
     }
+}
+
+/// Takes the visitor out of every mapped segment we wrote: the contact leaves the list and the
+/// segment property is cleared (`""`), and the stored membership forgets the visitor. Returns
+/// the memberships forgotten.
+async fn forget_segment_memberships(
+    req: &ErasureRequest<'_>,
+    visitor: &str,
+) -> Result<u64, ErasureError> {
+    let mut forgotten = 0;
+    for m in &req.config.segments {
+        let mut members: BTreeMap<String, String> = req
+            .repo
+            .get_cursor(req.tenant, &m.cursor_name())
+            .await?
+            .unwrap_or_default();
+        let Some(contact) = members.remove(visitor) else {
+            continue;
+        };
+        let Some(hubspot) = req.hubspot else {
+            return Err(ErasureError::NotConnected { contact });
+        };
+        if let Some(p) = &m.contact_property {
+            hubspot
+                .update(
+                    ObjectKind::Visitor,
+                    vec![WriteInput {
+                        key: contact.clone(),
+                        properties: BTreeMap::from([(p.clone(), String::new())]),
+                    }],
+                )
+                .await?;
+        }
+        let list: Option<String> = req
+            .repo
+            .get_cursor(req.tenant, &format!("{}:list", m.cursor_name()))
+            .await?;
+        if let Some(list) = list {
+            hubspot
+                .change_list_members(&list, &[], std::slice::from_ref(&contact))
+                .await?;
+        }
+        req.repo
+            .put_cursor(req.tenant, &m.cursor_name(), &members)
+            .await?;
+        forgotten += 1;
+    }
+    Ok(forgotten)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,13 +223,13 @@ pub struct ErasureReport {
     pub visitor_id: String,
     /// The contact whose Pendo properties were cleared (`null`: none was linked).
     pub hubspot_contact_cleared: Option<String>,
-    /// Items of ours deleted (state, usage history, pull and rule fingerprints).
+    /// Items of ours deleted (state, usage history, pull and rule fingerprints, segment memberships).
     pub items_forgotten: u64,
 }
 
 /// Forgets one visitor: clears the Pendo properties we wrote on their linked contact (first, so
-/// a refused clear leaves the link in place to try again), then deletes every item we store for
-/// them. A visitor still in Pendo and not flagged do-not-process is matched and pushed again by
+/// a refused clear leaves the link in place to try again), takes the contact out of the
+/// segment lists and properties we set, then deletes every item we store for them. A visitor still in Pendo and not flagged do-not-process is matched and pushed again by
 /// the next sync: flag them in Pendo first when they must stay out.
 pub async fn erase_visitor(req: ErasureRequest<'_>) -> Result<ErasureReport, ErasureError> {
     let id = req.visitor_id.to_string();
@@ -202,7 +267,8 @@ pub async fn erase_visitor(req: ErasureRequest<'_>) -> Result<ErasureReport, Era
         }
         cleared = Some(contact.clone());
     }
-    let items = req
+    let mut items = forget_segment_memberships(&req, &id).await?;
+    items += req
         .repo
         .forget_visitor(req.tenant, &id, state.hubspot_id.as_deref())
         .await?;
