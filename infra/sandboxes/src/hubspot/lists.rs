@@ -154,8 +154,11 @@ async fn add_and_remove(
         }
     }
     s.lists.get_mut(&l.id).expect("list").members = members;
-    Json(json!({"recordIdsAdded": added, "recordIdsRemoved": removed, "recordIdsMissing": missing}))
-        .into_response()
+    // `recordsIdsAdded` is HubSpot's own spelling (its SDK's MembershipsUpdateResponse).
+    Json(
+        json!({"recordsIdsAdded": added, "recordIdsRemoved": removed, "recordIdsMissing": missing}),
+    )
+    .into_response()
 }
 
 pub fn routes() -> Router<Shared> {
