@@ -4,6 +4,7 @@
 mod account;
 mod catalog;
 mod config;
+mod config_checks;
 pub(crate) mod doc;
 mod health;
 mod privacy;
