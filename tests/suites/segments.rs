@@ -219,12 +219,7 @@ async fn joins_and_leaves_reach_the_property_and_the_list_as_a_diff() {
             .with(|s| s.objects["contacts"][&linked[&joiner]].properties[PROPERTY].clone()),
         ""
     );
-    let stored: std::collections::BTreeMap<String, String> = f
-        .repo
-        .get_cursor(&f.tenant, &format!("segments:{SEGMENT}"))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = f.repo.segment_members(&f.tenant, SEGMENT).await.unwrap();
     assert!(!stored.contains_key(&visitor_id(joiner)));
     assert_eq!(stored.len(), now.len());
 }

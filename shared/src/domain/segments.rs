@@ -28,7 +28,7 @@ pub struct SegmentMapping {
 }
 
 impl SegmentMapping {
-    /// The cursor holding the members last written (visitor → contact id).
+    /// Prefix of this segment's cursors (its list id is kept under `<prefix>:list`).
     pub fn cursor_name(&self) -> String {
         format!("segments:{}", self.segment_id)
     }

@@ -12,6 +12,7 @@
 //! | `T#<tenant>` | `ACT#V#<visitor>` / `ACT#A#<account>` | compact 360-day activity history |
 //! | `T#<tenant>` | `PULL#V#<hs id>` / `PULL#A#<hs id>` | pull state: fingerprint written to Pendo |
 //! | `T#<tenant>` | `CUR#<name>` | cursors and checkpoints |
+//! | `T#<tenant>` | `SEGM#<segment>#V#<visitor>` | contact id of a segment member written to HubSpot |
 //! | `T#<tenant>` | `RUN#<run id>` | run records (run ids sort by time; TTL 90 days) |
 //! | `T#<tenant>` | `RERR#<run id>#<seq>` | per-record errors of a run (TTL 90 days) |
 //! | `T#<tenant>` | `DEDUPE#<key>` | webhook and job dedupe markers (TTL) |

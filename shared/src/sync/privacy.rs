@@ -156,12 +156,8 @@ async fn forget_segment_memberships(
 ) -> Result<u64, ErasureError> {
     let mut forgotten = 0;
     for m in &req.config.segments {
-        let mut members: BTreeMap<String, String> = req
-            .repo
-            .get_cursor(req.tenant, &m.cursor_name())
-            .await?
-            .unwrap_or_default();
-        let Some(contact) = members.remove(visitor) else {
+        let members = req.repo.segment_members(req.tenant, &m.segment_id).await?;
+        let Some(contact) = members.get(visitor).cloned() else {
             continue;
         };
         let Some(hubspot) = req.hubspot else {
@@ -188,7 +184,7 @@ async fn forget_segment_memberships(
                 .await?;
         }
         req.repo
-            .put_cursor(req.tenant, &m.cursor_name(), &members)
+            .delete_segment_members(req.tenant, &m.segment_id, &[visitor.to_string()])
             .await?;
         forgotten += 1;
     }

@@ -27,11 +27,7 @@ pub(crate) async fn segments_step(ctx: &mut RunCtx<'_>) -> Result<Step, SyncErro
 }
 
 async fn sync_segment(ctx: &mut RunCtx<'_>, m: &SegmentMapping) -> Result<(), SyncError> {
-    let previous: Members = ctx
-        .repo
-        .get_cursor(ctx.tenant, &m.cursor_name())
-        .await?
-        .unwrap_or_default();
+    let previous: Members = ctx.repo.segment_members(ctx.tenant, &m.segment_id).await?;
     let members = ctx.pendo.segment_members(&m.segment_id).await?;
     let states = ctx
         .repo
@@ -97,22 +93,28 @@ async fn sync_segment(ctx: &mut RunCtx<'_>, m: &SegmentMapping) -> Result<(), Sy
             }
         }
     }
-    let mut stored = previous;
+    let mut gone = Vec::new();
     for (v, c) in &left {
-        if !failed.contains(v) && stored.get(v) == Some(c) {
-            stored.remove(v);
+        if !failed.contains(v) && previous.get(v) == Some(c) {
+            if !joined.contains_key(v) {
+                gone.push(v.clone());
+            }
             ctx.run.counts.segment_left += 1;
         }
     }
+    let mut added = Vec::new();
     for (v, c) in &joined {
         if !failed.contains(v) {
-            stored.insert(v.clone(), c.clone());
+            added.push((v.clone(), c.clone()));
             ctx.run.counts.segment_joined += 1;
         }
     }
-    tracing::info!(segment = %m.segment_id, joined = joined.len(), left = left.len(), members = stored.len(), "segment synced");
+    tracing::info!(segment = %m.segment_id, joined = added.len(), left = gone.len(), "segment synced");
     ctx.repo
-        .put_cursor(ctx.tenant, &m.cursor_name(), &stored)
+        .delete_segment_members(ctx.tenant, &m.segment_id, &gone)
+        .await?;
+    ctx.repo
+        .put_segment_members(ctx.tenant, &m.segment_id, &added)
         .await?;
     Ok(())
 }

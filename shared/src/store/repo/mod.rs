@@ -11,6 +11,7 @@ mod lifecycle;
 mod privacy;
 mod rules;
 mod runs;
+mod segments;
 mod state;
 
 use super::{Condition, Item, Page, Store, StoreError};
