@@ -12,14 +12,16 @@ pub(super) async fn validate_events_and_segments(
     config: &SyncConfig,
 ) -> Result<(), ApiError> {
     if let Some(events) = &config.events {
+        // One catalog read per source chosen.
         let mut catalogs = std::collections::HashMap::new();
-        for (i, item) in events.items.iter().enumerate() {
-            if !catalogs.contains_key(&item.source) {
-                let known = pendo.event_catalog(item.source).await.map_err(|e| {
+        for source in events.items.iter().map(|i| i.source) {
+            if let std::collections::hash_map::Entry::Vacant(e) = catalogs.entry(source) {
+                e.insert(pendo.event_catalog(source).await.map_err(|e| {
                     upstream_err("could not list Pendo pages, features or track types", e)
-                })?;
-                catalogs.insert(item.source, known);
+                })?);
             }
+        }
+        for (i, item) in events.items.iter().enumerate() {
             if !catalogs[&item.source].iter().any(|(id, _)| *id == item.id) {
                 return Err(ApiError::invalid(
                     format!("events.items[{i}].id"),
