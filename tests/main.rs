@@ -11,8 +11,12 @@ mod api_bad_input;
 mod api_fixture;
 #[path = "suites/deletion.rs"]
 mod deletion;
+#[path = "suites/end_state.rs"]
+mod end_state;
 #[path = "suites/events.rs"]
 mod events;
+#[path = "suites/fault_suite.rs"]
+mod fault_suite;
 #[path = "suites/health.rs"]
 mod health;
 #[path = "suites/hubspot.rs"]

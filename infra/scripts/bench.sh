@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reruns every benchmark and rewrites BENCHMARKS.md. Builds release binaries (the harness and
 # the five Lambda functions for init time) and the arm64 bootstraps for package sizes
-# (infra/scripts/package.sh; BENCH_ARM64=0 skips them). Arguments go to the harness, e.g.
+# (infra/scripts/package.sh; BENCH_ARM64=0 skips them), then the long fault suite
+# (BENCH_FAULTS injected faults, default 1000; BENCH_KILLS kill -9s, default 50). Arguments go
+# to the harness, e.g.
 #   infra/scripts/bench.sh --sizes 10000,100000 --baseline 250
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -18,4 +20,18 @@ fi
 cargo build --release -p suites --bin bench
 # Host release builds of the functions, for init time against the harness's Runtime API emulator.
 cargo build --release -p sync_scheduler -p sync_worker -p admin_api -p oauth_callback -p webhook_intake
-exec "$ROOT/target/release/bench" "$@"
+"$ROOT/target/release/bench" "$@"
+
+# The long fault suite (the test suite runs it short): >= 1000 injected faults and 50 kill -9s,
+# figures into BENCHMARKS.md's "Fault suite" section. Debug build, as the tests run.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+MOTO_ENDPOINT="$("$ROOT/infra/scripts/moto.sh" start)"
+export MOTO_ENDPOINT
+trap '"$ROOT/infra/scripts/moto.sh" stop' EXIT
+cargo build -q -p local
+FAULTS="${BENCH_FAULTS:-1000}" KILLS="${BENCH_KILLS:-50}"
+rm -rf "$ROOT/target/fault-suite"
+FAULT_SUITE_FAULTS="$FAULTS" FAULT_SUITE_KILLS="$KILLS" FAULT_SUITE_REPORT="$ROOT/target/fault-suite" \
+  cargo test -q -p suites --test main -- fault_suite --nocapture
+python3 "$ROOT/infra/scripts/fault_report.py" "$ROOT/target/fault-suite" "$ROOT/BENCHMARKS.md" \
+  "BENCH_FAULTS=$FAULTS BENCH_KILLS=$KILLS infra/scripts/bench.sh (fault suite step)"

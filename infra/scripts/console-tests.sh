@@ -34,8 +34,9 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/pendo-hubspot"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 DIR="$(mktemp -d)"
 OP_TOKEN="op-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
-"$BIN" serve --port "$PORT" --dir "$DIR/state" --sandbox --operator-token "$OP_TOKEN" \
-  --admin-token "acme=acme-$OP_TOKEN" --sandbox-visitors 200 --sandbox-accounts 20 >"$DIR/serve.log" 2>&1 &
+# Tokens through the environment, not flags: flags show in `ps`.
+LOCAL_OPERATOR_TOKEN="$OP_TOKEN" LOCAL_ADMIN_TOKENS="acme=acme-$OP_TOKEN" \
+  "$BIN" serve --port "$PORT" --dir "$DIR/state" --sandbox --sandbox-visitors 200 --sandbox-accounts 20 >"$DIR/serve.log" 2>&1 &
 SERVE_PID=$!
 cleanup() { kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT
@@ -55,7 +56,8 @@ OIDC_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 PORT2="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 OIDC_ID_TOKEN="$(python3 -c 'import base64,json,time; b=lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("="); print(b({"alg":"none"})+"."+b({"sub":"oidc-operator","custom:role":"operator","exp":int(time.time())+3600})+".sig")')"
 CONSOLE_OIDC_ISSUER="http://127.0.0.1:$OIDC_PORT" CONSOLE_OIDC_CLIENT_ID=console-test \
-  "$BIN" serve --port "$PORT2" --dir "$DIR/state2" --operator-token "$OIDC_ID_TOKEN" >"$DIR/serve2.log" 2>&1 &
+  LOCAL_OPERATOR_TOKEN="$OIDC_ID_TOKEN" LOCAL_ADMIN_TOKENS= \
+  "$BIN" serve --port "$PORT2" --dir "$DIR/state2" >"$DIR/serve2.log" 2>&1 &
 SERVE2_PID=$!
 cleanup() { kill "$SERVE_PID" "$SERVE2_PID" 2>/dev/null || true; wait "$SERVE_PID" "$SERVE2_PID" 2>/dev/null || true; rm -rf "$DIR"; }
 for _ in $(seq 1 100); do grep -q '^serving on' "$DIR/serve2.log" 2>/dev/null && break; sleep 0.1; done

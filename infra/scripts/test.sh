@@ -18,8 +18,8 @@ echo "== moto at $MOTO_ENDPOINT"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== build the five Lambda binaries (the Lambda-shaped suite runs them under a Runtime API emulator)"
-cargo build --locked -p sync_scheduler -p sync_worker -p admin_api -p oauth_callback -p webhook_intake
+echo "== build the five Lambda binaries (the Lambda-shaped suite runs them under a Runtime API emulator) and pendo-hubspot (the kill -9 suite runs its sync)"
+cargo build --locked -p sync_scheduler -p sync_worker -p admin_api -p oauth_callback -p webhook_intake -p local
 echo "== cargo test --workspace"
 cargo test --workspace --locked
 echo "== cargo clippy -D warnings"

@@ -206,7 +206,14 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   // 7. Review + dry run.
   await heading(page, /Step 9 of 10: Review/);
   await page.getByRole('button', { name: 'Run a dry run' }).click();
-  await page.getByRole('table', { name: 'Records a sync would change' }).waitFor({ timeout: 60_000 });
+  const review = page.getByRole('table', { name: /Records a sync would change/ });
+  await review.waitFor({ timeout: 60_000 });
+  // Side by side: a contact's current HubSpot value (read live) next to the value it would get.
+  const headers = await review.locator('thead th').allInnerTexts();
+  assert.deepEqual(headers, ['Record', 'Field', 'Now', 'Would write']);
+  assert.ok(await review.locator('tbody tr.changed').count() > 0, 'rows that would change');
+  const nowCells = await review.locator('tbody tr td:nth-last-child(2)').allInnerTexts();
+  assert.ok(nowCells.some((t) => t !== 'not read'), 'current values were read from HubSpot');
   await shoot(page, '09-review-dry-run');
   await page.getByRole('button', { name: 'Continue' }).click();
 
@@ -222,6 +229,10 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   const row = page.locator('tr.record-error').filter({ hasText: 'ghost-visitor-404' });
   await row.waitFor();
   assert.match(await row.innerText(), /HubSpot → Pendo/);
+  // The run's phases, each with its time and API calls.
+  const phases = await page.getByRole('table', { name: 'Phases' }).locator('tbody tr td:first-child').allInnerTexts();
+  assert.deepEqual(phases.slice(0, 2), ['schema', 'activity · visitors']);
+  assert.ok(phases.includes('pull · contacts'), phases.join(', '));
   await shoot(page, '11-run-detail');
 
   await page.getByRole('link', { name: 'Dashboard' }).click();

@@ -61,7 +61,13 @@ async fn full_admin_journey() {
             );
         }
     });
-    // Dry run: reports writes, writes nothing.
+    // Dry run: reports writes, writes nothing. Someone typed a value into one pushed property.
+    api.hubspot.with(|s| {
+        for r in s.objects.get_mut("contacts").unwrap().values_mut() {
+            r.properties
+                .insert("pendo_days_active".into(), "9999".into());
+        }
+    });
     let dry = api
         .call(
             "POST",
@@ -72,6 +78,38 @@ async fn full_admin_journey() {
         .await;
     assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
     assert!(!dry.json()["would_write"].as_array().unwrap().is_empty());
+    // The first pushed rows carry what the HubSpot record holds now, read from the sandbox:
+    // side by side with what the sync would write.
+    let rows = dry.json()["would_write"].as_array().unwrap().clone();
+    let with_current: Vec<&serde_json::Value> =
+        rows.iter().filter(|w| w["current"].is_object()).collect();
+    assert!(
+        !with_current.is_empty() && with_current.len() <= 40,
+        "{}",
+        with_current.len()
+    );
+    assert!(with_current
+        .iter()
+        .any(|w| w["current"]["pendo_days_active"] == "9999"));
+    for w in &with_current {
+        let hs: u64 = w["hubspot_id"].as_str().unwrap().parse().unwrap();
+        let object = if w["object"] == "visitor" {
+            "contacts"
+        } else {
+            "companies"
+        };
+        let held = api
+            .hubspot
+            .with(|s| s.objects[object][&hs].properties.clone());
+        for (k, now) in w["current"].as_object().unwrap() {
+            let want = held
+                .get(k)
+                .filter(|v| !v.is_empty())
+                .map_or(json!(null), |v| json!(v));
+            assert_eq!(now, &want, "{object} {hs} {k}");
+            assert!(w["values"].get(k).is_some());
+        }
+    }
     assert_eq!(
         api.hubspot
             .count("POST /crm/objects/2026-03/contacts/batch/update"),
@@ -233,6 +271,66 @@ async fn isolation_and_roles() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let list = api.call("GET", "/v1/tenants", Some(OP), None).await;
     assert_eq!(list.status, StatusCode::OK);
+    // The operator's status filter is applied by the server, across pages.
+    for i in 0..5 {
+        let r = api
+            .call(
+                "POST",
+                "/v1/tenants",
+                Some(OP),
+                Some(
+                    json!({"id": format!("filler-{i}"), "display_name": "F", "pendo_region": "us"}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let id = shared::domain::TenantId::parse(&a).unwrap();
+    let mut t = api.state.repo.get_tenant(&id).await.unwrap().unwrap();
+    t.status = shared::domain::TenantStatus::NeedsAttention;
+    api.state
+        .repo
+        .update_tenant(&t, chrono::Utc::now())
+        .await
+        .unwrap();
+    let ids = |r: &crate::api_fixture::Reply| -> Vec<String> {
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let attention = api
+        .call(
+            "GET",
+            "/v1/tenants?status=needs_attention&limit=1",
+            Some(OP),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&attention), vec![a.clone()], "{}", attention.body);
+    let disabled = api
+        .call("GET", "/v1/tenants?status=disabled&limit=2", Some(OP), None)
+        .await;
+    assert_eq!(ids(&disabled), vec!["filler-0", "filler-1"]);
+    let rest = api
+        .call(
+            "GET",
+            &format!(
+                "/v1/tenants?status=disabled&limit=10&after={}",
+                disabled.json()["next"].as_str().unwrap()
+            ),
+            Some(OP),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&rest), vec!["filler-2", "filler-3", "filler-4"]);
+    let bad = api
+        .call("GET", "/v1/tenants?status=sleeping", Some(OP), None)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.json()["field"], "status");
     assert!(api
         .call("GET", &format!("/v1/tenants/{a}"), Some(OP), None)
         .await
@@ -328,24 +426,37 @@ async fn webhook_duplicates_make_one_job() {
     assert!(
         matches!(&jobs[0].kind, JobKind::Incremental { visitor_ids, .. } if visitor_ids == &vec!["v000001".to_string()])
     );
+    // A wrong token and an unknown tenant get the same answer: the route does not tell
+    // which tenants exist.
     let wrong = path.rsplit_once('/').unwrap().0.to_string() + "/wrong-token";
-    assert_eq!(
-        api.call("POST", &wrong, None, Some(event("e3")))
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        api.call(
+    let by_token = api.call("POST", &wrong, None, Some(event("e3"))).await;
+    let by_tenant = api
+        .call(
             "POST",
             "/webhooks/pendo/no-such-tenant/tok",
             None,
-            Some(event("e4"))
+            Some(event("e4")),
         )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
+        .await;
+    let bad_id = api
+        .call("POST", "/webhooks/pendo/UPPER/tok", None, Some(event("e5")))
+        .await;
+    for r in [&by_token, &by_tenant, &bad_id] {
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        assert_eq!(r.body, by_token.body);
+    }
+    // Impossible event times (a zero default, a far-future sentinel) are refused by field and
+    // queue nothing.
+    for (ts, i) in [(json!(0), 0), (json!(32_503_680_000i64), 1)] {
+        let mut bad = event(&format!("t{i}"));
+        bad["timestamp"] = ts;
+        let r = api
+            .call("POST", &path, None, Some(json!([event("ok"), bad])))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert_eq!(r.json()["field"], "[1].timestamp");
+    }
+    assert!(api.queue.take_all().is_empty());
 }
 
 #[tokio::test]
@@ -498,6 +609,28 @@ async fn console_routes_catalogs_me_and_disconnect() {
         .iter()
         .any(|p| p["name"] == "jobtitle" && p["type"] == "string"));
     assert!(!hs["deal_pipelines"].as_array().unwrap().is_empty());
+    // The portal's active owners for the rule forms, by name; the archived one is not offered.
+    let owners: Vec<(String, String)> = hs["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap().into(),
+                o["last_name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        vec![
+            ("41629779".to_string(), "Flax".to_string()),
+            ("41629781".into(), "Halpert".into()),
+            ("41629780".into(), "Schrute".into())
+        ],
+        "{hs}"
+    );
+    assert!(hs["owners_unavailable"].is_null());
     assert!(hs["lifecycle_stages"]
         .as_array()
         .unwrap()
@@ -672,6 +805,13 @@ async fn rules_are_validated_against_hubspot_and_pendo() {
     assert_eq!(r.json()["field"], "rules[0].to_stage");
     let r = put(json!({"rules": [{"id": "p", "type": "pql_routing", "segment_id": "seg-missing", "lifecycle_stage": "salesqualifiedlead"}]})).await;
     assert_eq!(r.json()["field"], "rules[0].segment_id", "{}", r.body);
+    let r = put(json!({"rules": [{"id": "p", "type": "pql_routing", "segment_id": "seg-power-users", "lifecycle_stage": "salesqualifiedlead", "owner_id": "41629782"}]})).await;
+    assert_eq!(
+        r.json()["field"],
+        "rules[0].owner_id",
+        "an archived owner: {}",
+        r.body
+    );
     let r = put(json!({"rules": [{"id": "n", "type": "nps_follow_up", "promoter_property": "no_such_prop"}]})).await;
     assert_eq!(r.json()["field"], "rules[0].promoter_property");
     let r = put(json!({"rules": [{"id": "c", "type": "churn_risk", "drop_percent": -3}]})).await;
@@ -691,7 +831,7 @@ async fn rules_are_validated_against_hubspot_and_pendo() {
     assert_eq!(r.json()["field"], "rules", "{}", r.body);
     let ok = put(json!({"rules": [
         {"id": "t", "type": "trial_to_paid", "pipeline": "trial", "from_stage": "trialstarted", "to_stage": "trialengaged", "min_days_active": 5},
-        {"id": "p", "type": "pql_routing", "segment_id": "seg-power-users", "lifecycle_stage": "salesqualifiedlead", "dry_run": true}
+        {"id": "p", "type": "pql_routing", "segment_id": "seg-power-users", "lifecycle_stage": "salesqualifiedlead", "owner_id": "41629780", "dry_run": true}
     ]}))
     .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);

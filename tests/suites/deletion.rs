@@ -21,6 +21,16 @@ enum Side {
 /// Deletes the tenant once the run's first request of a phase (`path` on `side`, slowed down
 /// so the run is inside it) has reached the sandbox; checks that nothing follows the 204.
 async fn delete_during(side: Side, path: &str, count_key: &str) {
+    delete_during_with_rules(side, path, count_key, None).await
+}
+
+/// [`delete_during`] for a tenant that also has `rules` (a `PUT /rules` body).
+async fn delete_during_with_rules(
+    side: Side,
+    path: &str,
+    count_key: &str,
+    rules: Option<serde_json::Value>,
+) {
     let api = Api::new().await;
     let a = api.connected_tenant().await;
     let id = TenantId::parse(&a).unwrap();
@@ -40,6 +50,17 @@ async fn delete_during(side: Side, path: &str, count_key: &str) {
             );
         }
     });
+    if let Some(rules) = rules {
+        let r = api
+            .call(
+                "PUT",
+                &format!("/v1/tenants/{a}/rules"),
+                Some(ADMIN_A),
+                Some(rules),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
     let r = api
         .call(
             "POST",
@@ -153,6 +174,22 @@ async fn delete_during_pull_stops_the_run() {
         Side::Pendo,
         "/custom/value",
         "POST /api/v1/metadata/{kind}/custom/value",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn delete_during_rules_stops_the_run() {
+    // PQL routing finds or creates the segment's unlinked members with a batch upsert, the
+    // rules phase's first write.
+    delete_during_with_rules(
+        Side::HubSpot,
+        "/batch/upsert",
+        "POST /crm/objects/2026-03/contacts/batch/upsert",
+        Some(
+            json!({"rules": [{"id": "pql", "type": "pql_routing", "segment_id": "seg-power-users",
+                               "lifecycle_stage": "salesqualifiedlead"}]}),
+        ),
     )
     .await;
 }

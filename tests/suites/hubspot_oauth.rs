@@ -195,10 +195,11 @@ async fn hubspot_outage_during_connect_reaches_the_admin_as_a_temporary_failure(
     assert!(r.body.contains("temporarily unavailable"), "{}", r.body);
     assert!(!r.body.contains("not active"), "{}", r.body);
 
-    // Starting again once HubSpot is back connects the portal.
-    let (code, state) = api.consent(&a).await;
+    // The outage did not spend the link: opening it again once HubSpot is back connects.
     let r = api.callback(&code, &state).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["portal_id"], 4_242_424, "{}", r.body);
+    assert_eq!(r.json()["connected"], true);
     let status = api
         .call(
             "GET",
@@ -209,4 +210,44 @@ async fn hubspot_outage_during_connect_reaches_the_admin_as_a_temporary_failure(
         .await
         .json();
     assert_eq!(status["hubspot_connected"], true, "{status}");
+}
+
+/// A code HubSpot refuses (4xx) is the admin's 400 naming `code`, and settles the link: it is
+/// spent, while a valid code on a fresh link still connects. Browsers get the same as a page.
+#[tokio::test]
+async fn refused_code_is_a_400_and_spends_the_link() {
+    let api = Api::new().await;
+    let a = api.tenant_a.clone();
+    let r = api
+        .call(
+            "POST",
+            "/v1/tenants",
+            Some(OP),
+            Some(serde_json::json!({"id": a, "display_name": "Tenant A", "pendo_region": "eu"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (code, state) = api.consent(&a).await;
+    let r = api.callback("not-a-code", &state).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.json()["field"], "code", "{}", r.body);
+    assert_eq!(r.json()["code"], "oauth_refused", "{}", r.body);
+    let r = api.callback(&code, &state).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("already used"), "{}", r.body);
+
+    // A browser (Accept ranks text/html first) gets a page; the connection works from a new link.
+    let (code, state) = api.consent(&a).await;
+    let req = axum::http::Request::builder()
+        .uri(format!("/oauth/callback?code={code}&state={state}"))
+        .header(
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let r = api.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "text/html; charset=utf-8");
+    assert!(r.body.contains("HubSpot connected"), "{}", r.body);
 }

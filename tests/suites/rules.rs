@@ -177,11 +177,15 @@ async fn churn_and_nps_rules_fire_once_and_never_duplicate() {
         tasks_before,
         "rerun creates nothing new"
     );
-    assert!(
-        rerun
-            .actions
-            .iter()
-            .any(|a| a.object_id == victim && a.action.contains("interrupted")),
+    // The episode is rebuilt from the task's marker instead of being opened again.
+    let rebuilt: Option<serde_json::Value> = f
+        .repo
+        .get_cursor(&f.tenant, &format!("rule:churn:{victim}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rebuilt.unwrap()["episode_since"],
+        today,
         "{:?}",
         rerun.actions
     );
@@ -383,6 +387,122 @@ async fn trial_expansion_and_pql_rules() {
         .iter()
         .filter(|(a, _)| **a != won)
         .all(|(_, d)| d.len() == 1));
+
+    // Everything the rules stored is lost: the deals' markers rebuild it, so nothing is created
+    // again, and winning the newest deal still opens the next one (never blocked).
+    assert!(forget_rule_memory(&f).await > 0);
+    f.full_sync().await;
+    assert_eq!(expansion_deals(&f), after);
+    let newest = *after[&won].iter().max().unwrap();
+    f.hubspot.with(|s| {
+        s.objects
+            .get_mut("deals")
+            .unwrap()
+            .get_mut(&newest)
+            .unwrap()
+            .properties
+            .insert("dealstage".into(), "closedwon".into());
+    });
+    forget_rule_memory(&f).await;
+    f.full_sync().await;
+    let third = expansion_deals(&f);
+    assert_eq!(third[&won].len(), 3, "{third:?}");
+    assert!(third
+        .iter()
+        .filter(|(a, _)| **a != won)
+        .all(|(_, d)| d.len() == 1));
+}
+
+/// Deletes every item the rules keep in our store (episode and deal memory, the NPS cursor,
+/// action claims), as a crash or a lost write could. Returns how many there were.
+async fn forget_rule_memory(f: &Fixture) -> usize {
+    let store = f.repo.store();
+    let pk = shared::store::repo::tenant_pk(&f.tenant);
+    let mut n = 0;
+    for prefix in ["CUR#rule:", "ACTION#"] {
+        let page = store.query(&pk, prefix, None, 10_000, false).await.unwrap();
+        assert!(page.next.is_none());
+        for item in page.items {
+            store
+                .delete(&pk, &item.sk, shared::store::Condition::Always)
+                .await
+                .unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Defect 4 of the reliability issue: losing the stored churn episodes (and the action claims)
+/// before the next day's run used to open every episode again (12 tasks instead of 6). The
+/// markers on HubSpot's tasks say which episodes are open; an episode whose account was not at
+/// risk every day since its marker is over, so a new one gets its task.
+#[tokio::test]
+async fn lost_rule_memory_duplicates_nothing_the_next_day() {
+    let mut f = Fixture::new().await;
+    f.repo
+        .put_rules(
+            &f.tenant,
+            &rules(serde_json::json!({"rules": [
+                {"id": "churn", "type": "churn_risk", "drop_percent": 20.0, "min_prior_minutes": 1},
+                {"id": "nps", "type": "nps_follow_up"}
+            ]})),
+        )
+        .await
+        .unwrap();
+    let today = f.today();
+    let quiet = |f: &Fixture, days: std::ops::RangeInclusive<i32>| {
+        f.pendo.with(|s| {
+            for a in [0usize, 1] {
+                for v in s.data.visitors_of(a).to_vec() {
+                    for d in days.clone() {
+                        s.data.overrides.insert((v, d), (0, 0));
+                    }
+                }
+            }
+        })
+    };
+    quiet(&f, today - 179..=today + 1);
+    let first = f.full_sync().await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let tasks = |f: &Fixture| f.hubspot.with(|s| s.objects["tasks"].len());
+    let churn_tasks = first.actions.iter().filter(|a| a.rule == "churn").count();
+    assert!(churn_tasks >= 2, "{:?}", first.actions);
+    let created = tasks(&f);
+
+    // Next day, with every stored rule item gone.
+    assert!(forget_rule_memory(&f).await >= churn_tasks);
+    f.pendo.with(|s| s.data.cfg.today += 1);
+    f.worker.today_override = Some(today + 1);
+    let next = f.full_sync().await;
+    assert_eq!(next.status, RunStatus::Succeeded, "{next:?}");
+    assert_eq!(
+        tasks(&f),
+        created,
+        "no task created twice: {:?}",
+        next.actions
+    );
+
+    // One account's task claims an episode that began when it was not at risk: that episode
+    // ended, so the drop now is a new one and gets its own task.
+    let victim = account_id(0);
+    let company = hs_id(&f, "companies", "pendo_account_id", &victim).unwrap();
+    let task = associated(&f, "companies", company, "tasks")[0];
+    f.hubspot.with(|s| {
+        let body = s.objects.get_mut("tasks").unwrap().get_mut(&task).unwrap();
+        let text = body.properties["hs_task_body"].replace(
+            &marker(&format!("churn:churn:{victim}:{today}")),
+            &marker(&format!("churn:churn:{victim}:{}", today - 300)),
+        );
+        body.properties.insert("hs_task_body".into(), text);
+    });
+    forget_rule_memory(&f).await;
+    let again = f.full_sync().await;
+    assert_eq!(tasks(&f), created + 1, "{:?}", again.actions);
+    assert!(again
+        .actions
+        .iter()
+        .any(|a| a.rule == "churn" && a.object_id == victim && !a.action.contains("found")));
 }
 
 #[tokio::test]

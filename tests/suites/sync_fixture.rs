@@ -34,6 +34,11 @@ pub const ACCOUNTS: usize = 20;
 
 impl Fixture {
     pub async fn new() -> Self {
+        Self::with_hubspot_client(|_| {}).await
+    }
+
+    /// A fixture whose worker's HubSpot client settings `adjust` changes (window, retries).
+    pub async fn with_hubspot_client(adjust: impl FnOnce(&mut HubSpotConfig)) -> Self {
         let hubspot = HubSpotSandbox::start(HubSpotSandboxConfig::default())
             .await
             .unwrap();
@@ -82,32 +87,25 @@ impl Fixture {
             &hubspot,
         )
         .await;
-        let ds = pendo.with(|s| s.data.cfg.clone());
-        let sync_config: SyncConfig = serde_json::from_value(serde_json::json!({
-            "pull": [
-                {"object": "visitor", "hubspot_property": "jobtitle", "pendo_field": "hubspot_jobtitle"},
-                {"object": "visitor", "hubspot_property": "lifecyclestage", "pendo_field": "hubspot_lifecycle"},
-                {"object": "account", "hubspot_property": "industry", "pendo_field": "hubspot_industry"},
-                {"object": "account", "hubspot_property": "annualrevenue", "pendo_field": "hubspot_revenue"}
-            ],
-            "identity": {"match_contacts_by_email": true, "account_domain_field": "domain"},
-            "nps": {"guide_id": ds.nps_guide_id, "score_poll_id": ds.nps_score_poll, "text_poll_id": ds.nps_text_poll}
-        }))
-        .unwrap();
+        let sync_config = sync_config(&pendo);
         repo.put_config(&tenant, &sync_config).await.unwrap();
         seed_crm(&hubspot, &pendo);
         let connectors = Arc::new(SecretConnectors {
             secrets,
-            hubspot: HubSpotConfig {
-                api_base: hubspot.base_url.clone(),
-                ..Default::default()
+            hubspot: {
+                let mut c = HubSpotConfig {
+                    api_base: hubspot.base_url.clone(),
+                    ..Default::default()
+                };
+                adjust(&mut c);
+                c
             },
             pendo_base_override: Some(pendo.base_url.clone()),
             pendo_requests_per_second: 100,
         });
         let queue = Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone()));
         let mut worker = Worker::new(repo.clone(), queue, connectors);
-        worker.today_override = Some(ds.today - 1);
+        worker.today_override = Some(pendo.with(|s| s.data.cfg.today) - 1);
         worker.defer_delay = std::time::Duration::ZERO;
         Self {
             hubspot,
@@ -222,9 +220,26 @@ impl Fixture {
     }
 }
 
+/// The tenant configuration every sync suite uses: four pulled properties, e-mail and domain
+/// matching, the dataset's NPS guide.
+pub fn sync_config(pendo: &PendoSandbox) -> SyncConfig {
+    let ds = pendo.with(|s| s.data.cfg.clone());
+    serde_json::from_value(serde_json::json!({
+        "pull": [
+            {"object": "visitor", "hubspot_property": "jobtitle", "pendo_field": "hubspot_jobtitle"},
+            {"object": "visitor", "hubspot_property": "lifecyclestage", "pendo_field": "hubspot_lifecycle"},
+            {"object": "account", "hubspot_property": "industry", "pendo_field": "hubspot_industry"},
+            {"object": "account", "hubspot_property": "annualrevenue", "pendo_field": "hubspot_revenue"}
+        ],
+        "identity": {"match_contacts_by_email": true, "account_domain_field": "domain"},
+        "nps": {"guide_id": ds.nps_guide_id, "score_poll_id": ds.nps_score_poll, "text_poll_id": ds.nps_text_poll}
+    }))
+    .unwrap()
+}
+
 /// CRM records for 80 % of visitors (some already linked by id, most only by email) and 80 %
 /// of accounts (by domain), with properties to pull.
-fn seed_crm(hubspot: &HubSpotSandbox, pendo: &PendoSandbox) {
+pub fn seed_crm(hubspot: &HubSpotSandbox, pendo: &PendoSandbox) {
     type Indexed = Vec<(usize, String)>;
     let (emails, domains): (Indexed, Indexed) = pendo.with(|s| {
         (

@@ -369,29 +369,45 @@ fn edit_contacts(hubspot: &HubSpotSandbox, n: usize) {
     });
 }
 
-pub async fn sync_real(
-    tenant: &str,
-    db: &Path,
-    secrets: &Path,
-    hubspot_api: &str,
-) -> Result<(), Error> {
+/// What `pendo-hubspot sync` runs: one tenant of a local store, to completion.
+pub struct SyncRealOptions<'a> {
+    pub tenant: &'a str,
+    pub db: &'a Path,
+    pub secrets: &'a Path,
+    pub hubspot_api: &'a str,
+    /// Pendo base instead of the region hosts (`{base}/{region}`).
+    pub pendo_api: Option<String>,
+    /// Last complete day of data (default: yesterday, UTC).
+    pub today: Option<chrono::NaiveDate>,
+    /// Lease lifetime; renewed every quarter of it.
+    pub lease: std::time::Duration,
+}
+
+/// Runs a full sync of one tenant until it finishes, the way the worker Lambda would (lease,
+/// checkpoints, continuations). A run interrupted earlier (the process was killed) is resumed
+/// from its checkpoint once its lease has expired. Prints the finished run record as JSON.
+pub async fn sync_real(o: SyncRealOptions<'_>) -> Result<(), Error> {
     init_logs();
-    let repo = Repo::new(Arc::new(SqliteStore::open(db)?));
-    let tenant_id = TenantId::parse(tenant)?;
+    let repo = Repo::new(Arc::new(SqliteStore::open(o.db)?));
+    let tenant_id = TenantId::parse(o.tenant)?;
     if repo.get_tenant(&tenant_id).await?.is_none() {
-        return Err(format!("tenant {tenant} is not in {}", db.display()).into());
+        return Err(format!("tenant {} is not in {}", o.tenant, o.db.display()).into());
     }
     let queue = Arc::new(LocalQueue::new());
     let connectors = Arc::new(SecretConnectors {
-        secrets: Arc::new(LocalSecrets::new(secrets)),
+        secrets: Arc::new(LocalSecrets::new(o.secrets)),
         hubspot: HubSpotConfig {
-            api_base: hubspot_api.to_string(),
+            api_base: o.hubspot_api.to_string(),
             ..Default::default()
         },
-        pendo_base_override: None,
+        pendo_base_override: o.pendo_api,
         pendo_requests_per_second: 5,
     });
-    let worker = Worker::new(repo.clone(), queue.clone(), connectors);
+    let mut worker = Worker::new(repo.clone(), queue.clone(), connectors);
+    worker.today_override = o.today.map(shared::domain::day_number);
+    worker.lease_ttl = o.lease;
+    worker.lease_renew_every = o.lease / 4;
+    worker.defer_delay = o.lease / 4;
     queue
         .send(
             &[Job::full(tenant_id.clone(), Trigger::RunNow, Utc::now())],
@@ -399,9 +415,14 @@ pub async fn sync_real(
         )
         .await?;
     while !queue.is_empty() {
-        for job in queue.take_all() {
+        let due = queue.take_ready();
+        if due.is_empty() {
+            // A deferred job waits for the lease a killed predecessor still holds.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        for job in due {
             if let JobResult::Finished(run) = worker.handle(&job, None).await? {
-                println!("{}", serde_json::to_string_pretty(&*run)?);
+                println!("{}", serde_json::to_string(&*run)?);
             }
         }
     }

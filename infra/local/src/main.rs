@@ -7,6 +7,7 @@
 mod demo;
 mod report;
 mod serve;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -42,6 +43,16 @@ enum Command {
         secrets: PathBuf,
         #[arg(long, default_value = "https://api.hubapi.com")]
         hubspot_api: String,
+        /// Pendo API base instead of the region's host (a sandbox: regions become `{base}/{region}`).
+        #[arg(long)]
+        pendo_api: Option<String>,
+        /// The last complete day of data, `YYYY-MM-DD` (default: yesterday, UTC).
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+        /// Seconds the tenant lease lives unrenewed (renewed every quarter of it). What a killed
+        /// `sync` blocks its tenant for; the fault suite shortens it.
+        #[arg(long, default_value_t = 20, hide = true)]
+        lease_secs: u64,
     },
     /// Serve the admin API, OAuth callback and webhook intake locally, with an in-process worker.
     Serve {
@@ -49,12 +60,25 @@ enum Command {
         port: u16,
         #[arg(long, default_value = ".local/serve")]
         dir: PathBuf,
-        /// Bearer token with the operator role.
-        #[arg(long, env = "LOCAL_OPERATOR_TOKEN")]
-        operator_token: String,
-        /// Tenant admin tokens as `tenant=token` (repeatable).
-        #[arg(long = "admin-token")]
+        /// Bearer token with the operator role. A flag shows in `ps` to every user of the
+        /// machine: prefer the LOCAL_OPERATOR_TOKEN environment variable or --operator-token-file.
+        #[arg(long, env = "LOCAL_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
+        /// A file holding the operator token (first line; surrounding whitespace ignored).
+        #[arg(long, conflicts_with = "operator_token")]
+        operator_token_file: Option<PathBuf>,
+        /// Tenant admin tokens as `tenant=token` (repeatable, or comma-separated in
+        /// LOCAL_ADMIN_TOKENS, which keeps them out of `ps`).
+        #[arg(
+            long = "admin-token",
+            env = "LOCAL_ADMIN_TOKENS",
+            value_delimiter = ',',
+            hide_env_values = true
+        )]
         admin_tokens: Vec<String>,
+        /// A file of admin tokens, one `tenant=token` per line (`#` comments allowed).
+        #[arg(long)]
+        admin_tokens_file: Option<PathBuf>,
         /// Point at in-process HubSpot and Pendo sandboxes instead of the real APIs.
         #[arg(long)]
         sandbox: bool,
@@ -93,31 +117,46 @@ async fn main() {
             db,
             secrets,
             hubspot_api,
-        } => demo::sync_real(&tenant, &db, &secrets, &hubspot_api).await,
+            pendo_api,
+            today,
+            lease_secs,
+        } => {
+            demo::sync_real(demo::SyncRealOptions {
+                tenant: &tenant,
+                db: &db,
+                secrets: &secrets,
+                hubspot_api: &hubspot_api,
+                pendo_api,
+                today,
+                lease: std::time::Duration::from_secs(lease_secs.max(1)),
+            })
+            .await
+        }
         Command::Serve {
             port,
             dir,
             operator_token,
+            operator_token_file,
             admin_tokens,
+            admin_tokens_file,
             sandbox,
             sandbox_visitors,
             sandbox_accounts,
         } => {
-            let admin_tokens = admin_tokens
-                .iter()
-                .map(|p| {
-                    p.split_once('=')
-                        .map(|(t, k)| (t.to_string(), k.to_string()))
-                })
-                .collect::<Option<Vec<_>>>();
-            match admin_tokens {
-                None => Err("--admin-token takes tenant=token".into()),
-                Some(admin_tokens) => {
+            let sources = tokens::TokenSources {
+                operator: operator_token,
+                operator_file: operator_token_file,
+                admins: admin_tokens,
+                admins_file: admin_tokens_file,
+            };
+            match sources.resolve() {
+                Err(e) => Err(e.into()),
+                Ok(t) => {
                     serve::run(serve::ServeOptions {
                         port,
                         dir: &dir,
-                        operator_token,
-                        admin_tokens,
+                        operator_token: t.operator,
+                        admin_tokens: t.admins,
                         sandbox,
                         sandbox_size: (sandbox_visitors, sandbox_accounts),
                     })

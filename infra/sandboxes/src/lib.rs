@@ -10,7 +10,7 @@ pub mod hubspot;
 mod limits;
 pub mod pendo;
 
-pub use limits::{Fault, RollingLimit};
+pub use limits::{Chaos, Fault, RollingLimit};
 
 /// A running server; dropping it does not stop it (it lives as long as the runtime).
 pub struct Running {

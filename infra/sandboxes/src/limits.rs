@@ -143,3 +143,55 @@ pub(crate) fn dropped_connection() -> axum::response::Response {
         .body(axum::body::Body::from_stream(stream))
         .expect("response")
 }
+
+/// Faults at random, seeded so a failing run can be replayed: each API request (past auth and
+/// rate limits) gets one of `kinds` with probability `rate`. Counts what it injected, by kind.
+#[derive(Debug)]
+pub struct Chaos {
+    rng: rand::rngs::StdRng,
+    /// Probability (0..=1) that a request gets a fault.
+    pub rate: f64,
+    /// Fault kinds drawn from, as in [`Fault::kind`].
+    pub kinds: Vec<&'static str>,
+    /// Faults injected so far, by kind.
+    pub injected: std::collections::BTreeMap<String, u64>,
+}
+
+impl Chaos {
+    /// Every fault kind a sandbox answers with: rate limits, server errors, latency, a broken
+    /// connection before processing, and a body cut off after processing.
+    pub const ALL_KINDS: &'static [&'static str] =
+        &["429", "500", "502", "503", "slow", "drop", "cut"];
+
+    pub fn new(seed: u64, rate: f64) -> Self {
+        use rand::SeedableRng;
+        Self {
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            rate,
+            kinds: Self::ALL_KINDS.to_vec(),
+            injected: Default::default(),
+        }
+    }
+
+    /// Draws the fault for one request, if any (and counts it).
+    pub fn draw(&mut self) -> Option<Fault> {
+        use rand::Rng;
+        if self.kinds.is_empty() || !self.rng.random_bool(self.rate.clamp(0.0, 1.0)) {
+            return None;
+        }
+        let kind = self.kinds[self.rng.random_range(0..self.kinds.len())];
+        *self.injected.entry(kind.to_string()).or_default() += 1;
+        Some(Fault {
+            kind: kind.to_string(),
+            count: 1,
+            delay_ms: if kind == "slow" { 200 } else { 0 },
+            path_contains: None,
+            retry_after_secs: None,
+        })
+    }
+
+    /// Total faults injected.
+    pub fn total(&self) -> u64 {
+        self.injected.values().sum()
+    }
+}

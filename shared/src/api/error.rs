@@ -207,7 +207,7 @@ where
                 "the body must be a JSON object",
             ));
         }
-        serde_path_to_error::deserialize(value)
+        serde_path_to_error::deserialize(value.clone())
             .map(JsonBody)
             .map_err(|e| {
                 let message = e.inner().to_string();
@@ -216,24 +216,85 @@ where
                     "invalid_field",
                     message.clone(),
                 );
-                err.field = field_path(&e.path().to_string(), &message);
+                err.field = field_path(&e.path().to_string(), &message, &value);
                 err
             })
     }
 }
 
-/// The full path of the field a deserialisation error is about. serde reports a missing
-/// field at its parent (`rules[0]`, "missing field `id`"): the name is appended so the path
-/// points at the field itself (`rules[0].id`). `None` for the body as a whole.
-fn field_path(path: &str, message: &str) -> Option<String> {
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|m| m.split('`').next());
-    match (path, missing) {
+/// The full path of the field a deserialisation error is about. serde reports some errors at
+/// the parent object (`rules[0]`): a missing or unknown field by name ("missing field `id`"),
+/// and every error inside an internally tagged enum (serde buffers its fields, so the path
+/// stops at the enum). The name is appended when the message and the body (`body`) say which
+/// field it is: the named field, the key holding the unknown variant, or the one key whose value
+/// is the "invalid type/value" the message describes. `None` for the body as a whole.
+fn field_path(path: &str, message: &str, body: &serde_json::Value) -> Option<String> {
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|m| m.split('`').next())
+        .map(str::to_string)
+        .or_else(|| culprit_key(value_at(body, path)?, message));
+    match (path, named) {
         (".", None) => None,
-        (".", Some(f)) => Some(f.to_string()),
+        (".", Some(f)) => Some(f),
         (p, Some(f)) => Some(format!("{p}.{f}")),
         (p, None) => Some(p.to_string()),
+    }
+}
+
+/// The value at a serde_path_to_error path (`.`, `a.b`, `rules[1]`, `a[0].b`).
+fn value_at<'v>(body: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    if path == "." {
+        return Some(body);
+    }
+    let mut at = body;
+    for segment in path.split('.') {
+        let (key, indexes) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            at = at.get(key)?;
+        }
+        for index in indexes.split('[').filter(|s| !s.is_empty()) {
+            at = at.get(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(at)
+}
+
+/// The one key of `object` that an "unknown variant `x`" or "invalid type/value: <v>" message
+/// is about, if exactly one value matches.
+fn culprit_key(object: &serde_json::Value, message: &str) -> Option<String> {
+    use serde_json::Value;
+    let map = object.as_object()?;
+    let variant = message
+        .strip_prefix("unknown variant `")
+        .and_then(|m| m.split('`').next());
+    let unexpected = ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|m| m.rsplit_once(", expected").map(|(u, _)| u));
+    let described = |v: &Value| -> Vec<String> {
+        match v {
+            Value::Null => vec!["null".into(), "unit value".into()],
+            Value::Bool(b) => vec![format!("boolean `{b}`")],
+            Value::Number(n) if n.is_f64() => vec![format!("floating point `{n}`")],
+            Value::Number(n) => vec![format!("integer `{n}`")],
+            Value::String(s) => vec![format!("string {s:?}")],
+            Value::Array(_) => vec!["sequence".into()],
+            Value::Object(_) => vec!["map".into()],
+        }
+    };
+    let mut hits = map.iter().filter(|(_, v)| match (variant, unexpected) {
+        (Some(x), _) => v.as_str() == Some(x),
+        (None, Some(u)) => described(v).iter().any(|d| d == u),
+        _ => false,
+    });
+    match (hits.next(), hits.next()) {
+        (Some((k, _)), None) => Some(k.clone()),
+        _ => None,
     }
 }
 
@@ -317,14 +378,57 @@ mod tests {
     #[test]
     fn missing_fields_are_named_in_full() {
         assert_eq!(
-            field_path("rules[0]", "missing field `id`").as_deref(),
+            field_path("rules[0]", "missing field `id`", &serde_json::Value::Null).as_deref(),
             Some("rules[0].id")
         );
-        assert_eq!(field_path(".", "missing field `id`").as_deref(), Some("id"));
-        assert_eq!(field_path(".", "expected a map").as_deref(), None);
         assert_eq!(
-            field_path("pull[1].object", "unknown variant `x`").as_deref(),
+            field_path(".", "missing field `id`", &serde_json::Value::Null).as_deref(),
+            Some("id")
+        );
+        assert_eq!(
+            field_path(".", "expected a map", &serde_json::Value::Null).as_deref(),
+            None
+        );
+        assert_eq!(
+            field_path(
+                "pull[1].object",
+                "unknown variant `x`",
+                &serde_json::json!({"pull": [{}, {"object": "x"}]})
+            )
+            .as_deref(),
             Some("pull[1].object")
+        );
+    }
+
+    #[test]
+    fn errors_inside_tagged_enums_name_the_field() {
+        let body = json!({"rules": [{"id": "a"}, {"id": "c", "type": "teleport", "drop_percent": "x", "n": 1.5}]});
+        let at = |m: &str| field_path("rules[1]", m, &body);
+        assert_eq!(
+            at("unknown variant `teleport`, expected one of `a`").as_deref(),
+            Some("rules[1].type")
+        );
+        assert_eq!(
+            at("invalid type: string \"x\", expected f64").as_deref(),
+            Some("rules[1].drop_percent")
+        );
+        assert_eq!(
+            at("invalid type: floating point `1.5`, expected u32").as_deref(),
+            Some("rules[1].n")
+        );
+        assert_eq!(
+            at("missing field `pipeline`").as_deref(),
+            Some("rules[1].pipeline")
+        );
+        // Two keys hold the value the message describes: no guess.
+        let twice = json!({"a": "x", "b": "x"});
+        assert_eq!(
+            field_path(".", "invalid type: string \"x\", expected u8", &twice),
+            None
+        );
+        assert_eq!(
+            field_path(".", "unknown field `zzz`, expected `a`", &twice).as_deref(),
+            Some("zzz")
         );
     }
 

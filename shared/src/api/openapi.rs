@@ -38,7 +38,8 @@ use super::error::ApiError;
 )]
 pub struct ApiDoc;
 
-/// HubSpot redirects the admin's browser here after consent (public). Answers an HTML page.
+/// HubSpot redirects the admin's browser here after consent (public). Answers JSON, or an HTML
+/// page with the same message when `Accept` ranks `text/html` above JSON (browsers do).
 #[utoipa::path(get, path = "/oauth/callback", tag = "public",
     params(
         ("code" = Option<String>, Query, description = "Authorization code"),
@@ -46,11 +47,18 @@ pub struct ApiDoc;
         ("error" = Option<String>, Query, description = "Set by HubSpot when consent was refused"),
     ),
     responses(
-        (status = 200, description = "Connected", content_type = "text/html", body = String),
-        (status = 400, description = "Refused, expired, used or tampered state", content_type = "text/html", body = String),
-        (status = 409, description = "Another portal; reconnect explicitly", content_type = "text/html", body = String),
-        (status = 500, description = "Internal error", content_type = "text/html", body = String),
-        (status = 502, description = "HubSpot failed", content_type = "text/html", body = String),
+        (status = 200, description = "Connected", content(
+            (super::oauth_callback::Connected = "application/json"), (String = "text/html"))),
+        (status = 400, description = "Refused consent, missing parameter, expired, used or tampered state, or a code HubSpot refused (4xx)", content(
+            (ApiError = "application/json"), (String = "text/html"))),
+        (status = 409, description = "Another portal; reconnect explicitly", content(
+            (ApiError = "application/json"), (String = "text/html"))),
+        (status = 500, description = "Internal error", content(
+            (ApiError = "application/json"), (String = "text/html"))),
+        (status = 502, description = "HubSpot answered something unexpected", content(
+            (ApiError = "application/json"), (String = "text/html"))),
+        (status = 503, description = "HubSpot temporarily unavailable; the same link works again later (Retry-After)", content(
+            (ApiError = "application/json"), (String = "text/html"))),
     ))]
 #[allow(dead_code)]
 fn oauth_callback() {}
@@ -78,11 +86,10 @@ pub struct WebhookAccepted {
     responses(
         (status = 202, description = "Accepted", body = WebhookAccepted),
         (status = 400, description = "Malformed JSON", body = ApiError),
-        (status = 401, description = "Wrong token", body = ApiError),
-        (status = 404, description = "No such tenant", body = ApiError),
+        (status = 401, description = "Unknown tenant or wrong token (one answer for both)", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "Not JSON", body = ApiError),
-        (status = 422, description = "Not a Pendo webhook event", body = ApiError),
+        (status = 422, description = "Not a Pendo webhook event, or an impossible timestamp (before 2010 or over a day ahead); `field` names it", body = ApiError),
         (status = 500, description = "Internal error", body = ApiError),
     ))]
 #[allow(dead_code)]

@@ -34,16 +34,21 @@ async fn intake(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let id = TenantId::parse(&tenant).map_err(|_| ApiError::not_found("tenant"))?;
-    let t = s
-        .repo
-        .get_tenant(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    // An unknown tenant and a wrong token get the same answer, so the route cannot be used to
+    // find out which tenants exist.
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this webhook URL is not valid; copy it again from the tenant's webhook settings",
+        )
+    };
+    let id = TenantId::parse(&tenant).map_err(|_| refused())?;
+    let t = s.repo.get_tenant(&id).await?.ok_or_else(refused)?;
     let secrets = s.secrets.tenant(&t.id).await?;
-    let expected = secrets.webhook_token.ok_or_else(ApiError::unauthorized)?;
+    let expected = secrets.webhook_token.ok_or_else(refused)?;
     if !constant_time_eq(expected.expose().as_bytes(), token.as_bytes()) {
-        return Err(ApiError::unauthorized());
+        return Err(refused());
     }
     let body = body.map_err(|e| {
         ApiError::new(

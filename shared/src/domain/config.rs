@@ -157,7 +157,8 @@ pub enum EnumerationValue {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdentityOptions {
-    /// Match visitors without the id property to contacts by normalised email.
+    /// Match visitors without the id property to contacts by normalised email (default true).
+    #[serde(default = "default_true")]
     pub match_contacts_by_email: bool,
     /// Pendo account metadata field holding a domain, used to match companies by `domain`.
     #[serde(default)]
@@ -166,6 +167,10 @@ pub struct IdentityOptions {
     /// Create contacts for visitors with no match (off by default, as in Pendo's integration).
     #[serde(default)]
     pub create_missing_contacts: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for IdentityOptions {

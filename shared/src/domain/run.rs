@@ -135,6 +135,36 @@ pub struct RunRecord {
     /// The interrupted run this one carried on from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<RunId>,
+    /// Time and API calls per phase, in the order the phases ran (across invocations).
+    #[serde(default)]
+    pub phases: Vec<PhaseStats>,
+}
+
+/// One phase of a run: `schema`, `visitor activity`, …, `account pull`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PhaseStats {
+    pub phase: String,
+    /// Wall time spent in the phase, seconds.
+    pub seconds: f64,
+    /// HubSpot and Pendo requests the phase sent (retries included).
+    pub api_calls: u64,
+}
+
+impl RunRecord {
+    /// Adds `seconds` and `api_calls` to `phase` (appended the first time it runs).
+    pub fn add_phase(&mut self, phase: &str, seconds: f64, api_calls: u64) {
+        match self.phases.iter_mut().find(|p| p.phase == phase) {
+            Some(p) => {
+                p.seconds += seconds;
+                p.api_calls += api_calls;
+            }
+            None => self.phases.push(PhaseStats {
+                phase: phase.to_string(),
+                seconds,
+                api_calls,
+            }),
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -165,6 +195,7 @@ impl RunRecord {
             busy_seconds: 0.0,
             actions: Vec::new(),
             resumed_from: None,
+            phases: Vec::new(),
         }
     }
 }

@@ -464,6 +464,25 @@ impl HubSpotApi for HubSpotClient {
         results(&resp, "pipelines")
     }
 
+    async fn owners(&self) -> Result<Vec<super::Owner>, HubSpotError> {
+        let mut owners = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = format!("{}?limit=500", self.paths().owners());
+            if let Some(a) = &after {
+                path.push_str(&format!("&after={}", urlencoding(a)));
+            }
+            let (_, resp) = self
+                .call("hubspot.read", Method::GET, &path, None, Lane::Standard)
+                .await?;
+            owners.extend(results::<super::Owner>(&resp, "owners")?);
+            match resp["paging"]["next"]["after"].as_str() {
+                Some(next) if owners.len() < 100_000 => after = Some(next.to_string()),
+                _ => return Ok(owners),
+            }
+        }
+    }
+
     async fn associations(
         &self,
         from: &str,
@@ -495,4 +514,9 @@ impl HubSpotApi for HubSpotClient {
     fn calls(&self) -> &CallCounter {
         &self.calls
     }
+}
+
+/// A query-string value, percent-encoded (HubSpot's paging cursors are opaque strings).
+fn urlencoding(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

@@ -102,6 +102,9 @@ pub trait HubSpotApi: Send + Sync {
         properties: BTreeMap<String, String>,
     ) -> Result<(), HubSpotError>;
     async fn deal_pipelines(&self) -> Result<Vec<Pipeline>, HubSpotError>;
+    /// The portal's active owners, every page (500 per request). Needs the optional
+    /// `crm.objects.owners.read` scope: without it HubSpot answers 403.
+    async fn owners(&self) -> Result<Vec<Owner>, HubSpotError>;
     /// Ids of `to` records associated with one record.
     async fn associations(
         &self,

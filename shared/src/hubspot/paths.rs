@@ -16,6 +16,7 @@
 //! | create / update one record | `/crm/objects/2026-03/{object}[/{id}]` | `/crm/v3/objects/…` |
 //! | a record's associations | `/crm/objects/2026-03/{object}/{id}/associations/{to}` | `/crm/v4/objects/…` |
 //! | deal pipelines | none published: `/crm/v3/pipelines/deals` in both | `/crm/v3/pipelines/deals` |
+//! | owners | `/crm/v3/owners` in both (the owners guide's path) | `/crm/v3/owners` |
 
 pub use crate::domain::HubSpotApiVersion;
 
@@ -25,6 +26,10 @@ pub const AUTHORIZE: &str = "https://app.hubspot.com/oauth/authorize";
 /// Pipelines have no date-versioned path in what HubSpot published (only `/crm/v3/pipelines`),
 /// so both families read them here; revisit before the legacy paths end in September 2027.
 pub const DEAL_PIPELINES: &str = "/crm/v3/pipelines/deals";
+
+/// Owners: HubSpot's owners guide documents `/crm/v3/owners` (v2 was retired in March 2025);
+/// read there in both families, like pipelines.
+pub const OWNERS: &str = "/crm/v3/owners";
 
 /// The paths of one family. Cheap to copy; built from a tenant's [`HubSpotApiVersion`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,6 +175,11 @@ impl Paths {
     /// `GET` deal pipelines with stages: legacy in both families (see [`DEAL_PIPELINES`]).
     pub fn deal_pipelines(self) -> &'static str {
         DEAL_PIPELINES
+    }
+
+    /// `GET ?limit=500&after=`: the portal's active owners, paged (see [`OWNERS`]).
+    pub fn owners(self) -> &'static str {
+        OWNERS
     }
 }
 

@@ -79,6 +79,19 @@ pub struct PropertyOption {
     pub label: String,
 }
 
+/// A HubSpot owner (`GET /crm/v3/owners`): `id` is what `hubspot_owner_id` takes (not
+/// `userId`, which HubSpot refuses there).
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct Owner {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, rename(deserialize = "firstName"))]
+    pub first_name: Option<String>,
+    #[serde(default, rename(deserialize = "lastName"))]
+    pub last_name: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Pipeline {
     pub id: String,

@@ -77,6 +77,26 @@ pub fn timestamp_ms(v: &Value) -> Option<i64> {
     })
 }
 
+/// The earliest event time we accept: 2010-01-01T00:00:00Z, before Pendo existed (2013).
+pub const EARLIEST_EVENT_MS: i64 = 1_262_304_000_000;
+/// How far ahead of our clock an event may be stamped (clock skew), in milliseconds.
+pub const MAX_FUTURE_SKEW_MS: i64 = 24 * 3600 * 1000;
+
+/// An event stamped before Pendo existed or more than a day ahead of now is a broken sender
+/// (1970 from a zero default, 2999 from a sentinel), not data to sync.
+fn plausible(ms: i64, now_ms: i64) -> Result<i64, (&'static str, String)> {
+    if ms < EARLIEST_EVENT_MS || ms > now_ms + MAX_FUTURE_SKEW_MS {
+        let shown = chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| ms.to_string());
+        return Err((
+            "timestamp",
+            format!("{shown} is not a plausible event time (2010-01-01 up to one day from now)"),
+        ));
+    }
+    Ok(ms)
+}
+
 fn id(v: &Option<Value>) -> Option<String> {
     match v {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -86,8 +106,13 @@ fn id(v: &Option<Value>) -> Option<String> {
 }
 
 impl RawWebhookEvent {
-    /// Validates one event; `Err` names the field.
+    /// Validates one event against the current time; `Err` names the field.
     pub fn validate(self) -> Result<WebhookEvent, (&'static str, String)> {
+        self.validate_at(chrono::Utc::now().timestamp_millis())
+    }
+
+    /// Validates one event as of `now_ms` (epoch milliseconds); `Err` names the field.
+    pub fn validate_at(self, now_ms: i64) -> Result<WebhookEvent, (&'static str, String)> {
         let kind = WebhookKind::parse(
             self.event
                 .as_deref()
@@ -99,10 +124,13 @@ impl RawWebhookEvent {
             .ok_or(("uniqueId", "is required (1-200 characters)".to_string()))?;
         let timestamp_ms = match &self.timestamp {
             None => None,
-            Some(v) => Some(timestamp_ms(v).ok_or((
-                "timestamp",
-                "must be epoch seconds or milliseconds".to_string(),
-            ))?),
+            Some(v) => {
+                let ms = timestamp_ms(v).ok_or((
+                    "timestamp",
+                    "must be epoch seconds or milliseconds".to_string(),
+                ))?;
+                Some(plausible(ms, now_ms)?)
+            }
         };
         let p = &self.properties;
         let nps_score = ["pollResponse", "score", "response"]
@@ -164,5 +192,37 @@ mod tests {
         let missing: RawWebhookEvent =
             serde_json::from_value(json!({"event": "npsSubmitted"})).unwrap();
         assert_eq!(missing.validate().unwrap_err().0, "uniqueId");
+    }
+
+    #[test]
+    fn impossible_timestamps_name_the_field() {
+        // 2026-11-30T00:00:00Z
+        let now = 1_796_083_200_000i64;
+        let event = |ts: Value| -> RawWebhookEvent {
+            serde_json::from_value(
+                json!({"event": "npsSubmitted", "uniqueId": "u", "timestamp": ts}),
+            )
+            .unwrap()
+        };
+        for bad in [
+            json!(0),
+            json!(86_400),
+            json!(32_503_680_000i64),
+            json!(32_503_680_000_000i64),
+        ] {
+            let (field, msg) = event(bad.clone()).validate_at(now).unwrap_err();
+            assert_eq!(field, "timestamp", "{bad}");
+            assert!(msg.contains("not a plausible event time"), "{msg}");
+        }
+        // An hour of clock skew ahead is fine; seconds and milliseconds both land on one instant.
+        let skewed = event(json!(now / 1000 + 3600)).validate_at(now).unwrap();
+        assert_eq!(skewed.timestamp_ms, Some(now + 3_600_000));
+        assert_eq!(
+            event(json!(1626803876123i64))
+                .validate_at(now)
+                .unwrap()
+                .timestamp_ms,
+            Some(1_626_803_876_123)
+        );
     }
 }

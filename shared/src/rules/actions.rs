@@ -83,7 +83,9 @@ pub(crate) fn marker(key: &str) -> String {
     format!("[pendo-sync:{key}]")
 }
 
-/// Runs one action at most once. Returns the HubSpot id it produced, if it ran now.
+/// Runs one action at most once. Returns the HubSpot id of the record it produced: created
+/// now, or found done (a stored claim, or a HubSpot record carrying its marker); `None` for an
+/// update action already done, a dry run, or a failure recorded against the record.
 pub(crate) async fn execute(
     ctx: &mut RunCtx<'_>,
     rule: &Rule,
@@ -96,23 +98,27 @@ pub(crate) async fn execute(
         record(ctx, rule, object_id, description, None, true);
         return Ok(None);
     }
-    match ctx.repo.claim_action(ctx.tenant, key).await? {
-        ActionClaim::Done(_) => return Ok(None),
-        ActionClaim::Pending => {
-            if let Some(found) = find_created(ctx, key, &effect).await? {
-                ctx.repo.complete_action(ctx.tenant, key, &found).await?;
-                record(
-                    ctx,
-                    rule,
-                    object_id,
-                    format!("{description} (found from an interrupted attempt)"),
-                    Some(found),
-                    false,
-                );
-                return Ok(None);
-            }
-        }
-        ActionClaim::New => {}
+    // The claim in our store is a shortcut, not the truth: HubSpot's records carry the marker,
+    // so a lost or fresh claim still looks there before creating anything.
+    let claim = ctx.repo.claim_action(ctx.tenant, key).await?;
+    if let ActionClaim::Done(id) = claim {
+        return Ok(Some(id));
+    }
+    if let Some(found) = find_created(ctx, key, &effect).await? {
+        ctx.repo.complete_action(ctx.tenant, key, &found).await?;
+        let why = match claim {
+            ActionClaim::Pending => "found from an interrupted attempt",
+            _ => "found in HubSpot by its marker; not created again",
+        };
+        record(
+            ctx,
+            rule,
+            object_id,
+            format!("{description} ({why})"),
+            Some(found.clone()),
+            false,
+        );
+        return Ok(Some(found));
     }
     let (id, description) = match perform_reconciled(ctx, key, &effect).await {
         Ok(Done::Sent(id)) => (id, description),
@@ -270,22 +276,79 @@ async fn find_created(
     key: &str,
     effect: &Effect,
 ) -> Result<Option<String>, HubSpotError> {
-    let (from, record, to, field) = match effect {
-        Effect::Task { on, record, .. } => (*on, record, "tasks", "hs_task_body"),
-        Effect::Deal { company, .. } => ("companies", company, "deals", "description"),
+    let target = match effect {
+        Effect::Task { on, record, .. } => MarkedOn::tasks_of(on, record),
+        Effect::Deal { company, .. } => MarkedOn::deals_of(company),
         Effect::Update { .. } => return Ok(None),
     };
-    let ids = ctx.hubspot.associations(from, record, to).await?;
+    Ok(find_marked(ctx, &target, key)
+        .await?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, id)| id))
+}
+
+/// Where markers of created records are looked for: the `to` records associated with one
+/// `from` record, in their `field`.
+pub(crate) struct MarkedOn<'a> {
+    from: &'static str,
+    record: &'a str,
+    to: &'static str,
+    field: &'static str,
+}
+
+impl<'a> MarkedOn<'a> {
+    /// Tasks associated with a contact (`on` = "contacts") or company ("companies").
+    pub(crate) fn tasks_of(on: &'static str, record: &'a str) -> Self {
+        Self {
+            from: on,
+            record,
+            to: "tasks",
+            field: "hs_task_body",
+        }
+    }
+    /// Deals associated with a company.
+    pub(crate) fn deals_of(company: &'a str) -> Self {
+        Self {
+            from: "companies",
+            record: company,
+            to: "deals",
+            field: "description",
+        }
+    }
+}
+
+/// Every action key starting with `prefix` whose marker a record associated with the target
+/// carries, with that record's id: `[(key, hubspot_id)]`. Two HubSpot calls at most
+/// (associations, then one batch read); the rules' memory is rebuilt from this when our stored
+/// copy is gone.
+pub(crate) async fn find_marked(
+    ctx: &RunCtx<'_>,
+    on: &MarkedOn<'_>,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, HubSpotError> {
+    let ids = ctx.hubspot.associations(on.from, on.record, on.to).await?;
     if ids.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let records = ctx
         .hubspot
-        .read_records(to, &ids, &[field.to_string()])
+        .read_records(on.to, &ids, &[on.field.to_string()])
         .await?;
-    let m = marker(key);
-    Ok(records
-        .into_iter()
-        .find(|r| r.prop(field).is_some_and(|v| v.contains(&m)))
-        .map(|r| r.id))
+    let opening = marker(prefix);
+    let opening = opening.trim_end_matches(']');
+    let mut found = Vec::new();
+    for r in records {
+        let Some(text) = r.prop(on.field) else {
+            continue;
+        };
+        for (at, _) in text.match_indices(opening) {
+            let rest = &text[at + "[pendo-sync:".len()..];
+            if let Some(end) = rest.find(']') {
+                found.push((rest[..end].to_string(), r.id.clone()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }

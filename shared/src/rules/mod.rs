@@ -206,11 +206,23 @@ async fn accounts(ctx: &mut RunCtx<'_>, rules: &[Rule]) -> Result<(), SyncError>
                             .get_cursor(ctx.tenant, &name)
                             .await?
                             .unwrap_or_default();
-                        let at_risk = h.prior_minutes(today) >= (*min_prior_minutes).max(1)
-                            && h.trending(today).is_some_and(|t| t <= -drop_percent);
+                        let risk = ChurnThreshold {
+                            drop_percent: *drop_percent,
+                            min_prior_minutes: *min_prior_minutes,
+                        };
+                        let at_risk = risk.at_risk(h, today);
+                        if at_risk && mem.episode_since.is_none() {
+                            // No stored episode: it may be lost rather than absent. The task
+                            // that opened the episode carries its start day in its marker.
+                            mem.episode_since =
+                                open_episode(ctx, rule, account, company, h, &risk, today).await?;
+                            if mem.episode_since.is_some() && !rule.dry_run && !ctx.opts.dry_run {
+                                ctx.repo.put_cursor(ctx.tenant, &name, &mem).await?;
+                            }
+                        }
                         match (at_risk, mem.episode_since) {
                             (true, None) => {
-                                let key = format!("churn:{}:{account}:{today}", rule.id);
+                                let key = churn_key(rule, account, today);
                                 let body = format!(
                                     "Pendo usage of {account} dropped {:.1} % (time on app {} min in the last 180 days vs {} min before; {} active days).",
                                     -h.trending(today).unwrap_or(0.0),
@@ -256,11 +268,12 @@ async fn accounts(ctx: &mut RunCtx<'_>, rules: &[Rule]) -> Result<(), SyncError>
                             continue;
                         }
                         let name = memory_name(rule, account);
-                        let mut mem: RuleMemory = ctx
-                            .repo
-                            .get_cursor(ctx.tenant, &name)
-                            .await?
-                            .unwrap_or_default();
+                        let mut mem: RuleMemory =
+                            match ctx.repo.get_cursor(ctx.tenant, &name).await? {
+                                Some(m) => m,
+                                // Lost or never written: the deals we created say which.
+                                None => expansion_memory(ctx, rule, account, company).await?,
+                            };
                         if let Some(deal) = &mem.deal_id {
                             let open = ctx
                                 .hubspot
@@ -292,7 +305,9 @@ async fn accounts(ctx: &mut RunCtx<'_>, rules: &[Rule]) -> Result<(), SyncError>
                         if let Some(deal) = execute(ctx, rule, account, &key, effect).await? {
                             mem.deal_id = Some(deal);
                             mem.deals_created += 1;
-                            ctx.repo.put_cursor(ctx.tenant, &name, &mem).await?;
+                            if !rule.dry_run && !ctx.opts.dry_run {
+                                ctx.repo.put_cursor(ctx.tenant, &name, &mem).await?;
+                            }
                         }
                     }
                     _ => {}
@@ -304,6 +319,75 @@ async fn accounts(ctx: &mut RunCtx<'_>, rules: &[Rule]) -> Result<(), SyncError>
             None => return Ok(()),
         }
     }
+}
+
+/// When a churn-risk rule considers an account at risk.
+struct ChurnThreshold {
+    drop_percent: f64,
+    min_prior_minutes: u64,
+}
+
+impl ChurnThreshold {
+    fn at_risk(&self, h: &ActivityHistory, day: i32) -> bool {
+        h.prior_minutes(day) >= self.min_prior_minutes.max(1)
+            && h.trending(day).is_some_and(|t| t <= -self.drop_percent)
+    }
+}
+
+/// Action key of the task that opens a churn episode starting on `day` (day number).
+fn churn_key(rule: &Rule, account: &str, day: i32) -> String {
+    format!("churn:{}:{account}:{day}", rule.id)
+}
+
+/// The start day of a churn episode still open today, rebuilt from HubSpot: the latest churn
+/// task of this rule on the company, if the account has been at risk every day since the day in
+/// its marker. `None` means a new episode starts today.
+async fn open_episode(
+    ctx: &RunCtx<'_>,
+    rule: &Rule,
+    account: &str,
+    company: &str,
+    h: &ActivityHistory,
+    risk: &ChurnThreshold,
+    today: i32,
+) -> Result<Option<i32>, SyncError> {
+    let prefix = format!("churn:{}:{account}:", rule.id);
+    let marked = actions::find_marked(
+        ctx,
+        &actions::MarkedOn::tasks_of("companies", company),
+        &prefix,
+    )
+    .await?;
+    let latest = marked
+        .iter()
+        .filter_map(|(key, _)| key.strip_prefix(&prefix)?.parse::<i32>().ok())
+        .filter(|d| *d <= today)
+        .max();
+    Ok(latest.filter(|start| (*start..=today).all(|d| risk.at_risk(h, d))))
+}
+
+/// An expansion rule's memory rebuilt from the deals carrying its markers on the company: the
+/// latest one is the current deal, and the count continues after it.
+async fn expansion_memory(
+    ctx: &RunCtx<'_>,
+    rule: &Rule,
+    account: &str,
+    company: &str,
+) -> Result<RuleMemory, SyncError> {
+    let prefix = format!("exp:{}:{account}:", rule.id);
+    let marked = actions::find_marked(ctx, &actions::MarkedOn::deals_of(company), &prefix).await?;
+    let latest = marked
+        .into_iter()
+        .filter_map(|(key, id)| Some((key.strip_prefix(&prefix)?.parse::<u32>().ok()?, id)))
+        .max();
+    Ok(match latest {
+        Some((n, deal)) => RuleMemory {
+            deal_id: Some(deal),
+            deals_created: n + 1,
+            ..RuleMemory::default()
+        },
+        None => RuleMemory::default(),
+    })
 }
 
 async fn nps(ctx: &mut RunCtx<'_>, rule: &Rule) -> Result<(), SyncError> {

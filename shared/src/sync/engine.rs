@@ -300,9 +300,20 @@ impl SyncEngine {
         cp: &mut Checkpoint,
         started: Instant,
     ) -> Result<bool, SyncError> {
+        let calls = |ctx: &RunCtx<'_>| -> u64 {
+            ctx.hubspot.calls().snapshot().values().sum::<u64>()
+                + ctx.pendo.calls().snapshot().values().sum::<u64>()
+        };
+        let (t0, c0) = (Instant::now(), calls(ctx));
         setup(ctx).await?;
+        ctx.run.add_phase(
+            PHASES[0],
+            t0.elapsed().as_secs_f64(),
+            calls(ctx).saturating_sub(c0),
+        );
         while cp.phase < PHASES.len() {
             let after = cp.after.take();
+            let (t0, c0, phase) = (Instant::now(), calls(ctx), cp.phase);
             let step = match cp.phase {
                 0 => Step::Done, // schema: done in setup, every invocation
                 1 => usage::activity_step(ctx, ObjectKind::Visitor, after).await?,
@@ -316,6 +327,11 @@ impl SyncEngine {
                 9 => super::segments::segments_step(ctx).await?,
                 _ => super::events::events_step(ctx, after).await?,
             };
+            ctx.run.add_phase(
+                PHASES[phase],
+                t0.elapsed().as_secs_f64(),
+                calls(ctx).saturating_sub(c0),
+            );
             match step {
                 Step::Done => {
                     cp.phase += 1;

@@ -140,6 +140,15 @@ pub(crate) const PHASES: [&str; 11] = [
 pub struct PlannedWrite {
     pub direction: crate::domain::Direction,
     pub object: crate::domain::ObjectKind,
+    /// `source → target` ids, for people.
     pub id: String,
+    /// The values the write would set (`null` clears).
     pub values: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The HubSpot record a push would write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hubspot_id: Option<String>,
+    /// What the target holds now for the same keys, when the dry run read it (the first rows
+    /// of its report): shown beside `values`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }

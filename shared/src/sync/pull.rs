@@ -244,6 +244,8 @@ async fn process(
                 object: kind,
                 id: format!("{} → {pendo_id}", r.id),
                 values: values.clone(),
+                hubspot_id: None,
+                current: None,
             });
             continue;
         }

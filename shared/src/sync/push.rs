@@ -269,6 +269,8 @@ impl Candidate {
                 .iter()
                 .map(|(k, v)| (k.clone(), json!(v)))
                 .collect(),
+            hubspot_id: Some(hs.to_string()),
+            current: None,
         }
     }
 }

@@ -389,4 +389,48 @@ pub fn routes() -> Router<Shared> {
         "/crm/v3/pipelines/deals",
         get(|| async { Json(pipelines()) }),
     )
+    .route("/crm/v3/owners", get(list_owners))
+}
+
+/// The portal's owners (three people, one archived), as `GET /crm/v3/owners` answers: pages of
+/// `limit` (default 100, at most 500) with `paging.next.after`; archived owners only when
+/// `archived=true` (HubSpot's owners guide).
+pub fn owners() -> Vec<Value> {
+    let owner = |id: &str, first: &str, last: &str, archived: bool| {
+        json!({"id": id, "email": format!("{}@example.com", first.to_lowercase()),
+               "type": "PERSON", "firstName": first, "lastName": last, "userId": id.parse::<u64>().unwrap() + 1000,
+               "createdAt": "2024-01-05T10:00:00.000Z", "updatedAt": "2025-06-01T10:00:00.000Z", "archived": archived})
+    };
+    vec![
+        owner("41629779", "Holly", "Flax", false),
+        owner("41629780", "Dwight", "Schrute", false),
+        owner("41629781", "Jim", "Halpert", false),
+        owner("41629782", "Ryan", "Howard", true),
+    ]
+}
+
+async fn list_owners(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 500);
+    let archived = q.get("archived").is_some_and(|a| a == "true");
+    let all: Vec<Value> = owners()
+        .into_iter()
+        .filter(|o| o["archived"].as_bool() == Some(archived))
+        .collect();
+    let start = q
+        .get("after")
+        .and_then(|a| a.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(all.len());
+    let end = (start + limit).min(all.len());
+    let mut body = json!({"results": all[start..end]});
+    if end < all.len() {
+        body["paging"] = json!({"next": {"after": end.to_string()}});
+    }
+    Json(body).into_response()
 }

@@ -69,6 +69,8 @@ pub struct HubSpotState {
     pub burst: RollingLimit,
     pub search: RollingLimit,
     pub faults: Vec<Fault>,
+    /// Random faults on every API request (none by default).
+    pub chaos: Option<crate::limits::Chaos>,
     pub counts: BTreeMap<String, u64>,
     pub access_tokens: HashMap<String, Instant>,
     pub refresh_tokens: HashSet<String>,
@@ -147,6 +149,7 @@ impl HubSpotState {
             search: RollingLimit::new(cfg.search_per_second, Duration::from_secs(1)),
             cfg,
             faults: Vec::new(),
+            chaos: None,
             counts: BTreeMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashSet::new(),
@@ -414,6 +417,11 @@ async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Resp
             !s.search.admit()
         } else {
             !s.burst.admit()
+        };
+        // Chaos applies to requests the limits admitted, as an outage behind the gate would.
+        let fault = match fault {
+            None if !limited => s.chaos.as_mut().and_then(|c| c.draw()),
+            f => f,
         };
         (fault, limited.then_some(is_search))
     };

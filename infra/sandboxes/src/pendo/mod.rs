@@ -30,6 +30,8 @@ pub struct PendoState {
     pub keys: HashMap<String, (String, bool)>,
     pub limit: RollingLimit,
     pub faults: Vec<Fault>,
+    /// Random faults on every API request (none by default).
+    pub chaos: Option<crate::limits::Chaos>,
     pub counts: BTreeMap<String, u64>,
 }
 
@@ -67,6 +69,7 @@ impl PendoSandbox {
             keys: HashMap::new(),
             limit: RollingLimit::new(cfg.requests_per_second, Duration::from_secs(1)),
             faults: Vec::new(),
+            chaos: None,
             counts: BTreeMap::new(),
         }));
         let running = crate::serve(router(state.clone()), port).await?;
@@ -145,12 +148,16 @@ async fn gate(
         if !s.limit.admit() {
             return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
         }
-        take_fault(&mut s.faults, &path)
+        take_fault(&mut s.faults, &path).or_else(|| s.chaos.as_mut().and_then(|c| c.draw()))
     };
     if let Some(f) = fault {
         match f.kind.as_str() {
             "slow" => tokio::time::sleep(Duration::from_millis(f.delay_ms)).await,
             "drop" => return crate::limits::dropped_connection(),
+            "cut" => {
+                let processed = next.run(req).await;
+                return crate::limits::cut_body(processed.status());
+            }
             "429" => return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response(),
             code => {
                 let status = code

@@ -42,6 +42,11 @@ pub struct HubSpotSchema {
     pub deal_pipelines: Vec<HubSpotPipeline>,
     /// Values of the contacts' `lifecyclestage` property.
     pub lifecycle_stages: Vec<String>,
+    /// Active owners (for rule forms that assign one). Empty when they cannot be read, with
+    /// the reason in `owners_unavailable` (the optional `crm.objects.owners.read` scope was not
+    /// granted, typically): the console then takes an owner id typed by hand.
+    pub owners: Vec<crate::hubspot::Owner>,
+    pub owners_unavailable: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -140,6 +145,13 @@ pub(super) async fn hubspot_schema(
         .await
         .map_err(hubspot_upstream)?;
     let pipelines = hubspot.deal_pipelines().await.map_err(hubspot_upstream)?;
+    let (owners, owners_unavailable) = match hubspot.owners().await {
+        Ok(mut o) => {
+            o.sort_by(|a, b| (&a.last_name, &a.first_name).cmp(&(&b.last_name, &b.first_name)));
+            (o, None)
+        }
+        Err(e) => (Vec::new(), Some(format!("owners could not be read: {e}"))),
+    };
     let lifecycle_stages = contacts
         .iter()
         .find(|p| p.name == "lifecyclestage")
@@ -147,6 +159,8 @@ pub(super) async fn hubspot_schema(
         .unwrap_or_default();
     Ok(Json(HubSpotSchema {
         portal_id: t.hubspot_portal_id,
+        owners,
+        owners_unavailable,
         contact_properties: props(contacts),
         company_properties: props(companies),
         deal_pipelines: pipelines

@@ -217,8 +217,20 @@ pub(super) async fn validate_rules(
             RuleKind::PqlRouting {
                 segment_id,
                 lifecycle_stage,
-                ..
+                owner_id,
             } => {
+                // An owner must exist when the portal lets us read owners; without the optional
+                // scope HubSpot itself refuses an unknown one when the rule writes it.
+                if let Some(owner) = owner_id {
+                    if let Ok(owners) = hubspot.owners().await {
+                        if !owners.iter().any(|o| &o.id == owner) {
+                            return Err(ApiError::invalid(
+                                format!("rules[{i}].owner_id"),
+                                format!("HubSpot has no active owner '{owner}'"),
+                            ));
+                        }
+                    }
+                }
                 let lifecycle = contact_props.iter().find(|c| c.name == "lifecyclestage");
                 if !lifecycle.is_some_and(|l| l.options.iter().any(|o| &o.value == lifecycle_stage))
                 {

@@ -12,7 +12,7 @@ mod runs;
 mod tenants;
 pub mod views;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -128,19 +128,105 @@ async fn load(state: &AppState, caller: &Caller, raw: &str) -> Result<Tenant, Ap
         .ok_or_else(|| ApiError::not_found("tenant"))
 }
 
-fn limit(q: &PageQuery) -> Result<usize, ApiError> {
-    match q.limit {
-        None => Ok(50),
-        Some(n) if (1..=200).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid("limit", "must be 1-200")),
+/// A page request from the query string (`after`, `limit`), each parameter checked by name: an
+/// unknown or repeated parameter, a `limit` outside 1-200 or a malformed `after` is a 422
+/// naming it.
+pub(super) struct Paging {
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Paging {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Paging::parse(parts.uri.query().unwrap_or(""), &[]).map(|(p, _)| p)
     }
 }
 
-fn page_query(
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<PageQuery, ApiError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
+/// `GET /v1/tenants`' query: a page, and optionally only tenants in one `status`.
+pub(super) struct TenantListQuery {
+    pub page: Paging,
+    pub status: Option<crate::domain::TenantStatus>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TenantListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let (page, extra) = Paging::parse(parts.uri.query().unwrap_or(""), &["status"])?;
+        let status = match extra.get("status") {
+            None => None,
+            Some(s) => Some(
+                serde_json::from_value(serde_json::Value::String(s.clone())).map_err(|_| {
+                    ApiError::invalid("status", "must be enabled, disabled or needs_attention")
+                })?,
+            ),
+        };
+        Ok(Self { page, status })
+    }
+}
+
+impl Paging {
+    /// Default page size.
+    const DEFAULT_LIMIT: usize = 50;
+
+    /// Parses `after` and `limit`, and the route's `extra` parameters (returned by name).
+    pub(super) fn parse(
+        query: &str,
+        extra: &[&str],
+    ) -> Result<(Self, std::collections::BTreeMap<String, String>), ApiError> {
+        let mut after = None;
+        let mut limit = None;
+        let mut others = std::collections::BTreeMap::new();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot_taken = match key.as_ref() {
+                "after" => after.replace(value.to_string()).is_some(),
+                "limit" => limit.replace(value.to_string()).is_some(),
+                k if extra.contains(&k) => {
+                    others.insert(k.to_string(), value.to_string()).is_some()
+                }
+                other => {
+                    let shown: String =
+                        other.chars().filter(|c| !c.is_control()).take(40).collect();
+                    let takes: Vec<&str> =
+                        ["after", "limit"].iter().chain(extra).copied().collect();
+                    return Err(ApiError::invalid(
+                        shown,
+                        format!(
+                            "unknown query parameter (this route takes {})",
+                            takes.join(", ")
+                        ),
+                    ));
+                }
+            };
+            if slot_taken {
+                return Err(ApiError::invalid(key.to_string(), "given twice"));
+            }
+        }
+        let limit = match limit {
+            None => Self::DEFAULT_LIMIT,
+            Some(l) => match l.parse::<usize>() {
+                Ok(n) if (1..=200).contains(&n) => n,
+                _ => return Err(ApiError::invalid("limit", "must be a whole number 1-200")),
+            },
+        };
+        if let Some(a) = &after {
+            if a.is_empty() || a.len() > 512 || a.chars().any(char::is_control) {
+                return Err(ApiError::invalid(
+                    "after",
+                    "must be the `next` value of the previous page (1-512 printable characters)",
+                ));
+            }
+        }
+        Ok((Self { after, limit }, others))
+    }
 }
 
 /// The HubSpot API path family the tenant is on (its config; 2026-03 when it has none).

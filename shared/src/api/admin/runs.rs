@@ -160,11 +160,75 @@ pub(super) async fn dry_run(
         })
         .await
         .map_err(|e| upstream_err("dry run failed", e))?;
+    let mut would_write = result.planned;
+    show_current_values(hubspot.as_ref(), &mut would_write).await;
     Ok(Json(DryRunReport {
         counts: result.run.counts,
         api_calls: result.run.api_calls,
-        would_write: result.planned,
+        would_write,
     }))
+}
+
+/// Rows of a dry run report that get the target's current values beside the new ones.
+const SIDE_BY_SIDE_ROWS: usize = 20;
+
+/// Reads what HubSpot holds now for the first pushed contacts and companies of a dry run
+/// report (one batch read per object), so the review shows current and new values side by
+/// side. A failed read leaves the rows without `current`: the report stands without it.
+async fn show_current_values(
+    hubspot: &dyn crate::hubspot::HubSpotApi,
+    rows: &mut [crate::sync::PlannedWrite],
+) {
+    for kind in ObjectKind::ALL {
+        let picked: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| {
+                w.direction == crate::domain::Direction::Push
+                    && w.object == kind
+                    && w.hubspot_id.is_some()
+            })
+            .map(|(i, _)| i)
+            .take(SIDE_BY_SIDE_ROWS)
+            .collect();
+        if picked.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = picked
+            .iter()
+            .filter_map(|i| rows[*i].hubspot_id.clone())
+            .collect();
+        let mut properties: Vec<String> = picked
+            .iter()
+            .flat_map(|i| rows[*i].values.keys().cloned())
+            .collect();
+        properties.sort();
+        properties.dedup();
+        let Ok(records) = hubspot
+            .read_records(kind.hubspot_object(), &ids, &properties)
+            .await
+        else {
+            continue;
+        };
+        for i in picked {
+            let w = &mut rows[i];
+            let Some(r) = records
+                .iter()
+                .find(|r| Some(&r.id) == w.hubspot_id.as_ref())
+            else {
+                continue;
+            };
+            w.current = Some(
+                w.values
+                    .keys()
+                    .map(|k| {
+                        let v = r.prop(k).filter(|v| !v.is_empty());
+                        (k.clone(), v.map_or(serde_json::Value::Null, |v| v.into()))
+                    })
+                    .collect(),
+            );
+        }
+    }
 }
 
 /// Run history, newest first, paged.
@@ -175,14 +239,10 @@ pub(super) async fn list_runs(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    q: Paging,
 ) -> Result<Json<RunPage>, ApiError> {
     let t = load(&s, &caller, &id).await?;
-    let q = page_query(q)?;
-    let page = s
-        .repo
-        .list_runs(&t.id, q.after.as_deref(), limit(&q)?)
-        .await?;
+    let page = s.repo.list_runs(&t.id, q.after.as_deref(), q.limit).await?;
     Ok(Json(RunPage {
         items: page.items,
         next: page.next,
@@ -197,10 +257,9 @@ pub(super) async fn get_run(
     State(s): State<AppState>,
     caller: Caller,
     Path((id, run_id)): Path<(String, String)>,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    q: Paging,
 ) -> Result<Json<RunDetail>, ApiError> {
     let t = load(&s, &caller, &id).await?;
-    let q = page_query(q)?;
     let run_id = RunId(run_id);
     let run = s
         .repo
@@ -209,7 +268,7 @@ pub(super) async fn get_run(
         .ok_or_else(|| ApiError::not_found("run"))?;
     let errors = s
         .repo
-        .list_run_errors(&t.id, &run_id, q.after.as_deref(), limit(&q)?)
+        .list_run_errors(&t.id, &run_id, q.after.as_deref(), q.limit)
         .await?;
     Ok(Json(RunDetail {
         run,

@@ -39,21 +39,50 @@ pub(super) async fn create_tenant(
 }
 
 /// List tenants, paged (operator).
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(PageQuery),
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(PageQuery,
+        ("status" = Option<crate::domain::TenantStatus>, Query, description = "Only tenants in this status")),
     responses((status = 200, description = "One page of tenants", body = TenantPage)))]
 pub(super) async fn list_tenants(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    q: TenantListQuery,
 ) -> Result<Json<TenantPage>, ApiError> {
     caller.operator()?;
-    let q = page_query(q)?;
-    let page = s.repo.list_tenants(q.after.as_deref(), limit(&q)?).await?;
-    Ok(Json(TenantPage {
-        items: page.items,
-        next: page.next,
-    }))
+    let Some(status) = q.status else {
+        let page = s
+            .repo
+            .list_tenants(q.page.after.as_deref(), q.page.limit)
+            .await?;
+        return Ok(Json(TenantPage {
+            items: page.items,
+            next: page.next,
+        }));
+    };
+    // Filtered: read pages until `limit` match, but never more than a bounded number of
+    // tenants per request; `next` then resumes the scan where it stopped.
+    let mut items = Vec::new();
+    let mut after = q.page.after.clone();
+    let mut scanned = 0;
+    loop {
+        let page = s.repo.list_tenants(after.as_deref(), 200).await?;
+        for t in page.items {
+            scanned += 1;
+            after = Some(t.id.to_string());
+            if t.status == status {
+                items.push(t);
+            }
+            if items.len() == q.page.limit || scanned == FILTER_SCAN_LIMIT {
+                return Ok(Json(TenantPage { items, next: after }));
+            }
+        }
+        if page.next.is_none() {
+            return Ok(Json(TenantPage { items, next: None }));
+        }
+    }
 }
+
+/// Tenants a filtered list request reads at most before answering with a `next` cursor.
+const FILTER_SCAN_LIMIT: usize = 2000;
 
 /// Get a tenant.
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = TenantId, Path)),
@@ -82,7 +111,8 @@ pub(super) async fn update_tenant(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             "nothing to update: give display_name and/or pendo_region",
-        ));
+        )
+        .field("display_name"));
     }
     if let Some(name) = b.display_name {
         let checked = Tenant::new(t.id.clone(), &name, t.pendo_region, t.created_at)?;

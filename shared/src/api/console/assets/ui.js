@@ -66,6 +66,7 @@ export function fmtTime(t) {
 
 export function fmtDuration(secs) {
   if (secs === null || secs === undefined) return '—';
+  if (secs < 10) return `${Math.round(secs * 10) / 10} s`;
   if (secs < 60) return `${Math.round(secs)} s`;
   if (secs < 3600) return `${Math.round(secs / 60)} min`;
   if (secs < 86400) return `${Math.round(secs / 3600)} h`;

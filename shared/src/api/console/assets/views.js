@@ -148,6 +148,11 @@ export async function runDetail(ctx, id, runId) {
       ['Failed', String(c.failed)], ['Retried from earlier runs', String(c.retried)], ['Matched by e-mail or domain', String(c.resolved)],
       ['Ambiguous (not guessed)', String(c.ambiguous)], ['Without a match', String(c.unmatched)], ['Rule actions', String(c.actions)],
     ])),
+    h('section', { class: 'card' }, h('h2', {}, 'Phases'),
+      (r.phases || []).length ? scroller(h('table', { 'aria-label': 'Phases' },
+        h('thead', {}, h('tr', {}, ['Phase', 'Time', 'API calls'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, r.phases.map((p) => h('tr', {}, h('td', {}, p.phase.replace(':', ' · ')),
+          h('td', {}, fmtDuration(p.seconds)), h('td', {}, String(p.api_calls))))))) : h('p', {}, 'Not recorded for this run.')),
     h('section', { class: 'card' }, h('h2', {}, 'API calls by kind'),
       Object.keys(r.api_calls).length ? kv(Object.entries(r.api_calls).map(([k, v]) => [k, String(v)])) : h('p', {}, 'None recorded.')),
     r.actions.length ? h('section', { class: 'card' }, h('h2', {}, 'Rule actions'), h('ul', {}, r.actions.map((a) =>
@@ -166,8 +171,9 @@ export async function tenants(ctx) {
   let all = [];
   let next = null;
   const more = button('Load more', () => load(), { class: 'btn' });
+  // The filter is applied by the server (GET /v1/tenants?status=…), so paging stays exact.
   const render = () => {
-    const shown = all.filter((t) => !filter.value || t.status === filter.value);
+    const shown = all;
     body.replaceChildren(...shown.map((t) => h('tr', {},
       h('td', {}, h('a', { href: `#/t/${enc(t.id)}/dashboard` }, t.display_name)), h('td', {}, h('code', {}, t.id)),
       h('td', {}, badge(t.status)), h('td', {}, t.hubspot_portal_id ? String(t.hubspot_portal_id) : '—'),
@@ -175,13 +181,18 @@ export async function tenants(ctx) {
     if (!shown.length) body.append(h('tr', {}, h('td', { colspan: '5' }, 'No tenant matches.')));
   };
   const load = async () => {
-    const page = await call('GET', `tenants?limit=100${next ? `&after=${enc(next)}` : ''}`);
+    const status = filter.value ? `&status=${enc(filter.value)}` : '';
+    const page = await call('GET', `tenants?limit=100${status}${next ? `&after=${enc(next)}` : ''}`);
     all = all.concat(page.items);
     next = page.next;
     more.hidden = !next;
     render();
   };
-  filter.addEventListener('change', render);
+  filter.addEventListener('change', () => {
+    all = [];
+    next = null;
+    load();
+  });
   const tid = h('input', { type: 'text', required: true, pattern: '[a-z0-9][a-z0-9\\-]{2,63}', name: 'id', 'data-field': 'id' });
   const name = h('input', { type: 'text', required: true, maxlength: '200', name: 'display_name', 'data-field': 'display_name' });
   const region = select([['us', 'US'], ['us1', 'US1'], ['eu', 'EU'], ['jp', 'Japan'], ['au', 'Australia']], 'us');

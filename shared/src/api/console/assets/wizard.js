@@ -348,9 +348,15 @@ async function rules(env) {
       case 'pql_routing':
         sel('Pendo segment', 'segment_id', pd.segments.map((s) => [s.id, s.name]), r.segment_id);
         sel('Lifecycle stage', 'lifecycle_stage', hs.lifecycle_stages, r.lifecycle_stage);
-        {
+        if (hs.owners.length) {
+          // The portal's owners by name; the value is the owner id HubSpot's hubspot_owner_id takes.
+          const names = hs.owners.map((o) => [o.id, [o.first_name, o.last_name].filter(Boolean).join(' ') + (o.email ? ` (${o.email})` : '')]);
+          sel('Owner of new contacts (optional)', 'owner_id', names, r.owner_id, true);
+        } else {
           const owner = h('input', { type: 'text', value: r.owner_id || '', 'data-field': `rules[${i}].owner_id` });
-          parts.push(field('Owner id (optional)', owner, 'The HubSpot owner given to new contacts.'));
+          parts.push(field('Owner id (optional)', owner, hs.owners_unavailable
+            ? `The HubSpot owner given to new contacts. The list of owners could not be read (${hs.owners_unavailable}); type the owner id.`
+            : 'The HubSpot owner given to new contacts.'));
           read.push((o) => { if (owner.value.trim()) o.owner_id = owner.value.trim(); });
         }
         break;
@@ -524,11 +530,20 @@ async function review(env) {
       const rows = r.would_write.slice(0, 20);
       out.replaceChildren(
         h('p', {}, `A sync would push ${r.counts.pushed} and pull ${r.counts.pulled} records (${r.counts.unchanged} unchanged). The first ${rows.length}:`),
-        scroller(h('table', {}, h('caption', {}, 'Records a sync would change'),
-          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Record'), h('th', { scope: 'col' }, 'Values it would write'))),
-          h('tbody', {}, rows.map((w) => h('tr', {},
-            h('td', {}, `${w.direction === 'push' ? 'HubSpot' : 'Pendo'} ${w.object === 'visitor' ? (w.direction === 'push' ? 'contact' : 'visitor') : (w.direction === 'push' ? 'company' : 'account')} ${w.id}`),
-            h('td', {}, h('ul', { class: 'kv' }, Object.entries(w.values).map(([k, v]) => h('li', {}, h('code', {}, k), ' = ', v === null ? '(cleared)' : String(v)))))))))));
+        scroller(h('table', {}, h('caption', {}, 'Records a sync would change: what the target holds now, and what the sync would write'),
+          h('thead', {}, h('tr', {}, ['Record', 'Field', 'Now', 'Would write'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', {}, rows.flatMap((w) => {
+            const shown = (v) => (v === null || v === undefined ? '(empty)' : String(v));
+            const entries = Object.entries(w.values);
+            const who = `${w.direction === 'push' ? 'HubSpot' : 'Pendo'} ${w.object === 'visitor' ? (w.direction === 'push' ? 'contact' : 'visitor') : (w.direction === 'push' ? 'company' : 'account')} ${w.id}`;
+            return entries.map(([k, v], n) => {
+              const now = w.current ? shown(w.current[k]) : 'not read';
+              const changed = !w.current || shown(w.current[k]) !== shown(v);
+              return h('tr', { class: changed ? 'changed' : 'same' },
+                n === 0 ? h('th', { scope: 'rowgroup', rowspan: String(entries.length) }, who) : null,
+                h('td', {}, h('code', {}, k)), h('td', {}, now), h('td', {}, v === null ? '(cleared)' : String(v)));
+            });
+          })))));
       announce('Dry run finished; nothing was written.', 'ok');
     } catch (x) {
       out.replaceChildren(errorBox(x));
