@@ -15,6 +15,8 @@ mod converge;
 mod deletion;
 #[path = "suites/end_state.rs"]
 mod end_state;
+#[path = "suites/events.rs"]
+mod events;
 #[path = "suites/fault_suite.rs"]
 mod fault_suite;
 #[path = "suites/health.rs"]
@@ -31,6 +33,8 @@ mod lambda_functions;
 mod legacy_paths;
 #[path = "suites/pendo.rs"]
 mod pendo;
+#[path = "suites/privacy.rs"]
+mod privacy;
 #[path = "suites/queue.rs"]
 mod queue;
 #[path = "suites/record_faults.rs"]
@@ -45,6 +49,8 @@ mod run_state;
 mod scheduler;
 #[path = "suites/secrets.rs"]
 mod secrets;
+#[path = "suites/segments.rs"]
+mod segments;
 #[path = "suites/store_contract.rs"]
 mod store_contract;
 #[path = "suites/sync_e2e.rs"]

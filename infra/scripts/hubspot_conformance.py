@@ -24,6 +24,8 @@ import urllib.request
 
 import dateutil.parser
 import hubspot.crm.associations.v4 as assoc_v4
+import hubspot.crm.lists as crm_lists
+import hubspot.events.send as events_send
 import hubspot.crm.objects as objects
 import hubspot.crm.pipelines as pipelines
 import hubspot.crm.properties as properties
@@ -35,12 +37,16 @@ FAMILIES = {
         "properties": "/crm/properties/2026-03",
         "oauth": "/oauth/2026-03",
         "associations": "/crm/objects/2026-03",
+        "lists": "/crm/lists/2026-03",
+        "events": "/events/2026-03",
     },
     "legacy": {
         "objects": "/crm/v3/objects",
         "properties": "/crm/v3/properties",
         "oauth": "/oauth/v3",
         "associations": "/crm/v4/objects",
+        "lists": "/crm/v3/lists",
+        "events": "/events/v3",
     },
 }
 # No date-versioned pipelines path is published: both families read the legacy one.
@@ -309,6 +315,54 @@ class Conformance:
             pairs = [(r["toObjectId"], t["typeId"]) for r in got["results"] for t in r["associationTypes"]]
             self.expect(f"{tag} {frm}->{to} association type", list(pairs) == [want],
                         f"expected [{want}], got {pairs}")
+
+        # Segments: a MANUAL contact list found by name or created, members added and removed.
+        ls = p["lists"]
+        lname = f"Pendo power users {name}"
+        by_name = f"{b}{ls}/object-type-id/0-1/name/{urllib.parse.quote(lname)}"
+        st, raw, _ = http("GET", by_name, token=token)
+        self.check(f"{tag} GET {ls}/object-type-id/0-1/name/{{name}} (absent)", st, raw, crm_lists, "Error", {404})
+        st, raw, _ = http("POST", f"{b}{ls}", token=token,
+                          body={"name": lname, "objectTypeId": "0-1", "processingType": "MANUAL"})
+        _, created = self.check(f"{tag} POST {ls}", st, raw, crm_lists, "ListCreateResponse", {200})
+        st, raw, _ = http("GET", by_name, token=token)
+        self.check(f"{tag} GET {ls}/object-type-id/0-1/name/{{name}}", st, raw, crm_lists, "ListFetchResponse", {200})
+        lid = created["list"]["listId"]
+        st, raw, _ = http("PUT", f"{b}{ls}/{lid}/memberships/add-and-remove", token=token,
+                          body={"recordIdsToAdd": [ids[a], "999999999"], "recordIdsToRemove": []})
+        _, mem = self.check(f"{tag} PUT {ls}/{{id}}/memberships/add-and-remove", st, raw, crm_lists,
+                            "MembershipsUpdateResponse", {200})
+        self.expect(f"{tag} list membership answer", mem and mem.get("recordIdsMissing") == ["999999999"]
+                    and mem.get("recordsIdsAdded") == [ids[a]], f"{mem}")
+        st, raw, _ = http("PUT", f"{b}{ls}/{lid}/memberships/add-and-remove", token=token,
+                          body={"recordIdsToAdd": [], "recordIdsToRemove": [ids[a]]})
+        _, mem = self.check(f"{tag} PUT {ls}/{{id}}/memberships/add-and-remove (remove)", st, raw, crm_lists,
+                            "MembershipsUpdateResponse", {200})
+        self.expect(f"{tag} list removal answer", mem and mem.get("recordIdsRemoved") == [ids[a]], f"{mem}")
+
+        # Custom events (§7b). The SDK has no model for event definitions: their answers are
+        # checked field by field; send errors parse as the send API's Error.
+        ev = p["events"]
+        ename = f"pendo_conformance_{name.replace('-', '_')}"
+        st, raw, _ = http("POST", f"{b}{ev}/event-definitions", token=token, body={
+            "name": ename, "label": "Conformance", "description": "d", "primaryObject": "CONTACT",
+            "propertyDefinitions": [{"name": "pendo_event_count", "label": "Count", "type": "number"}]})
+        d = json.loads(raw) if raw else {}
+        self.expect(f"{tag} POST {ev}/event-definitions", st == 201 and d.get("name") == ename
+                    and d.get("fullyQualifiedName", "").endswith("_" + ename), f"{st} {raw[:200]!r}")
+        st, raw, _ = http("GET", f"{b}{ev}/event-definitions?limit=100", token=token)
+        listed = json.loads(raw).get("results", []) if st == 200 else []
+        self.expect(f"{tag} GET {ev}/event-definitions", any(x.get("name") == ename for x in listed),
+                    f"{st} {raw[:200]!r}")
+        occurrence = {"eventName": d.get("fullyQualifiedName"), "objectId": ids[a],
+                      "occurredAt": "2026-11-29T00:00:00Z", "properties": {"pendo_event_count": "3"},
+                      "uuid": f"6f1c2b1e-0c7e-5d6a-9b1f-00000000000{len(name) % 10}"}
+        for attempt in ("", " (replay)"):
+            st, raw, _ = http("POST", f"{b}{ev}/send/batch", token=token, body={"inputs": [occurrence]})
+            self.expect(f"{tag} POST {ev}/send/batch{attempt}", st == 204 and not raw, f"{st} {raw[:200]!r}")
+        bad = dict(occurrence, properties={"pendo_event_count": "x" * 51})
+        st, raw, _ = http("POST", f"{b}{ev}/send/batch", token=token, body={"inputs": [bad]})
+        self.check(f"{tag} POST {ev}/send/batch (value over 50 chars)", st, raw, events_send, "Error", {400})
 
         # Errors outside OAuth: an unknown token.
         st, raw, _ = http("GET", f"{b}{pr}/contacts", token="not-a-token")

@@ -6,6 +6,7 @@
 
 mod child;
 mod counting_store;
+mod events;
 mod extras;
 mod report;
 mod world;
@@ -49,6 +50,10 @@ async fn main() {
                 .expect("--today"),
         )
         .await;
+        return;
+    }
+    if let Some(n) = arg(&args, "--events").and_then(|n| n.parse().ok()) {
+        print!("{}", events::section(n).await);
         return;
     }
     let sizes: Vec<usize> = arg(&args, "--sizes")
@@ -121,6 +126,7 @@ async fn main() {
         &lambdas,
         started.elapsed(),
     );
+    let md = md + &events::section(sizes.first().copied().unwrap_or(10_000)).await;
     std::fs::write(&out, md).expect("write report");
     eprintln!("wrote {out} in {:.0} s", started.elapsed().as_secs_f64());
 }

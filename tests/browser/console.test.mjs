@@ -124,7 +124,7 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   await page.getByRole('button', { name: 'Create tenant' }).click();
 
   // 1. Pendo: a wrong key is refused with the reason, the right one verified.
-  await heading(page, /Step 1 of 8: Pendo key/);
+  await heading(page, /Step 1 of 10: Pendo key/);
   await page.getByLabel('Pendo region').selectOption('us');
   await page.getByLabel('Integration key').fill('not-a-real-key');
   await page.getByRole('button', { name: 'Verify and continue' }).click();
@@ -134,7 +134,7 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   await page.getByRole('button', { name: 'Verify and continue' }).click();
 
   // 2. HubSpot: OAuth in a popup (the sandbox's consent page approves at once).
-  await heading(page, /Step 2 of 8: Connect HubSpot/);
+  await heading(page, /Step 2 of 10: Connect HubSpot/);
   await shoot(page, '03-hubspot');
   const popup = page.waitForEvent('popup');
   await page.getByRole('button', { name: 'Connect HubSpot' }).click();
@@ -145,7 +145,7 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   await page.getByRole('button', { name: 'Continue' }).click();
 
   // 3. Map objects: join keys from the portal's properties.
-  await heading(page, /Step 3 of 8: Map objects/);
+  await heading(page, /Step 3 of 10: Map objects/);
   const contactKey = page.getByLabel('Contact property holding the Pendo visitor id');
   assert.equal(await contactKey.inputValue(), 'pendo_visitor_id');
   assert.ok((await contactKey.locator('option').count()) > 3, 'the portal\'s contact properties are offered');
@@ -153,7 +153,7 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   await page.getByRole('button', { name: 'Save and continue' }).click();
 
   // 4. Pull: HubSpot job title → Pendo visitor field.
-  await heading(page, /Step 4 of 8: Pull/);
+  await heading(page, /Step 4 of 10: Pull/);
   await page.getByRole('button', { name: 'Add a mapping' }).click();
   await page.getByLabel('HubSpot property').selectOption('jobtitle');
   await page.getByLabel('Pendo field').selectOption('hubspot_jobtitle');
@@ -162,14 +162,14 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   await page.getByRole('button', { name: 'Save and continue' }).click();
 
   // 5. Push: usage and NPS groups.
-  await heading(page, /Step 5 of 8: Push/);
+  await heading(page, /Step 5 of 10: Push/);
   await page.getByRole('group', { name: 'Usage' }).waitFor();
   await page.getByRole('group', { name: 'NPS', exact: true }).waitFor();
   await shoot(page, '07-push');
   await page.getByRole('button', { name: 'Save and continue' }).click();
 
   // 6. Rules: a churn-risk rule in dry-run mode, a trial → paid rule from the live pipelines.
-  await heading(page, /Step 6 of 8: Lifecycle rules/);
+  await heading(page, /Step 6 of 10: Lifecycle rules/);
   await page.getByLabel('New rule').selectOption('churn_risk');
   await page.getByRole('button', { name: 'Add rule' }).click();
   await page.getByLabel('New rule').selectOption('trial_to_paid');
@@ -189,8 +189,22 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   assert.equal(await page.getByRole('group', { name: 'Onboarding checklist', exact: true }).count(), 0);
   await page.getByRole('button', { name: 'Save and continue' }).click();
 
+  // 7. Product events: pages, features and track events from the subscription.
+  await heading(page, /Step 7 of 10: Product events/);
+  await page.getByRole('group', { name: 'Pages' }).getByLabel(/Home/).check();
+  await page.getByRole('group', { name: 'Track events' }).getByLabel(/^Upgraded Plan/).check();
+  await page.getByLabel(/Properties of Upgraded Plan/).fill('plan');
+  await shoot(page, '08b-events');
+  await page.getByRole('button', { name: 'Save and continue' }).click();
+
+  // 8. Segments: one followed by a static list.
+  await heading(page, /Step 8 of 10: Segments/);
+  await page.getByLabel(/^Follow .*Power users/i).check();
+  await shoot(page, '08c-segments');
+  await page.getByRole('button', { name: 'Save and continue' }).click();
+
   // 7. Review + dry run.
-  await heading(page, /Step 7 of 8: Review/);
+  await heading(page, /Step 9 of 10: Review/);
   await page.getByRole('button', { name: 'Run a dry run' }).click();
   const review = page.getByRole('table', { name: /Records a sync would change/ });
   await review.waitFor({ timeout: 60_000 });
@@ -204,7 +218,7 @@ test('wizard: empty tenant → enabled, first sync finished, its run shows an in
   await page.getByRole('button', { name: 'Continue' }).click();
 
   // 8. Enable, then the first sync's progress live until it finishes.
-  await heading(page, /Step 8 of 8: Enable/);
+  await heading(page, /Step 10 of 10: Enable/);
   await page.getByRole('button', { name: 'Enable the sync' }).click();
   await page.locator('#sync-done').waitFor({ timeout: 180_000 });
   await shoot(page, '10-enabled-first-sync');
@@ -268,7 +282,7 @@ test('the wizard works with the keyboard alone', async () => {
   await page.keyboard.press('Enter');
   await heading(page, 'Tenants');
   await page.goto(`${BASE}/console/#/t/${tenant}/setup`);
-  await heading(page, /Step 1 of 8/);
+  await heading(page, /Step 1 of 10/);
   assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus moves to the step heading');
   await tabTo(/Pendo region/);
   await page.keyboard.press('End'); // select the last region with the keyboard …
@@ -276,7 +290,7 @@ test('the wizard works with the keyboard alone', async () => {
   await tabTo(/Integration key/);
   await page.keyboard.type('sandbox-key');
   await page.keyboard.press('Enter');
-  await heading(page, /Step 2 of 8/);
+  await heading(page, /Step 2 of 10/);
   await tabTo(/^Connect HubSpot/);
   const popup = page.waitForEvent('popup');
   await page.keyboard.press('Enter');
@@ -286,21 +300,26 @@ test('the wizard works with the keyboard alone', async () => {
   assert.match(await page.evaluate(() => document.activeElement.textContent), /Continue/);
   await page.keyboard.press('Enter');
   for (const [n, name] of [[3, 'Map objects'], [4, 'Pull'], [5, 'Push']]) {
-    await heading(page, new RegExp(`Step ${n} of 8: ${name}`));
+    await heading(page, new RegExp(`Step ${n} of 10: ${name}`));
     await tabTo(/^Save and continue/, 120);
     await page.keyboard.press('Enter');
   }
-  await heading(page, /Step 6 of 8/);
+  await heading(page, /Step 6 of 10/);
   await tabTo(/New rule/);
   await page.keyboard.press('ArrowDown'); // the next kind of rule
   await tabTo(/^Add rule/);
   await page.keyboard.press('Enter');
   await tabTo(/^Save and continue/, 120);
   await page.keyboard.press('Enter');
-  await heading(page, /Step 7 of 8/);
+  for (const [n, name] of [[7, 'Product events'], [8, 'Segments']]) {
+    await heading(page, new RegExp(`Step ${n} of 10: ${name}`));
+    await tabTo(/^Save and continue/, 120);
+    await page.keyboard.press('Enter');
+  }
+  await heading(page, /Step 9 of 10/);
   await tabTo(/^Continue/, 80);
   await page.keyboard.press('Enter');
-  await heading(page, /Step 8 of 8/);
+  await heading(page, /Step 10 of 10/);
   await tabTo(/^Enable the sync/);
   const rules = await api('GET', `tenants/${tenant}/rules`);
   assert.equal(rules.body.rules.length, 1, 'the rule added with the keyboard was saved');

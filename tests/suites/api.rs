@@ -473,6 +473,7 @@ async fn openapi_lists_every_route_and_each_route_exists() {
         let concrete = path
             .replace("{id}", "missing-tenant")
             .replace("{run_id}", "r1")
+            .replace("{visitor_id}", "v1")
             .replace("{tenant}", "missing-tenant")
             .replace("{token}", "t");
         for method in methods {
@@ -518,7 +519,7 @@ async fn openapi_lists_every_route_and_each_route_exists() {
             n += 1;
         }
     }
-    assert_eq!(n, 27, "operations in the document");
+    assert_eq!(n, 28, "operations in the document");
     // Request bodies carry their constraints, and every body schema resolves.
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
@@ -922,4 +923,97 @@ async fn pendo_webhooks_through_the_local_server_end_up_in_hubspot() {
         matches!(score.as_deref(), Some("2") | Some("3")),
         "{score:?}"
     );
+}
+
+/// Per-visitor erasure is for operators; a visitor we know nothing about is erased as a no-op.
+#[tokio::test]
+async fn visitor_erasure_is_an_operator_route() {
+    let api = Api::new().await;
+    let a = api.tenant_a.clone();
+    api.call(
+        "POST",
+        "/v1/tenants",
+        Some(OP),
+        Some(json!({"id": a, "display_name": "A", "pendo_region": "eu"})),
+    )
+    .await;
+    let path = format!("/v1/tenants/{a}/visitors/v000042");
+    let r = api.call("DELETE", &path, Some(ADMIN_A), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = api.call("DELETE", &path, Some(OP), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"visitor_id": "v000042", "hubspot_contact_cleared": null, "items_forgotten": 0})
+    );
+}
+
+/// Custom events and segments in the config are checked against the live systems, each
+/// refusal naming its field; the status carries the events state once events are set.
+#[tokio::test]
+async fn events_and_segments_config_name_the_field() {
+    let api = Api::new().await;
+    let a = api.connected_tenant().await;
+    let put = |body: serde_json::Value| {
+        let path = format!("/v1/tenants/{a}/config");
+        let api = &api;
+        async move { api.call("PUT", &path, Some(ADMIN_A), Some(body)).await }
+    };
+    let cases = [
+        (
+            json!({"events": {"items": [{"source": "page", "id": "page-nope"}]}}),
+            "events.items[0].id",
+        ),
+        (
+            json!({"events": {"items": [{"source": "page", "id": "page-home", "properties": ["x"]}]}}),
+            "events.items[0].properties",
+        ),
+        (
+            json!({"events": {"items": [], "stop_at_percent": 0}}),
+            "events.stop_at_percent",
+        ),
+        (
+            json!({"segments": [{"segment_id": "seg-nope", "list_name": "L"}]}),
+            "segments[0].segment_id",
+        ),
+        (
+            json!({"segments": [{"segment_id": "seg-power-users"}]}),
+            "segments[0]",
+        ),
+        (
+            json!({"segments": [{"segment_id": "seg-power-users", "contact_property": "jobtitle"}]}),
+            "segments[0].contact_property",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = put(body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body} -> {}",
+            r.body
+        );
+        assert_eq!(r.json()["field"], field, "{body} -> {}", r.body);
+    }
+    let ok = put(json!({
+        "events": {"items": [{"source": "track", "id": "track-upgraded", "properties": ["plan"]},
+                             {"source": "feature", "id": "feat-export"}]},
+        "segments": [{"segment_id": "seg-power-users", "list_name": "Power users"}]
+    }))
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.json()["events"]["backfill_days"], 30);
+    assert_eq!(ok.json()["events"]["monthly_limit"], 30_000_000);
+    assert_eq!(ok.json()["events"]["stop_at_percent"], 90);
+    let schema = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/{a}/pendo/schema"),
+            Some(ADMIN_A),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(schema["pages"].as_array().unwrap().len(), 3);
+    assert_eq!(schema["track_types"][0]["id"], "track-upgraded");
 }

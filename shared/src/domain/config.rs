@@ -240,6 +240,12 @@ pub struct SyncConfigInput {
     /// `"2026-03"` (default) or `"legacy"`; anything else is rejected naming this field.
     #[serde(default)]
     pub hubspot_api_version: Option<HubSpotApiVersion>,
+    /// Pendo events sent to HubSpot as custom events (see `domain::events`).
+    #[serde(default)]
+    pub events: Option<super::EventsConfig>,
+    /// Pendo segments followed by a contact property and/or a static list.
+    #[serde(default)]
+    pub segments: Vec<super::SegmentMapping>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -252,6 +258,10 @@ pub struct SyncConfig {
     pub nps: Option<NpsConfig>,
     pub schedule: Schedule,
     pub hubspot_api_version: HubSpotApiVersion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<super::EventsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<super::SegmentMapping>,
 }
 
 impl Default for SyncConfig {
@@ -264,6 +274,8 @@ impl Default for SyncConfig {
             nps: None,
             schedule: Schedule::default(),
             hubspot_api_version: HubSpotApiVersion::default(),
+            events: None,
+            segments: Vec::new(),
         }
     }
 }
@@ -354,6 +366,10 @@ impl SyncConfig {
                 ));
             }
         }
+        if let Some(e) = &input.events {
+            e.validate()?;
+        }
+        super::validate_segments(&input.segments)?;
         let identity = input.identity.unwrap_or_default();
         if let Some(f) = &identity.account_domain_field {
             if !is_pendo_field(f) {
@@ -371,6 +387,8 @@ impl SyncConfig {
             nps: input.nps,
             schedule,
             hubspot_api_version: input.hubspot_api_version.unwrap_or_default(),
+            events: input.events,
+            segments: input.segments,
         })
     }
 

@@ -2,20 +2,24 @@
 //! Every type validates on construction and on deserialisation, so an invalid value cannot be represented.
 
 mod config;
+mod events;
 mod health;
 mod ids;
 mod job;
 mod rules;
 mod run;
+mod segments;
 mod state;
 mod tenant;
 
 pub use config::*;
+pub use events::*;
 pub use health::*;
 pub use ids::*;
 pub use job::*;
 pub use rules::*;
 pub use run::*;
+pub use segments::*;
 pub use state::*;
 pub use tenant::*;
 

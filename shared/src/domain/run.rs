@@ -53,6 +53,19 @@ pub struct RunCounts {
     /// Pushed properties a person had edited in HubSpot, overwritten with Pendo's values.
     #[serde(default)]
     pub overwritten: u64,
+    /// Visitors Pendo flags do-not-process, left out of every HubSpot write.
+    pub do_not_process: u64,
+    /// Newly flagged visitors whose Pendo properties were cleared in HubSpot.
+    pub privacy_cleared: u64,
+    /// Custom event occurrences sent to HubSpot.
+    pub events_sent: u64,
+    /// Event property values cut to HubSpot's length limits (sent cut, never rejected).
+    pub events_truncated: u64,
+    /// Event rows of visitors with no linked contact and no e-mail-shaped id (not sent).
+    pub events_unlinked: u64,
+    /// Segment members who joined / left a mapped segment and were written to HubSpot.
+    pub segment_joined: u64,
+    pub segment_left: u64,
 }
 
 impl RunCounts {
@@ -67,6 +80,13 @@ impl RunCounts {
         self.unmatched += other.unmatched;
         self.actions += other.actions;
         self.overwritten += other.overwritten;
+        self.do_not_process += other.do_not_process;
+        self.privacy_cleared += other.privacy_cleared;
+        self.events_sent += other.events_sent;
+        self.events_truncated += other.events_truncated;
+        self.events_unlinked += other.events_unlinked;
+        self.segment_joined += other.segment_joined;
+        self.segment_left += other.segment_left;
     }
 }
 

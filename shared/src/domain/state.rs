@@ -33,6 +33,9 @@ pub struct ObjectState {
     /// The record lost (or had changed) its join property: the next push stamps it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restamp: bool,
+    /// Pendo flags the visitor do-not-process (`metadata.pendo.donotprocess`) and what we had
+    /// written about them in HubSpot is cleared: nothing more is sent until the flag goes.
+    pub do_not_process: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -106,7 +106,7 @@ impl PortalLimits {
     }
 }
 
-pub(super) enum Lane {
+pub(crate) enum Lane {
     Standard,
     Search,
 }
@@ -421,6 +421,34 @@ impl HubSpotApi for HubSpotClient {
             });
         }
         Ok(())
+    }
+
+    async fn event_definitions(&self) -> Result<Vec<super::EventDefinition>, HubSpotError> {
+        self.list_event_definitions().await
+    }
+
+    async fn create_event_definition(
+        &self,
+        spec: &super::EventDefinitionSpec,
+    ) -> Result<super::EventDefinition, HubSpotError> {
+        self.post_event_definition(spec).await
+    }
+
+    async fn send_events(&self, batch: &[super::EventOccurrence]) -> Result<(), HubSpotError> {
+        self.post_events(batch).await
+    }
+
+    async fn find_or_create_list(&self, name: &str) -> Result<String, HubSpotError> {
+        self.list_find_or_create(name).await
+    }
+
+    async fn change_list_members(
+        &self,
+        list_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<super::MembershipChange, HubSpotError> {
+        self.list_change_members(list_id, add, remove).await
     }
 
     async fn deal_pipelines(&self) -> Result<Vec<super::Pipeline>, HubSpotError> {

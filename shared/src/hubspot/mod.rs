@@ -5,6 +5,8 @@
 mod batch;
 mod client;
 mod error;
+mod events;
+mod lists;
 pub mod oauth;
 pub mod paths;
 mod schema;
@@ -13,6 +15,8 @@ mod types;
 
 pub use client::{Auth, HubSpotClient, HubSpotConfig, PortalLimits, BATCH_LIMIT};
 pub use error::{HubSpotError, OAuthFailure};
+pub use events::{EventDefinition, EventDefinitionSpec, EventOccurrence, EVENT_BATCH_LIMIT};
+pub use lists::{MembershipChange, LIST_MEMBERSHIP_CHUNK};
 pub use paths::HubSpotApiVersion;
 pub use schema::{pendo_property_specs, validate_value, SchemaReport};
 pub use types::*;
@@ -108,5 +112,23 @@ pub trait HubSpotApi: Send + Sync {
         id: &str,
         to: &str,
     ) -> Result<Vec<String>, HubSpotError>;
+    /// Custom event definitions of the portal (every page; §7b).
+    async fn event_definitions(&self) -> Result<Vec<EventDefinition>, HubSpotError>;
+    /// Creates one custom event definition on contacts; not repeated after a lost answer.
+    async fn create_event_definition(
+        &self,
+        spec: &EventDefinitionSpec,
+    ) -> Result<EventDefinition, HubSpotError>;
+    /// Sends ≤ [`EVENT_BATCH_LIMIT`] occurrences in one call (HubSpot dedupes on `uuid`).
+    async fn send_events(&self, batch: &[EventOccurrence]) -> Result<(), HubSpotError>;
+    /// The id of the static contact list with this name, created (MANUAL) when missing.
+    async fn find_or_create_list(&self, name: &str) -> Result<String, HubSpotError>;
+    /// Adds and removes contact ids (one call per [`LIST_MEMBERSHIP_CHUNK`] of each).
+    async fn change_list_members(
+        &self,
+        list_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<MembershipChange, HubSpotError>;
     fn calls(&self) -> &CallCounter;
 }

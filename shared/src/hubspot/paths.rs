@@ -126,6 +126,52 @@ impl Paths {
         }
     }
 
+    fn events_root(self) -> &'static str {
+        match self.0 {
+            HubSpotApiVersion::V2026_03 => "/events/2026-03",
+            HubSpotApiVersion::Legacy => "/events/v3",
+        }
+    }
+
+    /// `GET ?limit&after` lists / `POST` creates custom event definitions (§7b; the 2026-03
+    /// twin follows the documented `/events/2026-03/send/batch` prefix).
+    pub fn event_definitions(self) -> String {
+        format!("{}/event-definitions", self.events_root())
+    }
+
+    /// `POST {inputs:[…]}` sends custom event occurrences; success has no body (§7b).
+    pub fn event_send_batch(self) -> String {
+        format!("{}/send/batch", self.events_root())
+    }
+
+    fn lists_root(self) -> &'static str {
+        match self.0 {
+            HubSpotApiVersion::V2026_03 => "/crm/lists/2026-03",
+            HubSpotApiVersion::Legacy => "/crm/v3/lists",
+        }
+    }
+
+    /// `POST {name, objectTypeId, processingType}` creates a list → `{list:{listId,…}}`
+    /// (HubSpot 2026-03 reference "crm/lists").
+    pub fn lists(self) -> String {
+        self.lists_root().to_string()
+    }
+
+    /// `GET` one list by name → `{list:{listId,…}}`, 404 when none.
+    pub fn list_by_name(self, object_type_id: &str, name: &str) -> String {
+        format!(
+            "{}/object-type-id/{object_type_id}/name/{}",
+            self.lists_root(),
+            encode_segment(name)
+        )
+    }
+
+    /// `PUT {recordIdsToAdd, recordIdsToRemove}` on a MANUAL list (HubSpot 2026-03 reference
+    /// "Update list memberships").
+    pub fn list_memberships(self, list_id: &str) -> String {
+        format!("{}/{list_id}/memberships/add-and-remove", self.lists_root())
+    }
+
     /// `GET` deal pipelines with stages: legacy in both families (see [`DEAL_PIPELINES`]).
     pub fn deal_pipelines(self) -> &'static str {
         DEAL_PIPELINES
@@ -135,6 +181,18 @@ impl Paths {
     pub fn owners(self) -> &'static str {
         OWNERS
     }
+}
+
+/// Percent-encodes one path segment (RFC 3986 unreserved characters stay).
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

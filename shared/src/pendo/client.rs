@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::{
-    pipelines, DayRollup, FeatureUse, KeyCheck, MetadataOutcome, MetadataRow, NpsResponse,
-    PendoAccount, PendoApi, PendoError, PendoVisitor,
+    pipelines, DayRollup, EventCount, EventCountQuery, FeatureUse, KeyCheck, MetadataOutcome,
+    MetadataRow, NpsResponse, PendoAccount, PendoApi, PendoError, PendoVisitor,
 };
 use crate::domain::{NpsConfig, ObjectKind};
 use crate::http::{CallCounter, RetryPolicy, RollingWindowLimiter};
@@ -396,6 +396,48 @@ impl PendoApi for PendoClient {
         self.write_metadata(kind, rows).await
     }
 
+    async fn event_counts(&self, q: &EventCountQuery<'_>) -> Result<Vec<EventCount>, PendoError> {
+        // A page must hold at least one visitor's rows; track properties can split a day.
+        let limit = q.limit.max(q.days as usize * 8 + 1);
+        let q = EventCountQuery { limit, ..q.clone() };
+        let rows = self.aggregate(pipelines::event_counts(&q)).await?;
+        let full = rows.len() >= limit;
+        let mut out: Vec<EventCount> = rows
+            .iter()
+            .filter_map(|r| {
+                let properties = q
+                    .properties
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, name)| {
+                        let v = &r[format!("p{i}")];
+                        let text = match v {
+                            Value::String(s) => s.clone(),
+                            Value::Null => return None,
+                            other => other.to_string(),
+                        };
+                        Some((name.clone(), text))
+                    })
+                    .collect();
+                Some(EventCount {
+                    visitor_id: r["visitorId"].as_str()?.to_string(),
+                    account_id: r["accountId"].as_str().map(str::to_string),
+                    day: r["day"].as_i64()?.div_euclid(pipelines::DAY_MS) as i32,
+                    count: r["count"].as_f64().unwrap_or(0.0).round() as u64,
+                    properties,
+                })
+            })
+            .filter(|c| c.count > 0)
+            .collect();
+        if full {
+            // The last visitor may continue on the next page: start there next time.
+            if let Some(last) = out.last().map(|r| r.visitor_id.clone()) {
+                out.retain(|r| r.visitor_id != last);
+            }
+        }
+        Ok(out)
+    }
+
     async fn segment_members(&self, segment_id: &str) -> Result<Vec<String>, PendoError> {
         let rows = self
             .aggregate(pipelines::segment_members(segment_id))
@@ -433,6 +475,27 @@ impl PendoApi for PendoClient {
 
     async fn features(&self) -> Result<Vec<(String, String)>, PendoError> {
         let rows = self.aggregate(pipelines::features()).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some((
+                    r["id"].as_str()?.to_string(),
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    async fn event_catalog(
+        &self,
+        source: crate::domain::EventSource,
+    ) -> Result<Vec<(String, String)>, PendoError> {
+        let name = match source {
+            crate::domain::EventSource::Page => "pages",
+            crate::domain::EventSource::Feature => return self.features().await,
+            crate::domain::EventSource::Track => "trackTypes",
+        };
+        let rows = self.aggregate(pipelines::catalog(name)).await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {

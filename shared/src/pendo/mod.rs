@@ -129,5 +129,13 @@ pub trait PendoApi: Send + Sync {
     async fn features(&self) -> Result<Vec<(String, String)>, PendoError>;
     /// (id, name) of every segment.
     async fn segments(&self) -> Result<Vec<(String, String)>, PendoError>;
+    /// (id, name) of every tagged page (`Page`), feature (`Feature`) or track type (`Track`).
+    async fn event_catalog(
+        &self,
+        source: crate::domain::EventSource,
+    ) -> Result<Vec<(String, String)>, PendoError>;
+    /// Per-visitor per-day event counts of one page, feature or track type, in (visitor, day)
+    /// order; a page never splits one visitor's rows.
+    async fn event_counts(&self, q: &EventCountQuery<'_>) -> Result<Vec<EventCount>, PendoError>;
     fn calls(&self) -> &CallCounter;
 }

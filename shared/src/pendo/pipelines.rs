@@ -27,14 +27,14 @@ fn keyset(id_field: &str, after: Option<&str>, limit: usize) -> Vec<Value> {
     steps
 }
 
-/// Pipeline A: visitors with first/last visit, primary account and email.
+/// Pipeline A: visitors with first/last visit, primary account, email and the GDPR flag.
 pub fn visitors(after: Option<&str>, limit: usize) -> Value {
     let mut p = vec![json!({"source": {"visitors": {"identified": true}}})];
     p.extend(keyset("visitorId", after, limit));
     p.push(
         json!({"select": {"visitorId": "visitorId", "firstVisit": "metadata.auto.firstvisit",
         "lastVisit": "metadata.auto.lastvisit", "accountId": "metadata.auto.accountid",
-        "email": "metadata.agent.email"}}),
+        "email": "metadata.agent.email", "doNotProcess": "metadata.pendo.donotprocess"}}),
     );
     envelope("visitors", p)
 }
@@ -157,6 +157,17 @@ pub fn features() -> Value {
     )
 }
 
+/// Tagged pages or track event types (`pages` / `trackTypes` sources, reference/pendo.md §2.2).
+pub fn catalog(source: &str) -> Value {
+    envelope(
+        source,
+        vec![
+            json!({"source": {source: null}}),
+            json!({"select": {"id": "id", "name": "name"}}),
+        ],
+    )
+}
+
 /// Visitors in a segment.
 pub fn segment_members(segment_id: &str) -> Value {
     envelope(
@@ -167,6 +178,39 @@ pub fn segment_members(segment_id: &str) -> Value {
             json!({"select": {"visitorId": "visitorId"}}),
         ],
     )
+}
+
+/// Per-visitor per-day counts of one page, feature or track type (`pageEvents` /
+/// `featureEvents` / `trackEvents` with a `dayRange` time series, reference/pendo.md §2.2),
+/// grouped also by the chosen Track Event properties (read as `properties.<name>`; the row
+/// field is [UNCONFIRMED] in Pendo's docs), sorted by visitor and day, keyset-paged on visitor.
+pub fn event_counts(q: &crate::pendo::EventCountQuery<'_>) -> Value {
+    let (source, param) = q.source.pendo_source();
+    let mut src = serde_json::Map::new();
+    src.insert(source.into(), json!({ param: q.item_id }));
+    src.insert(
+        "timeSeries".into(),
+        json!({"period": "dayRange", "first": day_start_ms(q.first_day), "count": q.days}),
+    );
+    let mut p = vec![json!({ "source": src }), json!({"identified": "visitorId"})];
+    let mut keys = vec![json!("visitorId"), json!("day")];
+    if !q.properties.is_empty() {
+        let eval: serde_json::Map<String, Value> = q
+            .properties
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (format!("p{i}"), json!(format!("properties.{name}"))))
+            .collect();
+        p.push(json!({ "eval": eval }));
+        keys.extend((0..q.properties.len()).map(|i| json!(format!("p{i}"))));
+    }
+    p.push(json!({"group": {"group": keys, "fields": {"count": {"sum": "numEvents"}, "accountId": {"first": "accountId"}}}}));
+    p.push(json!({"sort": ["visitorId", "day"]}));
+    if let Some(a) = q.after {
+        p.push(json!({"filter": format!("visitorId>{}", quote(a))}));
+    }
+    p.push(json!({"limit": q.limit}));
+    envelope("event-counts", p)
 }
 
 pub fn day_start_ms(day: i32) -> i64 {

@@ -23,6 +23,20 @@ pub struct PendoVisitor {
     pub first_visit_ms: Option<i64>,
     #[serde(default, rename = "lastVisit", deserialize_with = "epoch_ms")]
     pub last_visit_ms: Option<i64>,
+    /// Pendo's GDPR flag, `metadata.pendo.donotprocess` (pendo.md §2.5): such a visitor must
+    /// never reach the CRM. `true` or `"true"` sets it; anything else (missing, `null`) does not.
+    #[serde(default, rename = "doNotProcess", deserialize_with = "flag")]
+    pub do_not_process: bool,
+}
+
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(match &v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.trim().eq_ignore_ascii_case("true"),
+        Value::Number(n) => n.as_i64() == Some(1),
+        _ => false,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -123,4 +137,29 @@ pub struct FeatureUse {
     pub events: u64,
     /// Day number of the first use in the window.
     pub first_day: i32,
+}
+
+/// What to count: one page, feature or track type, per visitor and day, over a day range.
+#[derive(Clone, Debug)]
+pub struct EventCountQuery<'a> {
+    pub source: crate::domain::EventSource,
+    pub item_id: &'a str,
+    /// Track Event properties to group by (each distinct combination is its own row).
+    pub properties: &'a [String],
+    pub first_day: i32,
+    pub days: u32,
+    /// Visitors strictly after this id.
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// Events of one item by one visitor on one day (with the chosen Track Event property values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventCount {
+    pub visitor_id: String,
+    pub account_id: Option<String>,
+    pub day: i32,
+    pub count: u64,
+    /// (Track property, value as text), in the query's order; a missing value is absent.
+    pub properties: Vec<(String, String)>,
 }

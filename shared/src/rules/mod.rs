@@ -514,6 +514,10 @@ async fn pql(ctx: &mut RunCtx<'_>, rule: &Rule) -> Result<(), SyncError> {
         }
         let mut unlinked = Vec::new();
         for visitor in chunk {
+            if states.get(visitor).is_some_and(|s| s.do_not_process) {
+                // Pendo's GDPR flag: never updated, never created (sync::privacy).
+                continue;
+            }
             let key = format!("pql:{}:{visitor}", rule.id);
             match states.get(visitor).and_then(|s| s.hubspot_id.clone()) {
                 Some(contact) => {

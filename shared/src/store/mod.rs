@@ -13,6 +13,7 @@
 //! | `T#<tenant>` | `LNK#V#<contact>` / `LNK#A#<company>` | Pendo id a HubSpot record was last written for (drift and identity checks) |
 //! | `T#<tenant>` | `PULL#V#<hs id>` / `PULL#A#<hs id>` | pull state: fingerprint written to Pendo |
 //! | `T#<tenant>` | `CUR#<name>` | cursors and checkpoints |
+//! | `T#<tenant>` | `SEGM#<segment>#V#<visitor>` | contact id of a segment member written to HubSpot |
 //! | `T#<tenant>` | `RUN#<run id>` | run records (run ids sort by time; TTL 90 days) |
 //! | `T#<tenant>` | `RERR#<run id>#<seq>` | per-record errors of a run (TTL 90 days) |
 //! | `T#<tenant>` | `DEDUPE#<key>` | webhook and job dedupe markers (TTL) |

@@ -323,7 +323,9 @@ impl SyncEngine {
                 5 => push::push_step(ctx, ObjectKind::Account, after).await?,
                 6 => crate::rules::rules_step(ctx).await?,
                 7 => pull::pull_step(ctx, ObjectKind::Visitor, after).await?,
-                _ => pull::pull_step(ctx, ObjectKind::Account, after).await?,
+                8 => pull::pull_step(ctx, ObjectKind::Account, after).await?,
+                9 => super::segments::segments_step(ctx).await?,
+                _ => super::events::events_step(ctx, after).await?,
             };
             ctx.run.add_phase(
                 PHASES[phase],

@@ -3,17 +3,20 @@
 //! invocation with nothing skipped and nothing written twice.
 //!
 //! Phases: schema → activity (visitors, accounts) → NPS → push (visitors, accounts) → lifecycle
-//! rules → pull (contacts, companies).
+//! rules → pull (contacts, companies) → segments → custom events.
 
 mod create;
 mod drift;
 pub(crate) mod engine;
+pub mod events;
 pub mod fields;
 mod identity;
 mod nps;
 mod pull;
 mod push;
 pub(crate) mod reread;
+pub mod privacy;
+mod segments;
 mod usage;
 
 pub use engine::{RunRequest, RunResult, SyncEngine, SyncOutcome};
@@ -131,7 +134,7 @@ pub struct Checkpoint {
     pub continuations: u32,
 }
 
-pub(crate) const PHASES: [&str; 9] = [
+pub(crate) const PHASES: [&str; 11] = [
     "schema",
     "activity:visitors",
     "activity:accounts",
@@ -141,6 +144,8 @@ pub(crate) const PHASES: [&str; 9] = [
     "rules",
     "pull:contacts",
     "pull:companies",
+    "segments",
+    "events",
 ];
 
 /// A planned write (dry run report and samples).

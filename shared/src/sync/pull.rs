@@ -212,6 +212,11 @@ async fn process(
         .into_iter()
         .filter_map(|r| r.prop(join).map(|p| (p.to_string(), r.clone())))
         .collect();
+    let linked = match kind {
+        // Nothing about a do-not-process visitor is processed, in Pendo either.
+        ObjectKind::Visitor => super::privacy::without_flagged(ctx, linked).await?,
+        ObjectKind::Account => linked,
+    };
     if linked.is_empty() {
         return Ok(());
     }

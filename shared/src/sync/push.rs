@@ -44,14 +44,21 @@ pub(crate) async fn push_step(
         .push_for(kind)
         .filter(|f| !ctx.excluded_fields.contains(f))
         .collect();
+    // The keyset position is the page's last id, flagged visitors included.
+    let mut page_last = None;
     let page: Vec<PendoRecord> = match kind {
-        ObjectKind::Visitor => ctx
-            .pendo
-            .visitors_page(after.as_deref(), ctx.opts.page_size)
-            .await?
-            .into_iter()
-            .map(|v| (v.id, v.email, None, v.first_visit_ms, v.last_visit_ms))
-            .collect(),
+        ObjectKind::Visitor => {
+            let visitors = ctx
+                .pendo
+                .visitors_page(after.as_deref(), ctx.opts.page_size)
+                .await?;
+            page_last = visitors.last().map(|v| v.id.clone());
+            super::privacy::withhold_flagged(ctx, visitors)
+                .await?
+                .into_iter()
+                .map(|v| (v.id, v.email, None, v.first_visit_ms, v.last_visit_ms))
+                .collect()
+        }
         ObjectKind::Account => {
             if ctx.account_visitors.is_none() {
                 ctx.account_visitors = Some(ctx.pendo.account_visitor_counts().await?);
@@ -65,7 +72,7 @@ pub(crate) async fn push_step(
                 .collect()
         }
     };
-    let Some(last) = page.last().map(|p| p.0.clone()) else {
+    let Some(last) = page_last.or_else(|| page.last().map(|p| p.0.clone())) else {
         flush(ctx, kind, true).await?;
         return Ok(Step::Done);
     };

@@ -6,6 +6,8 @@
 //! client parses them in strict mode (`infra/scripts/hubspot_conformance.py`).
 
 mod engagements;
+pub mod events;
+pub mod lists;
 mod oauth;
 mod objects;
 mod properties;
@@ -86,6 +88,28 @@ pub struct HubSpotState {
     pub associations: Vec<Association>,
     /// object → merged record id → the id it was merged into.
     pub merged: HashMap<String, HashMap<u64, u64>>,
+    /// When set, every authenticated API request is kept in `requests` (tests assert on what
+    /// was sent, e.g. that a do-not-process visitor never appears in any request).
+    pub log_requests: bool,
+    pub requests: Vec<LoggedRequest>,
+    /// The portal has an Enterprise tier (custom events allowed); `false` refuses them.
+    pub custom_events: bool,
+    /// Custom event definitions by internal name (as created).
+    pub event_definitions: BTreeMap<String, Value>,
+    pub event_completions: Vec<events::Completion>,
+    /// Occurrence uuids already counted.
+    pub event_uuids: HashSet<String>,
+    /// Lists (Lists API) by id.
+    pub lists: BTreeMap<u64, lists::SandboxList>,
+}
+
+/// One API request as the sandbox received it.
+#[derive(Clone, Debug)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
 }
 
 impl HubSpotState {
@@ -139,6 +163,13 @@ impl HubSpotState {
             reject_writes: HashSet::new(),
             associations: Vec::new(),
             merged: HashMap::new(),
+            log_requests: false,
+            requests: Vec::new(),
+            custom_events: true,
+            event_definitions: BTreeMap::new(),
+            event_completions: Vec::new(),
+            event_uuids: HashSet::new(),
+            lists: BTreeMap::new(),
         }
     }
 
@@ -366,6 +397,23 @@ async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Resp
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
+    let logging = state.lock().unwrap().log_requests;
+    let req = if logging {
+        let query = req.uri().query().unwrap_or_default().to_string();
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        state.lock().unwrap().requests.push(LoggedRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+        Request::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        req
+    };
     let (fault, limited) = {
         let mut s = state.lock().unwrap();
         *s.counts.entry(count_key(&method, &path)).or_default() += 1;
@@ -473,6 +521,7 @@ fn control_routes() -> Router<Shared> {
                 )
             }),
         )
+        .route("/_sandbox/events", events::readback_route())
         .route(
             "/_sandbox/seed",
             post(
@@ -527,6 +576,8 @@ pub fn router(state: Shared) -> Router {
         .merge(objects::routes())
         .merge(search::routes())
         .merge(engagements::routes())
+        .merge(events::routes())
+        .merge(lists::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crm_gate,

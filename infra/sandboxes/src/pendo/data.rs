@@ -72,6 +72,10 @@ pub struct Dataset {
     pub email_overrides: HashMap<usize, String>,
     /// Visitors moved to another primary account through a mutation (see [`Dataset::move_visitor`]).
     account_moves: HashMap<usize, usize>,
+    /// Visitors flagged do-not-process (`metadata.pendo.donotprocess`, Pendo's GDPR flag).
+    pub do_not_process: std::collections::HashSet<usize>,
+    /// (segment, visitor) → member or not, over the generated membership.
+    pub segment_overrides: HashMap<(String, usize), bool>,
     /// account → visitors whose primary account it is (fixed by the seed).
     by_account: Vec<Vec<usize>>,
     /// account → every visitor that belongs to it (primary or not).
@@ -84,6 +88,20 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("feat-export", "Export report"),
     ("feat-invite", "Invite teammate"),
     ("feat-api", "Create API key"),
+];
+
+/// Tagged pages of the generated app: (id, name).
+pub const PAGES: &[(&str, &str)] = &[
+    ("page-home", "Home"),
+    ("page-reports", "Reports"),
+    ("page-settings", "Settings"),
+];
+
+/// Track event types of the generated app: (id, name). Their rows carry `properties.plan`
+/// and `properties.source_url` (a long URL for some, to exercise HubSpot's 200-char cut).
+pub const TRACK_TYPES: &[(&str, &str)] = &[
+    ("track-upgraded", "Upgraded Plan"),
+    ("track-exported", "Exported CSV"),
 ];
 
 pub fn visitor_id(i: usize) -> String {
@@ -158,6 +176,8 @@ impl Dataset {
             schema: HashMap::new(),
             email_overrides: HashMap::new(),
             account_moves: HashMap::new(),
+            do_not_process: Default::default(),
+            segment_overrides: HashMap::new(),
             by_account: Vec::new(),
             members: Vec::new(),
         };
@@ -177,6 +197,8 @@ impl Dataset {
             schema,
             email_overrides: HashMap::new(),
             account_moves: HashMap::new(),
+            do_not_process: Default::default(),
+            segment_overrides: HashMap::new(),
         }
     }
 
@@ -305,10 +327,15 @@ impl Dataset {
             .get(&("visitor".to_string(), id.clone()))
             .cloned()
             .unwrap_or_default();
-        json!({"visitorId": id, "metadata": {
+        let mut row = json!({"visitorId": id, "metadata": {
             "auto": {"id": id, "accountid": accounts[0], "accountids": accounts, "firstvisit": first, "lastvisit": last},
             "agent": {"email": self.email(v)},
-            "custom": custom}})
+            "custom": custom}});
+        if self.do_not_process.contains(&v) {
+            // Pendo-managed group, set through `PUT …/metadata/visitor/pendo/value/{id}/donotprocess`.
+            row["metadata"]["pendo"] = json!({"donotprocess": true});
+        }
+        row
     }
 
     pub fn account_row(&self, a: usize) -> Value {
@@ -362,7 +389,35 @@ impl Dataset {
         (r % 100 < [60, 30, 15, 5][idx as usize % 4]).then(|| 1 + ((r >> 20) % 20) as u32)
     }
 
+    /// Views of page `p` by visitor `v` on `day`, if any (pages are seen on active days).
+    pub fn page_use(&self, v: usize, p: &str, day: i32) -> Option<u32> {
+        self.activity(v, day)?;
+        let idx = PAGES.iter().position(|(id, _)| *id == p)? as u64;
+        let r = h(self.cfg.seed, v as u64 * 8 + idx, day as u64 + 19_000);
+        (r % 100 < [80, 40, 10][idx as usize % 3]).then(|| 1 + ((r >> 20) % 30) as u32)
+    }
+
+    /// Track events of type `t` by visitor `v` on `day`: (count, plan, source url).
+    pub fn track_use(&self, v: usize, t: &str, day: i32) -> Option<(u32, String, String)> {
+        self.activity(v, day)?;
+        let idx = TRACK_TYPES.iter().position(|(id, _)| *id == t)? as u64;
+        let r = h(self.cfg.seed, v as u64 * 8 + idx, day as u64 + 29_000);
+        if r % 100 >= [10, 25][idx as usize % 2] {
+            return None;
+        }
+        let plan = ["free", "pro", "team"][((r >> 8) % 3) as usize].to_string();
+        let url = if (r >> 12).is_multiple_of(10) {
+            format!("https://app.example.com/export?{}", "q".repeat(230))
+        } else {
+            format!("https://app.example.com/{}", visitor_id(v))
+        };
+        Some((1 + ((r >> 24) % 5) as u32, plan, url))
+    }
+
     pub fn in_segment(&self, segment: &str, v: usize) -> bool {
+        if let Some(m) = self.segment_overrides.get(&(segment.to_string(), v)) {
+            return *m;
+        }
         match segment {
             "seg-power-users" => self.activity_percent(v) >= 40,
             "seg-dormant" => self.activity_percent(v) == 0,

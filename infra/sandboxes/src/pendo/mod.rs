@@ -222,7 +222,13 @@ async fn schema(
             )
         })
         .collect();
-    Json(json!({"auto": {"id": {"Type": "string"}}, "agent": {"email": {"Type": "string"}}, "custom": custom})).into_response()
+    let mut body = json!({"auto": {"id": {"Type": "string"}}, "agent": {"email": {"Type": "string"}}, "custom": custom});
+    if kind == "visitor" {
+        // The Pendo-managed GDPR flag (pendo.md §2.5, §3 `…/pendo/value/{id}/donotprocess`).
+        body["pendo"] =
+            json!({"donotprocess": {"Type": "boolean", "DisplayName": "Do Not Process"}});
+    }
+    Json(body).into_response()
 }
 
 fn type_ok(expected: &str, v: &Value) -> bool {
@@ -326,6 +332,10 @@ pub struct Mutation {
     /// New visitors added after the existing ones.
     #[serde(default)]
     pub add_visitors: usize,
+    /// (visitor index, flagged): sets or clears Pendo's do-not-process flag.
+    pub do_not_process: Vec<(usize, bool)>,
+    /// (segment id, visitor index, member): joins or leaves a segment.
+    pub segments: Vec<(String, usize, bool)>,
 }
 
 pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
@@ -352,6 +362,16 @@ pub fn apply_mutation(s: &mut PendoState, m: Mutation) {
     }
     if m.add_visitors > 0 {
         s.data.add_visitors(m.add_visitors);
+    }
+    for (segment, v, member) in m.segments {
+        s.data.segment_overrides.insert((segment, v), member);
+    }
+    for (v, flagged) in m.do_not_process {
+        if flagged {
+            s.data.do_not_process.insert(v);
+        } else {
+            s.data.do_not_process.remove(&v);
+        }
     }
 }
 

@@ -229,6 +229,58 @@ fn source_rows(
         }
         return Ok((rows, None));
     }
+    if let Some(params) = src.get("pageEvents") {
+        let (start, end) = time_range(ts, ds.cfg.today)?;
+        let wanted = params["pageId"].as_str();
+        let mut rows = Vec::new();
+        for v in 0..ds.cfg.visitors {
+            for d in start..end {
+                for (p, _) in super::data::PAGES {
+                    if wanted.is_some_and(|w| w != *p) {
+                        continue;
+                    }
+                    if let Some(events) = ds.page_use(v, p, d) {
+                        rows.push(json!({"visitorId": visitor_id(v), "accountId": account_id(ds.primary_account(v)),
+                                         "pageId": p, "day": d as i64 * DAY_MS, "numEvents": events, "numMinutes": 1}));
+                    }
+                }
+            }
+        }
+        return Ok((rows, None));
+    }
+    if let Some(params) = src.get("trackEvents") {
+        let (start, end) = time_range(ts, ds.cfg.today)?;
+        let wanted = params["trackTypeId"].as_str();
+        let mut rows = Vec::new();
+        for v in 0..ds.cfg.visitors {
+            for d in start..end {
+                for (t, _) in super::data::TRACK_TYPES {
+                    if wanted.is_some_and(|w| w != *t) {
+                        continue;
+                    }
+                    if let Some((events, plan, url)) = ds.track_use(v, t, d) {
+                        rows.push(json!({"visitorId": visitor_id(v), "accountId": account_id(ds.primary_account(v)),
+                                         "trackTypeId": t, "day": d as i64 * DAY_MS, "numEvents": events, "numMinutes": 0,
+                                         "properties": {"plan": plan, "source_url": url}}));
+                    }
+                }
+            }
+        }
+        return Ok((rows, None));
+    }
+    for (key, list) in [
+        ("pages", super::data::PAGES),
+        ("trackTypes", super::data::TRACK_TYPES),
+    ] {
+        if src.contains_key(key) {
+            return Ok((
+                list.iter()
+                    .map(|(id, name)| json!({"id": id, "name": name}))
+                    .collect(),
+                None,
+            ));
+        }
+    }
     if src.contains_key("features") {
         return Ok((
             super::data::FEATURES

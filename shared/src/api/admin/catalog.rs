@@ -90,6 +90,9 @@ pub struct PendoSchema {
     pub account_fields: Vec<PendoField>,
     pub segments: Vec<PendoItem>,
     pub features: Vec<PendoItem>,
+    /// Tagged pages and track event types, to choose custom events from (`events.items`).
+    pub pages: Vec<PendoItem>,
+    pub track_types: Vec<PendoItem>,
     pub push_fields: Vec<PushFieldInfo>,
 }
 
@@ -222,11 +225,25 @@ pub(super) async fn pendo_schema(
     );
     let segments = items(pendo.segments().await.map_err(pendo_upstream)?);
     let features = items(pendo.features().await.map_err(pendo_upstream)?);
+    let pages = items(
+        pendo
+            .event_catalog(crate::domain::EventSource::Page)
+            .await
+            .map_err(pendo_upstream)?,
+    );
+    let track_types = items(
+        pendo
+            .event_catalog(crate::domain::EventSource::Track)
+            .await
+            .map_err(pendo_upstream)?,
+    );
     Ok(Json(PendoSchema {
         visitor_fields,
         account_fields,
         segments,
         features,
+        pages,
+        track_types,
         push_fields: push_fields(),
     }))
 }

@@ -118,7 +118,8 @@ pub(super) async fn validate_against_schemas(
             }
         }
     }
-    Ok(())
+    super::config_checks::validate_events_and_segments(hubspot.as_ref(), pendo.as_ref(), config)
+        .await
 }
 
 /// The lifecycle rules.

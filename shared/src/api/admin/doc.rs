@@ -4,6 +4,7 @@ use super::account::*;
 use super::catalog::*;
 use super::config::*;
 use super::health::*;
+use super::privacy::*;
 use super::runs::*;
 use super::tenants::*;
 
@@ -15,6 +16,7 @@ use super::tenants::*;
     get_tenant,
     update_tenant,
     delete_tenant,
+    erase_visitor_route,
     put_pendo,
     connect_hubspot,
     disconnect_hubspot,

@@ -152,6 +152,14 @@ pub(super) async fn status(
         next_scheduled: next,
         failing_records: last_finished.map_or(0, |r| r.counts.failed),
         failures_by_reason: group_failures(&errors),
+        events: match config.events {
+            Some(_) => {
+                s.repo
+                    .get_cursor(&t.id, crate::sync::events::STATUS_CURSOR)
+                    .await?
+            }
+            None => None,
+        },
     }))
 }
 

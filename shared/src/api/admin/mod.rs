@@ -4,8 +4,10 @@
 mod account;
 mod catalog;
 mod config;
+mod config_checks;
 pub(crate) mod doc;
 mod health;
+mod privacy;
 mod runs;
 mod tenants;
 pub mod views;
@@ -34,6 +36,7 @@ use account::*;
 use catalog::*;
 use config::*;
 use health::*;
+use privacy::*;
 use runs::*;
 use tenants::*;
 use views::*;
@@ -44,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/tenants/{id}",
             get(get_tenant).patch(update_tenant).delete(delete_tenant),
+        )
+        .route(
+            "/v1/tenants/{id}/visitors/{visitor_id}",
+            axum::routing::delete(erase_visitor_route),
         )
         .route("/v1/tenants/{id}/pendo", put(put_pendo))
         .route("/v1/tenants/{id}/hubspot/connect", post(connect_hubspot))

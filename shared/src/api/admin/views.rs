@@ -166,4 +166,7 @@ pub struct StatusView {
     pub failing_records: u64,
     /// The last finished run's failing records grouped by reason, largest group first.
     pub failures_by_reason: Vec<super::health::FailureGroup>,
+    /// Custom events: sending, the month's allowance used, or refused by the portal (with
+    /// what to do). `null` until events are configured and a sync ran.
+    pub events: Option<crate::sync::events::EventsStatus>,
 }

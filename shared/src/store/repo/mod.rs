@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 mod lifecycle;
+mod privacy;
 mod rules;
 mod runs;
+mod segments;
 mod state;
 
 use super::{Condition, Item, Page, Store, StoreError};

@@ -10,6 +10,8 @@ export const STEPS = [
   ['pull', 'Pull'],
   ['push', 'Push'],
   ['rules', 'Lifecycle rules'],
+  ['events', 'Product events'],
+  ['segments', 'Segments'],
   ['review', 'Review & dry run'],
   ['enable', 'Enable'],
 ];
@@ -67,7 +69,7 @@ export async function wizard(ctx, id, step) {
     h('section', { class: 'card' }, body),
   );
   const env = { ctx, id, tenant, status, body, next, back };
-  await ({ pendo, hubspot, map, pull, push, rules, review, enable })[step](env);
+  await ({ pendo, hubspot, map, pull, push, rules, events, segments, review, enable })[step](env);
 }
 
 function actions(...items) {
@@ -425,6 +427,87 @@ async function rules(env) {
     form(env, [list, h('div', { class: 'add-rule' }, field('New rule', type), add)], async () => {
       await call('PUT', tenantPath(env.id, '/rules'), { rules: [...list.children].map((c) => c.read()) });
       announce('Rules saved.', 'ok');
+      env.next('events');
+    }),
+  );
+}
+
+const EVENT_SOURCES = [['page', 'Pages', 'pages'], ['feature', 'Features', 'features'], ['track', 'Track events', 'track_types']];
+
+/** Pendo pages, features and track events sent to HubSpot as custom events (Enterprise only). */
+async function events(env) {
+  const [pd, config] = await Promise.all([catalog(env.id, 'pendo'), call('GET', tenantPath(env.id, '/config'))]);
+  const ev = config.events || { items: [], backfill_days: 30, monthly_limit: 30000000, stop_at_percent: 90 };
+  const chosen = new Map(ev.items.map((i) => [`${i.source}:${i.id}`, i]));
+  const picks = [];
+  const groups = EVENT_SOURCES.map(([source, title, key]) => h('fieldset', {}, h('legend', {}, title),
+    (pd[key] || []).length === 0 ? h('p', { class: 'hint' }, 'None tagged in this subscription.') : null,
+    (pd[key] || []).map((item, j) => {
+      const was = chosen.get(`${source}:${item.id}`);
+      const box = h('input', { type: 'checkbox', id: nextId(), checked: !!was });
+      const props = source === 'track'
+        ? h('input', { type: 'text', value: was ? was.properties.join(', ') : '', 'data-field': `events.items[${j}].properties` })
+        : null;
+      picks.push(() => box.checked && {
+        source, id: item.id,
+        properties: props ? props.value.split(',').map((p) => p.trim()).filter(Boolean) : [],
+      });
+      return h('div', {},
+        h('div', { class: 'check' }, box, h('label', { for: box.id }, item.name || item.id, h('span', { class: 'hint' }, ` (${item.id})`))),
+        props ? field(`Properties of ${item.name || item.id} to send (comma-separated)`, props) : null);
+    })));
+  const backfill = h('input', { type: 'number', min: '1', max: '90', value: String(ev.backfill_days), 'data-field': 'events.backfill_days' });
+  const share = h('input', { type: 'number', min: '1', max: '100', value: String(ev.stop_at_percent), 'data-field': 'events.stop_at_percent' });
+  const limit = h('input', { type: 'number', min: '1', value: String(ev.monthly_limit), 'data-field': 'events.monthly_limit' });
+  const state = env.status.events
+    ? h('p', { class: `msg ${env.status.events.state === 'sending' ? 'ok' : 'error'}` }, env.status.events.message)
+    : null;
+  fill(env.body,
+    h('p', {}, 'Chosen Pendo events reach HubSpot as custom events on the contact: one per visitor and day with the count (pendo_event_count). HubSpot needs an Enterprise tier for custom events; without it the status says so and everything else keeps syncing.'),
+    state,
+    form(env, [
+      ...groups,
+      field('Days of history sent when an event is first chosen', backfill),
+      field('Monthly custom event completions of the portal', limit),
+      field('Stop sending at this share of it (%)', share),
+    ], async () => {
+      const items = picks.map((p) => p()).filter(Boolean);
+      await saveConfig(env, config, {
+        events: items.length ? { items, backfill_days: Number(backfill.value), monthly_limit: Number(limit.value), stop_at_percent: Number(share.value) } : null,
+      });
+      env.next('segments');
+    }),
+  );
+}
+
+/** Pendo segments followed by a HubSpot static list and/or a boolean contact property. */
+async function segments(env) {
+  const [hs, pd, config] = await Promise.all([catalog(env.id, 'hubspot'), catalog(env.id, 'pendo'),
+    call('GET', tenantPath(env.id, '/config'))]);
+  const mapped = new Map((config.segments || []).map((m) => [m.segment_id, m]));
+  const bools = hs.contact_properties.filter((p) => p.type === 'bool' || p.type === 'enumeration');
+  const rows = pd.segments.map((seg, i) => {
+    const m = mapped.get(seg.id) || {};
+    const list = h('input', { type: 'text', value: m.list_name || '', placeholder: `Pendo: ${seg.name}`, 'data-field': `segments[${i}].list_name`, maxlength: '100' });
+    const prop = select([['', '(none)'], ...bools.map((p) => [p.name, `${p.name} (${p.type})`])], m.contact_property || '', { 'data-field': `segments[${i}].contact_property` });
+    const on = h('input', { type: 'checkbox', id: nextId(), checked: mapped.has(seg.id) });
+    const el = h('fieldset', {}, h('legend', {}, seg.name),
+      h('div', { class: 'check' }, on, h('label', { for: on.id }, `Follow ${seg.name} in HubSpot`)),
+      field(`Static list for ${seg.name}`, list), field(`Boolean contact property for ${seg.name}`, prop));
+    el.read = () => on.checked && {
+      segment_id: seg.id,
+      list_name: list.value.trim() || null,
+      contact_property: prop.value || null,
+    };
+    return el;
+  });
+  fill(env.body,
+    h('p', {}, 'A followed segment keeps a HubSpot static contact list and/or a boolean contact property in step with its members: each sync adds those who joined and removes those who left. Visitors flagged "do not process" in Pendo are never added.'),
+    pd.segments.length === 0 ? h('p', { class: 'hint' }, 'This subscription has no segments.') : null,
+    form(env, rows, async () => {
+      const picked = rows.map((r) => r.read()).filter(Boolean)
+        .map((m) => (m.list_name || m.contact_property ? m : { ...m, list_name: `Pendo: ${pd.segments.find((s) => s.id === m.segment_id).name}` }));
+      await saveConfig(env, config, { segments: picked });
       env.next('review');
     }),
   );
