@@ -54,17 +54,24 @@ pub struct RunCounts {
     #[serde(default)]
     pub overwritten: u64,
     /// Visitors Pendo flags do-not-process, left out of every HubSpot write.
+    #[serde(default)]
     pub do_not_process: u64,
     /// Newly flagged visitors whose Pendo properties were cleared in HubSpot.
+    #[serde(default)]
     pub privacy_cleared: u64,
     /// Custom event occurrences sent to HubSpot.
+    #[serde(default)]
     pub events_sent: u64,
     /// Event property values cut to HubSpot's length limits (sent cut, never rejected).
+    #[serde(default)]
     pub events_truncated: u64,
     /// Event rows of visitors with no linked contact and no e-mail-shaped id (not sent).
+    #[serde(default)]
     pub events_unlinked: u64,
     /// Segment members who joined / left a mapped segment and were written to HubSpot.
+    #[serde(default)]
     pub segment_joined: u64,
+    #[serde(default)]
     pub segment_left: u64,
 }
 

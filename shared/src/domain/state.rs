@@ -35,6 +35,7 @@ pub struct ObjectState {
     pub restamp: bool,
     /// Pendo flags the visitor do-not-process (`metadata.pendo.donotprocess`) and what we had
     /// written about them in HubSpot is cleared: nothing more is sent until the flag goes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub do_not_process: bool,
 }
 

@@ -12,10 +12,10 @@ pub mod events;
 pub mod fields;
 mod identity;
 mod nps;
+pub mod privacy;
 mod pull;
 mod push;
 pub(crate) mod reread;
-pub mod privacy;
 mod segments;
 mod usage;
 

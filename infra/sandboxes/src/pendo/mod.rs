@@ -333,8 +333,10 @@ pub struct Mutation {
     #[serde(default)]
     pub add_visitors: usize,
     /// (visitor index, flagged): sets or clears Pendo's do-not-process flag.
+    #[serde(default)]
     pub do_not_process: Vec<(usize, bool)>,
     /// (segment id, visitor index, member): joins or leaves a segment.
+    #[serde(default)]
     pub segments: Vec<(String, usize, bool)>,
 }
 
