@@ -21,11 +21,13 @@ use crate::pendo::webhook::RawWebhookEvent;
 /// Bursts within this window become one job.
 const COALESCE_SECS: i64 = 60;
 
+/// The intake's routes: Pendo's per-tenant URL and HubSpot's app-wide one.
 pub fn router(state: IntakeState) -> Router {
     Router::new()
         .route("/webhooks/pendo/{tenant}/{token}", post(intake))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(super::hubspot_webhooks::router(state))
 }
 
 async fn intake(

@@ -23,6 +23,9 @@ pub enum JobKind {
         visitor_ids: Vec<String>,
         account_ids: Vec<String>,
     },
+    /// Drain the tenant's HubSpot change log (fed by HubSpot webhooks): a scoped pull of
+    /// just the records named there.
+    HubSpotChanges,
     /// Resume a run that ran out of time budget.
     Continuation { run_id: RunId, trigger: Trigger },
 }
@@ -38,7 +41,7 @@ impl Job {
     pub fn trigger(&self) -> Option<Trigger> {
         match &self.kind {
             JobKind::Full { trigger } | JobKind::Continuation { trigger, .. } => Some(*trigger),
-            JobKind::Incremental { .. } => None,
+            JobKind::Incremental { .. } | JobKind::HubSpotChanges => None,
         }
     }
 

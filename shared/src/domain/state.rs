@@ -57,6 +57,10 @@ pub struct PullState {
     pub fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// The Pendo id the record was last pulled into: a HubSpot deletion or merge (which name
+    /// only the HubSpot id) finds the joined Pendo record through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pendo_id: Option<String>,
 }
 
 /// Where the incremental HubSpot read resumes. A pass reads every record modified at or after

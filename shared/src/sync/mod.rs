@@ -9,11 +9,13 @@ mod create;
 pub(crate) mod engine;
 pub mod fields;
 mod identity;
+mod live;
 mod pull;
 mod push;
 mod usage;
 
 pub use engine::{RunRequest, RunResult, SyncEngine, SyncOutcome};
+pub use live::{ChangesRequest, ChangesResult};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

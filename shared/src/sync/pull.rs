@@ -165,7 +165,7 @@ fn label_of(labels: &HashMap<String, String>, value: &str) -> String {
         .join(";")
 }
 
-async fn process(
+pub(crate) async fn process(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
     join: &str,
@@ -293,7 +293,7 @@ async fn process(
             done.push((hs, state));
         }
     }
-    for (_, (hs, fp, state)) in pending {
+    for (pendo_id, (hs, fp, state)) in pending {
         if state.failure.is_some() {
             ctx.run.counts.retried += 1;
         }
@@ -303,6 +303,7 @@ async fn process(
             PullState {
                 fingerprint: Some(fp),
                 failure: None,
+                pendo_id: Some(pendo_id),
             },
         ));
     }

@@ -342,9 +342,12 @@ impl Worker {
             // A webhook reports something that just happened: read NPS up to now.
             opts.nps_through = day_number(Utc::now().date_naive()).max(today);
         }
+        if job.kind == JobKind::HubSpotChanges {
+            return self.drain_changes(tenant, config, job, &*hubspot, &*pendo, &opts).await;
+        }
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),
-            JobKind::Incremental { .. } => (Trigger::Webhook, None),
+            JobKind::Incremental { .. } | JobKind::HubSpotChanges => (Trigger::Webhook, None),
             JobKind::Continuation { run_id, trigger } => (*trigger, Some(run_id.clone())),
         };
         let engine = SyncEngine::new(self.repo.clone());
@@ -384,6 +387,43 @@ impl Worker {
                 Ok(JobResult::Continued)
             }
         }
+    }
+
+    /// A scoped pull of the tenant's HubSpot change log; out of budget, another drain job
+    /// follows at once.
+    async fn drain_changes(
+        &self,
+        tenant: &Tenant,
+        config: &crate::domain::SyncConfig,
+        job: &Job,
+        hubspot: &dyn HubSpotApi,
+        pendo: &dyn PendoApi,
+        opts: &SyncOptions,
+    ) -> Result<JobResult, SyncError> {
+        let r = SyncEngine::new(self.repo.clone())
+            .drain_changes(crate::sync::ChangesRequest {
+                tenant,
+                config,
+                hubspot,
+                pendo,
+                job_id: &job.job_id,
+                opts,
+            })
+            .await?;
+        if r.more {
+            let next = Job {
+                job_id: format!("{}-more-{}", job.job_id, r.run.run_id),
+                tenant_id: tenant.id.clone(),
+                kind: JobKind::HubSpotChanges,
+                enqueued_at: Utc::now(),
+            };
+            self.queue
+                .send(&[next], Duration::ZERO)
+                .await
+                .map_err(|e| SyncError::Infra(e.to_string()))?;
+            return Ok(JobResult::Continued);
+        }
+        Ok(JobResult::Finished(Box::new(r.run)))
     }
 
     /// Lambda entry: one result per message; failures are reported per message so SQS retries

@@ -106,6 +106,10 @@ pub(super) async fn status(
             }
         }
     }
+    let live: Option<crate::api::hubspot_webhooks::LiveStatus> = s
+        .repo
+        .get_cursor(&t.id, crate::api::hubspot_webhooks::LIVE_CURSOR)
+        .await?;
     let failed_runs = consecutive_failed(&runs);
     let health = if t.status == TenantStatus::NeedsAttention {
         Health::NeedsAttention
@@ -152,6 +156,8 @@ pub(super) async fn status(
         next_scheduled: next,
         failing_records: last_finished.map_or(0, |r| r.counts.failed),
         failures_by_reason: group_failures(&errors),
+        hubspot_last_event_at: live
+            .and_then(|l| chrono::DateTime::from_timestamp_millis(l.last_event_at_ms)),
     }))
 }
 

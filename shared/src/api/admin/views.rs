@@ -166,4 +166,7 @@ pub struct StatusView {
     pub failing_records: u64,
     /// The last finished run's failing records grouped by reason, largest group first.
     pub failures_by_reason: Vec<super::health::FailureGroup>,
+    /// When the newest HubSpot webhook event for this tenant happened (`occurredAt`); `null`
+    /// until live HubSpot updates arrive.
+    pub hubspot_last_event_at: Option<DateTime<Utc>>,
 }

@@ -8,9 +8,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 mod lifecycle;
+mod live;
 mod rules;
 mod runs;
 mod state;
+
+pub use live::{ChangeEntry, DeletedRecord, LoggedChange, PendingChange};
 
 use super::{Condition, Item, Page, Store, StoreError};
 use crate::domain::{
