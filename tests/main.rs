@@ -17,6 +17,8 @@ mod health;
 mod hubspot;
 #[path = "suites/hubspot_conformance.rs"]
 mod hubspot_conformance;
+#[path = "suites/hubspot_live.rs"]
+mod hubspot_live;
 #[path = "suites/hubspot_oauth.rs"]
 mod hubspot_oauth;
 #[path = "suites/lambda_functions.rs"]

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use super::error::ApiError;
 use super::public_url::{PublicBase, RequestOrigin};
 use super::{IntakeState, MAX_BODY};
-use crate::domain::{Job, JobKind, ObjectKind, SyncConfig, Tenant, TenantStatus};
+use crate::domain::{hubspot_window_marker, Job, ObjectKind, SyncConfig, Tenant, TenantStatus};
 use crate::hubspot::webhook::{
     verify_v3, Change, HubSpotEvent, RawHubSpotEvent, SignedRequest, SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -89,8 +89,13 @@ async fn intake(
             format!("request body rejected: {}", e.body_text()),
         )
     })?;
-    let full_uri = signed_uri(&s.public_base, origin.as_ref().map(|o| &o.0), &headers, &uri)
-        .ok_or_else(ApiError::unauthorized)?;
+    let full_uri = signed_uri(
+        &s.public_base,
+        origin.as_ref().map(|o| &o.0),
+        &headers,
+        &uri,
+    )
+    .ok_or_else(ApiError::unauthorized)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let app = s.secrets.app().await?;
     verify_v3(
@@ -116,7 +121,10 @@ async fn intake(
     let mut events = Vec::new();
     for (i, v) in raw.into_iter().enumerate() {
         let raw: RawHubSpotEvent = serde_json::from_value(v).map_err(|e| {
-            ApiError::invalid(format!("[{i}]"), format!("not a HubSpot webhook event: {e}"))
+            ApiError::invalid(
+                format!("[{i}]"),
+                format!("not a HubSpot webhook event: {e}"),
+            )
         })?;
         events.extend(raw.validate().map_err(|(field, msg)| {
             ApiError::invalid(format!("[{i}].{field}"), format!("{field} {msg}"))
@@ -130,7 +138,11 @@ async fn intake(
     for (portal, events) in by_portal {
         let Some(tenant) = s.repo.tenant_for_portal(portal).await? else {
             // An uninstalled or unknown portal: answered 2xx so HubSpot stops retrying.
-            tracing::info!(portal, events = events.len(), "HubSpot events for no tenant");
+            tracing::info!(
+                portal,
+                events = events.len(),
+                "HubSpot events for no tenant"
+            );
             totals.unknown_portal += events.len() as u32;
             continue;
         };
@@ -182,7 +194,10 @@ async fn for_tenant(
     let config = s.repo.get_config(&tenant.id).await?;
     let newest = events.iter().map(|e| e.occurred_at_ms).max().unwrap_or(0);
     // Duplicates first: an event id already handled is dropped (a merge's entries share one).
-    let keys: Vec<String> = events.iter().map(|e| format!("hs:{}", e.event_id)).collect();
+    let keys: Vec<String> = events
+        .iter()
+        .map(|e| format!("hs:{}", e.event_id))
+        .collect();
     let seen: Vec<bool> = futures::stream::iter(keys.into_iter().map(|key| {
         let repo = s.repo.clone();
         let id = tenant.id.clone();
@@ -240,8 +255,12 @@ async fn for_tenant(
         let repo = s.repo.clone();
         let id = tenant.id.clone();
         async move {
-            repo.mark_once(&id, &format!("hs:{event_id}"), Duration::hours(DEDUPE_HOURS))
-                .await
+            repo.mark_once(
+                &id,
+                &format!("hs:{event_id}"),
+                Duration::hours(DEDUPE_HOURS),
+            )
+            .await
         }
     }))
     .buffer_unordered(CONCURRENCY)
@@ -266,17 +285,12 @@ async fn for_tenant(
 /// queued for this window (its marker is written after its enqueue) is delivered after the
 /// window ends, so it reads these entries too.
 async fn enqueue_drain(s: &IntakeState, tenant: &Tenant) -> Result<(), ApiError> {
-    let bucket = Utc::now().timestamp() / COALESCE_SECS;
-    let key = format!("hsjob:{bucket}");
+    let window = Utc::now().timestamp() / COALESCE_SECS;
+    let key = hubspot_window_marker(window);
     if s.repo.is_marked(&tenant.id, &key).await? {
         return Ok(());
     }
-    let job = Job {
-        job_id: format!("hs-{}-{bucket}", tenant.id),
-        tenant_id: tenant.id.clone(),
-        kind: JobKind::HubSpotChanges,
-        enqueued_at: Utc::now(),
-    };
+    let job = Job::hubspot_changes(tenant.id.clone(), window, Utc::now());
     s.queue
         .send(
             std::slice::from_ref(&job),
@@ -287,7 +301,9 @@ async fn enqueue_drain(s: &IntakeState, tenant: &Tenant) -> Result<(), ApiError>
             tracing::warn!(tenant_id = %tenant.id, error = %e, "HubSpot change job not queued; HubSpot will retry");
             ApiError::from(e)
         })?;
-    s.repo.mark_once(&tenant.id, &key, Duration::hours(2)).await?;
+    s.repo
+        .mark_once(&tenant.id, &key, Duration::hours(2))
+        .await?;
     Ok(())
 }
 

@@ -207,7 +207,10 @@ async fn handle(
         .await
         .map_err(|e| internal(&e))?;
     // HubSpot's webhooks name the portal only: they are routed to the tenant through this.
-    s.repo.put_portal(portal, &tenant.id).await.map_err(|e| internal(&e))?;
+    s.repo
+        .put_portal(portal, &tenant.id)
+        .await
+        .map_err(|e| internal(&e))?;
     tracing::info!(tenant_id = %tenant.id, portal, "HubSpot connected");
     Ok(portal)
 }

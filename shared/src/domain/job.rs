@@ -24,8 +24,9 @@ pub enum JobKind {
         account_ids: Vec<String>,
     },
     /// Drain the tenant's HubSpot change log (fed by HubSpot webhooks): a scoped pull of
-    /// just the records named there.
-    HubSpotChanges,
+    /// just the records named there. `window` is the coalescing window (epoch minute) whose
+    /// events queued it.
+    HubSpotChanges { window: i64 },
     /// Resume a run that ran out of time budget.
     Continuation { run_id: RunId, trigger: Trigger },
 }
@@ -36,12 +37,28 @@ pub enum JobKind {
 pub const RUN_NOW_MARKER: &str = "run-now-pending";
 pub const RUN_NOW_MARKER_TTL_HOURS: i64 = 2;
 
+/// Dedupe marker held while a HubSpot change job of `window` is queued: later events of the
+/// window are covered by it. The job clears it when it starts draining.
+pub fn hubspot_window_marker(window: i64) -> String {
+    format!("hsjob:{window}")
+}
+
 impl Job {
+    /// The job draining a tenant's HubSpot change log, one per coalescing window.
+    pub fn hubspot_changes(tenant_id: TenantId, window: i64, now: DateTime<Utc>) -> Self {
+        Self {
+            job_id: format!("hs-{tenant_id}-{window}"),
+            tenant_id,
+            kind: JobKind::HubSpotChanges { window },
+            enqueued_at: now,
+        }
+    }
+
     /// The trigger of a full run or of its continuation; `None` for incremental jobs.
     pub fn trigger(&self) -> Option<Trigger> {
         match &self.kind {
             JobKind::Full { trigger } | JobKind::Continuation { trigger, .. } => Some(*trigger),
-            JobKind::Incremental { .. } | JobKind::HubSpotChanges => None,
+            JobKind::Incremental { .. } | JobKind::HubSpotChanges { .. } => None,
         }
     }
 

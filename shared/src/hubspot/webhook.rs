@@ -264,7 +264,10 @@ mod tests {
             body,
             NOW,
         );
-        assert_eq!(verify_v3("s3cret", &req(&sig, &ts, body), NOW + 1000), Ok(()));
+        assert_eq!(
+            verify_v3("s3cret", &req(&sig, &ts, body), NOW + 1000),
+            Ok(())
+        );
         assert_eq!(
             verify_v3("s3cret", &req(&sig, &ts, body), NOW + MAX_AGE_MS + 1),
             Err(SignatureError::Stale)

@@ -35,7 +35,7 @@ fn kind_name(kind: &JobKind) -> &'static str {
     match kind {
         JobKind::Full { .. } => "full",
         JobKind::Incremental { .. } => "incremental",
-        JobKind::HubSpotChanges => "hubspot_changes",
+        JobKind::HubSpotChanges { .. } => "hubspot_changes",
         JobKind::Continuation { .. } => "continuation",
     }
 }

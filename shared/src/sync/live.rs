@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::engine::{setup, RunCtx};
-use super::{pull, SyncError, SyncEngine, SyncOptions};
+use super::{pull, SyncEngine, SyncError, SyncOptions};
 use crate::domain::{
     ObjectKind, ObjectState, PullState, RunId, RunRecord, RunStatus, SyncConfig, Tenant, Trigger,
 };
@@ -49,7 +49,8 @@ impl SyncEngine {
     /// being handled stays for the next job.
     pub async fn drain_changes(&self, req: ChangesRequest<'_>) -> Result<ChangesResult, SyncError> {
         use tracing::Instrument;
-        let span = tracing::info_span!("live_pull", tenant_id = %req.tenant.id, job_id = req.job_id);
+        let span =
+            tracing::info_span!("live_pull", tenant_id = %req.tenant.id, job_id = req.job_id);
         let fenced = crate::store::fenced::FencedStore::new(
             self.repo.store().clone(),
             req.opts.cancel.clone(),
@@ -125,7 +126,13 @@ async fn drain(
         }
     };
     repo.put_run(&run).await?;
-    tracing::info!(pulled = run.counts.pulled, unchanged = run.counts.unchanged, failed = run.counts.failed, more, "HubSpot changes drained");
+    tracing::info!(
+        pulled = run.counts.pulled,
+        unchanged = run.counts.unchanged,
+        failed = run.counts.failed,
+        more,
+        "HubSpot changes drained"
+    );
     Ok(ChangesResult { run, more })
 }
 
@@ -165,11 +172,14 @@ async fn handle_page(
     changes: &[PendingChange],
 ) -> Result<(), SyncError> {
     let mut read: Vec<String> = Vec::new();
+    let mut deleted = Vec::new();
     for c in changes {
         match c.entry.change {
             LoggedChange::Changed => read.push(c.hubspot_id.to_string()),
             LoggedChange::Deleted => {
-                forget(ctx, kind, c, None).await?;
+                // Read too: a deletion delivered late, after a restore, must not win.
+                deleted.push(c);
+                read.push(c.hubspot_id.to_string());
             }
             LoggedChange::Merged { survivor } => {
                 forget(ctx, kind, c, Some(survivor)).await?;
@@ -179,14 +189,14 @@ async fn handle_page(
     }
     read.sort();
     read.dedup();
+    if read.is_empty() {
+        return Ok(());
+    }
     let mappings: Vec<String> = ctx
         .config
         .pull_for(kind)
         .map(|m| m.hubspot_property.clone())
         .collect();
-    if read.is_empty() || mappings.is_empty() {
-        return Ok(());
-    }
     let join = ctx.config.join_property(kind).to_string();
     let mut props = mappings;
     props.push(join.clone());
@@ -195,6 +205,15 @@ async fn handle_page(
         .hubspot
         .read_by(kind, "hs_object_id", &read, &props)
         .await?;
+    for c in deleted {
+        let id = c.hubspot_id.to_string();
+        if !records.iter().any(|r| r.id == id) {
+            forget(ctx, kind, c, None).await?;
+        }
+    }
+    if ctx.config.pull_for(kind).next().is_none() {
+        return Ok(());
+    }
     pull::process(ctx, kind, &join, records).await
 }
 
@@ -237,7 +256,9 @@ async fn forget(
         }
     }
     match survivor {
-        Some(s) => tracing::info!(object = kind.hubspot_object(), merged = %hs, survivor = s, pendo_id = ?pendo_id, "HubSpot merge: join moved to the survivor"),
+        Some(s) => {
+            tracing::info!(object = kind.hubspot_object(), merged = %hs, survivor = s, pendo_id = ?pendo_id, "HubSpot merge: join moved to the survivor")
+        }
         None => {
             ctx.repo
                 .put_deleted(

@@ -342,12 +342,21 @@ impl Worker {
             // A webhook reports something that just happened: read NPS up to now.
             opts.nps_through = day_number(Utc::now().date_naive()).max(today);
         }
-        if job.kind == JobKind::HubSpotChanges {
-            return self.drain_changes(tenant, config, job, &*hubspot, &*pendo, &opts).await;
+        if let JobKind::HubSpotChanges { window } = job.kind {
+            // Events arriving from now on need a job of their own: this one may have read
+            // the log before they were written.
+            self.repo
+                .unmark(&tenant.id, &crate::domain::hubspot_window_marker(window))
+                .await?;
+            return self
+                .drain_changes(tenant, config, job, &*hubspot, &*pendo, &opts)
+                .await;
         }
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),
-            JobKind::Incremental { .. } | JobKind::HubSpotChanges => (Trigger::Webhook, None),
+            JobKind::Incremental { .. } | JobKind::HubSpotChanges { .. } => {
+                (Trigger::Webhook, None)
+            }
             JobKind::Continuation { run_id, trigger } => (*trigger, Some(run_id.clone())),
         };
         let engine = SyncEngine::new(self.repo.clone());
@@ -411,12 +420,11 @@ impl Worker {
             })
             .await?;
         if r.more {
-            let next = Job {
+            let mut next = Job {
                 job_id: format!("{}-more-{}", job.job_id, r.run.run_id),
-                tenant_id: tenant.id.clone(),
-                kind: JobKind::HubSpotChanges,
-                enqueued_at: Utc::now(),
+                ..job.clone()
             };
+            next.enqueued_at = Utc::now();
             self.queue
                 .send(&[next], Duration::ZERO)
                 .await

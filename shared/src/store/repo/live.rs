@@ -159,13 +159,13 @@ impl Repo {
             .iter()
             .map(|i| {
                 Ok(PendingChange {
-                    hubspot_id: i.sk[head.len()..].parse().map_err(|_| {
-                        StoreError::Corrupt {
+                    hubspot_id: i.sk[head.len()..]
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt {
                             pk: i.pk.clone(),
                             sk: i.sk.clone(),
                             reason: "record id is not a number".into(),
-                        }
-                    })?,
+                        })?,
                     entry: decode(i)?,
                     version: i.version,
                 })
