@@ -43,7 +43,21 @@ pub fn hubspot_window_marker(window: i64) -> String {
     format!("hsjob:{window}")
 }
 
+/// Dedupe marker held while the Pendo webhook job of `window` is queued (job ids
+/// `wh-<tenant>-<window>`); the job clears it when it starts.
+pub fn pendo_window_marker(window: i64) -> String {
+    format!("whjob:{window}")
+}
+
 impl Job {
+    /// The coalescing window of a Pendo webhook job (`wh-<tenant>-<window>`).
+    pub fn pendo_window(&self) -> Option<i64> {
+        match self.kind {
+            JobKind::Incremental { .. } => self.job_id.rsplit('-').next()?.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// The job draining a tenant's HubSpot change log, one per coalescing window.
     pub fn hubspot_changes(tenant_id: TenantId, window: i64, now: DateTime<Utc>) -> Self {
         Self {

@@ -12,10 +12,12 @@ mod identity;
 mod live;
 mod pull;
 mod push;
+mod scoped;
 mod usage;
 
 pub use engine::{RunRequest, RunResult, SyncEngine, SyncOutcome};
 pub use live::{ChangesRequest, ChangesResult};
+pub use scoped::{ScopedOutcome, ScopedRequest, SCOPED_MAX_IDS};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

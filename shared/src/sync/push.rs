@@ -15,7 +15,7 @@ use crate::domain::{Direction, Failure, ObjectKind, ObjectState, RecordError};
 use crate::hubspot::WriteInput;
 
 /// (id, email, domain, first visit, last visit) of one Pendo visitor or account.
-type PendoRecord = (
+pub(crate) type PendoRecord = (
     String,
     Option<String>,
     Option<String>,
@@ -38,12 +38,6 @@ pub(crate) async fn push_step(
     kind: ObjectKind,
     after: Option<String>,
 ) -> Result<Step, SyncError> {
-    let today = ctx.opts.today;
-    let fields: Vec<_> = ctx
-        .config
-        .push_for(kind)
-        .filter(|f| !ctx.excluded_fields.contains(f))
-        .collect();
     let page: Vec<PendoRecord> = match kind {
         ObjectKind::Visitor => ctx
             .pendo
@@ -69,6 +63,23 @@ pub(crate) async fn push_step(
         flush(ctx, kind, true).await?;
         return Ok(Step::Done);
     };
+    push_records(ctx, kind, page).await?;
+    Ok(Step::More(Some(last)))
+}
+
+/// Joins and writes one batch of Pendo records (a page of the full push, or the records a
+/// scoped sync names); updates are buffered until a full batch, see [`flush`].
+pub(crate) async fn push_records(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    page: Vec<PendoRecord>,
+) -> Result<(), SyncError> {
+    let today = ctx.opts.today;
+    let fields: Vec<_> = ctx
+        .config
+        .push_for(kind)
+        .filter(|f| !ctx.excluded_fields.contains(f))
+        .collect();
     let ids: Vec<String> = page.iter().map(|p| p.0.clone()).collect();
     let mut states = ctx.repo.get_object_states(ctx.tenant, kind, &ids).await?;
     let histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
@@ -151,7 +162,7 @@ pub(crate) async fn push_step(
             ctx.planned(c.planned(kind, hs));
         }
         ctx.run.counts.pushed += (to_write.len() + creates.len()) as u64;
-        return Ok(Step::More(Some(last)));
+        return Ok(());
     }
 
     // Updates are buffered across pages and sent in full batches of 100, so a sync that
@@ -184,7 +195,7 @@ pub(crate) async fn push_step(
         .put_object_states(ctx.tenant, kind, &done_states)
         .await?;
     flush(ctx, kind, false).await?;
-    Ok(Step::More(Some(last)))
+    Ok(())
 }
 
 /// A record waiting for its batch.

@@ -352,6 +352,38 @@ impl Worker {
                 .drain_changes(tenant, config, job, &*hubspot, &*pendo, &opts)
                 .await;
         }
+        let mut covers_pendo_log = false;
+        if let JobKind::Incremental {
+            visitor_ids,
+            account_ids,
+        } = &job.kind
+        {
+            if let Some(w) = job.pendo_window() {
+                // Events from now on need a job of their own (see the HubSpot case above).
+                self.repo
+                    .unmark(&tenant.id, &crate::domain::pendo_window_marker(w))
+                    .await?;
+            }
+            let scoped = SyncEngine::new(self.repo.clone())
+                .run_scoped(crate::sync::ScopedRequest {
+                    tenant,
+                    config,
+                    hubspot: &*hubspot,
+                    pendo: &*pendo,
+                    job_id: &job.job_id,
+                    visitor_ids,
+                    account_ids,
+                    opts: &opts,
+                })
+                .await?;
+            match scoped {
+                crate::sync::ScopedOutcome::Finished(run) => return Ok(JobResult::Finished(run)),
+                crate::sync::ScopedOutcome::TooLarge { ids } => {
+                    tracing::info!(ids, "scoped job larger than a full sync; running a full sync");
+                    covers_pendo_log = true;
+                }
+            }
+        }
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),
             JobKind::Incremental { .. } | JobKind::HubSpotChanges { .. } => {
@@ -376,6 +408,12 @@ impl Worker {
             }
             other => other?,
         };
+        if covers_pendo_log {
+            // The full run (checkpointed, or continued to its end) covers every logged id.
+            SyncEngine::new(self.repo.clone())
+                .clear_pendo_log(&tenant.id)
+                .await?;
+        }
         match outcome {
             SyncOutcome::Finished => Ok(JobResult::Finished(Box::new(run))),
             SyncOutcome::Continued {

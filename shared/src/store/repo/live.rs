@@ -238,3 +238,128 @@ impl Repo {
         }
     }
 }
+
+/// A Pendo visitor or account named by webhook events and not yet synced (`PDCHG#V#<id>` /
+/// `PDCHG#A#<id>`): the newest event time and the newest NPS answer the events carried.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendoChange {
+    /// Epoch ms of the newest event.
+    pub at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nps: Option<crate::domain::LatestNps>,
+}
+
+impl PendoChange {
+    /// The later of two sightings: newest time, and the NPS answer given last (as of its
+    /// own timestamp, so a redelivered or late older answer never replaces a newer one).
+    pub fn merge(self, other: PendoChange) -> PendoChange {
+        let nps = match (self.nps, other.nps) {
+            (Some(a), Some(b)) => Some(if b.at_ms > a.at_ms { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        PendoChange {
+            at_ms: self.at_ms.max(other.at_ms),
+            nps,
+        }
+    }
+}
+
+/// A pending Pendo change as read from the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingPendo {
+    pub id: String,
+    pub change: PendoChange,
+    pub version: u64,
+}
+
+impl Repo {
+    /// Adds a sighting of a Pendo id to the log, merged with what is there.
+    pub async fn log_pendo_change(
+        &self,
+        id: &TenantId,
+        kind: ObjectKind,
+        pendo_id: &str,
+        change: &PendoChange,
+    ) -> Result<(), StoreError> {
+        let pk = tenant_pk(id);
+        let sk = format!("PDCHG#{}#{pendo_id}", kind.code());
+        let expires = (Utc::now() + Duration::days(CHANGE_TTL_DAYS)).timestamp();
+        for _ in 0..5 {
+            let current = self.store.get(&pk, &sk).await?;
+            let (merged, condition, version) = match &current {
+                Some(i) => {
+                    let old: PendoChange = decode(i)?;
+                    let merged = old.clone().merge(change.clone());
+                    if merged == old {
+                        return Ok(());
+                    }
+                    (merged, Condition::VersionIs(i.version), i.version + 1)
+                }
+                None => (change.clone(), Condition::NotExists, 1),
+            };
+            match self
+                .store
+                .put(
+                    item(pk.clone(), sk.clone(), version, Some(expires), &merged),
+                    condition,
+                )
+                .await
+            {
+                Err(e) if e.is_condition_failed() => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::ConditionFailed { pk, sk })
+    }
+
+    /// One page of logged Pendo changes of `kind`, in id order after `after`.
+    pub async fn pending_pendo_changes(
+        &self,
+        id: &TenantId,
+        kind: ObjectKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<PendingPendo>, StoreError> {
+        let head = format!("PDCHG#{}#", kind.code());
+        let page = self
+            .store
+            .query(&tenant_pk(id), &head, after, limit, false)
+            .await?;
+        let items = page
+            .items
+            .iter()
+            .map(|i| {
+                Ok(PendingPendo {
+                    id: i.sk[head.len()..].to_string(),
+                    change: decode(i)?,
+                    version: i.version,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    /// Removes a synced Pendo change; one logged again meanwhile (another version) stays.
+    pub async fn clear_pendo_change(
+        &self,
+        id: &TenantId,
+        kind: ObjectKind,
+        change: &PendingPendo,
+    ) -> Result<(), StoreError> {
+        match self
+            .store
+            .delete(
+                &tenant_pk(id),
+                &format!("PDCHG#{}#{}", kind.code(), change.id),
+                Condition::VersionIs(change.version),
+            )
+            .await
+        {
+            Err(e) if e.is_condition_failed() => Ok(()),
+            other => other,
+        }
+    }
+}

@@ -13,7 +13,9 @@ mod rules;
 mod runs;
 mod state;
 
-pub use live::{ChangeEntry, DeletedRecord, LoggedChange, PendingChange};
+pub use live::{
+    ChangeEntry, DeletedRecord, LoggedChange, PendingChange, PendingPendo, PendoChange,
+};
 
 use super::{Condition, Item, Page, Store, StoreError};
 use crate::domain::{
