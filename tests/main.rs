@@ -27,6 +27,8 @@ mod lambda_functions;
 mod legacy_paths;
 #[path = "suites/pendo.rs"]
 mod pendo;
+#[path = "suites/pendo_scoped.rs"]
+mod pendo_scoped;
 #[path = "suites/queue.rs"]
 mod queue;
 #[path = "suites/record_faults.rs"]

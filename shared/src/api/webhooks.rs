@@ -113,7 +113,9 @@ async fn intake(
             continue;
         }
         accepted += 1;
-        let at_ms = e.timestamp_ms.unwrap_or_else(|| Utc::now().timestamp_millis());
+        let at_ms = e
+            .timestamp_ms
+            .unwrap_or_else(|| Utc::now().timestamp_millis());
         let sighting = PendoChange {
             at_ms,
             nps: e

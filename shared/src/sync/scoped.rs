@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::engine::{setup, RunCtx, Step};
-use super::{push, usage, SyncError, SyncEngine, SyncOptions};
+use super::{push, usage, SyncEngine, SyncError, SyncOptions};
 use crate::domain::{
     ObjectKind, PushField, RunId, RunRecord, RunStatus, SyncConfig, Tenant, Trigger,
 };
@@ -47,14 +47,17 @@ pub enum ScopedOutcome {
     Finished(Box<RunRecord>),
     /// More ids than a full sync costs: the caller runs a full sync, then calls
     /// [`SyncEngine::clear_pendo_log`].
-    TooLarge { ids: usize },
+    TooLarge {
+        ids: usize,
+    },
 }
 
 impl SyncEngine {
     /// Syncs just the named visitors and accounts; see the module docs.
     pub async fn run_scoped(&self, req: ScopedRequest<'_>) -> Result<ScopedOutcome, SyncError> {
         use tracing::Instrument;
-        let span = tracing::info_span!("scoped_push", tenant_id = %req.tenant.id, job_id = req.job_id);
+        let span =
+            tracing::info_span!("scoped_push", tenant_id = %req.tenant.id, job_id = req.job_id);
         let fenced = crate::store::fenced::FencedStore::new(
             self.repo.store().clone(),
             req.opts.cancel.clone(),
@@ -180,7 +183,12 @@ async fn scoped(repo: &Repo, req: ScopedRequest<'_>) -> Result<ScopedOutcome, Sy
             repo.clear_pendo_change(tenant, *kind, c).await?;
         }
     }
-    tracing::info!(ids = total, pushed = run.counts.pushed, unchanged = run.counts.unchanged, "scoped push finished");
+    tracing::info!(
+        ids = total,
+        pushed = run.counts.pushed,
+        unchanged = run.counts.unchanged,
+        "scoped push finished"
+    );
     Ok(ScopedOutcome::Finished(Box::new(run)))
 }
 

@@ -379,7 +379,10 @@ impl Worker {
             match scoped {
                 crate::sync::ScopedOutcome::Finished(run) => return Ok(JobResult::Finished(run)),
                 crate::sync::ScopedOutcome::TooLarge { ids } => {
-                    tracing::info!(ids, "scoped job larger than a full sync; running a full sync");
+                    tracing::info!(
+                        ids,
+                        "scoped job larger than a full sync; running a full sync"
+                    );
                     covers_pendo_log = true;
                 }
             }
