@@ -108,7 +108,11 @@ impl Live {
     async fn full_sync(&self) {
         self.queue
             .send(
-                &[Job::full(self.world.tenant.clone(), Trigger::Schedule, Utc::now())],
+                &[Job::full(
+                    self.world.tenant.clone(),
+                    Trigger::Schedule,
+                    Utc::now(),
+                )],
                 std::time::Duration::ZERO,
             )
             .await
@@ -185,8 +189,7 @@ impl Live {
         while !self.queue.is_empty() {
             for job in self.queue.take_all() {
                 jobs += 1;
-                if let JobResult::Finished(r) = self.worker.handle(&job, None).await.expect("job")
-                {
+                if let JobResult::Finished(r) = self.worker.handle(&job, None).await.expect("job") {
                     written += r.counts.pushed + r.counts.pulled;
                 }
             }
@@ -222,7 +225,8 @@ pub async fn run(sizes: &[usize], latency_size: usize) -> (Vec<JobCalls>, Vec<La
         eprintln!("-- live: {EVENTS} Pendo NPS events");
         let (hs0, p0) = live.counts();
         for i in 0..EVENTS {
-            live.pendo_nps(&format!("nps-{i}"), spread(i, n), i % 11).await;
+            live.pendo_nps(&format!("nps-{i}"), spread(i, n), i % 11)
+                .await;
         }
         let (written, wall_s, _) = live.run_jobs().await;
         let (hs1, p1) = live.counts();
@@ -319,7 +323,10 @@ fn kinds(m: &BTreeMap<String, u64>) -> String {
 
 pub fn render(calls: &[JobCalls], latencies: &[Latency], command: &str) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "## Live updates: calls per scoped job and latency (issue 18)\n");
+    let _ = writeln!(
+        md,
+        "## Live updates: calls per scoped job and latency (issue 18)\n"
+    );
     let _ = writeln!(
         md,
         "Measured {} with `{command}` (debug build, in-process: worker, intake routers, both sandboxes with HubSpot's real limits, SQLite store), each size after a real initial sync.\n",

@@ -63,7 +63,11 @@ async fn main() {
         let (calls, latencies) = live::run(&sizes, sizes[0]).await;
         let command = format!(
             "cargo run -p suites --bin bench -- --live --sizes {}",
-            sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")
+            sizes
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         );
         live::write_section(&out, &live::render(&calls, &latencies, &command));
         eprintln!("wrote the live-updates section of {out}");

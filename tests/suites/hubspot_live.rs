@@ -256,9 +256,9 @@ async fn a_hubspot_edit_reaches_pendo_through_a_scoped_pull_of_only_those_record
     assert_eq!((reads, searches), (1, 0), "{hs:?}");
     assert_eq!(l.f.pendo_writes() - pendo_writes_before, 1);
     // The status API's "live updates arriving" time.
-    let live: shared::api::hubspot_webhooks::LiveStatus =
+    let live: shared::store::repo::LiveStatus =
         l.f.repo
-            .get_cursor(&l.f.tenant, shared::api::hubspot_webhooks::LIVE_CURSOR)
+            .get_cursor(&l.f.tenant, shared::store::repo::LIVE_CURSOR)
             .await
             .unwrap()
             .unwrap();
@@ -459,4 +459,61 @@ async fn a_scoped_job_during_a_running_full_sync_defers_and_loses_nothing() {
         l.pendo_value("visitor", "v000015", "hubspot_jobtitle"),
         Some(json!("Deferred"))
     );
+}
+
+/// Forgets what was pushed, so the next full sync writes every linked record again.
+async fn forget_pushed(l: &Live) {
+    let ids: Vec<String> = (0..crate::sync_fixture::VISITORS)
+        .map(sandboxes::pendo::data::visitor_id)
+        .collect();
+    let mut states =
+        l.f.repo
+            .get_object_states(&l.f.tenant, ObjectKind::Visitor, &ids)
+            .await
+            .unwrap();
+    for s in states.values_mut() {
+        s.fingerprint = None;
+    }
+    let states: Vec<_> = states.into_iter().collect();
+    l.f.repo
+        .put_object_states(&l.f.tenant, ObjectKind::Visitor, &states)
+        .await
+        .unwrap();
+}
+
+fn searches(l: &Live) -> u64 {
+    l.f.hubspot
+        .counts()
+        .iter()
+        .filter(|(k, _)| k.contains("search"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[tokio::test]
+async fn with_live_events_the_daily_pull_does_not_read_back_our_own_pushes() {
+    let l = Live::new().await;
+    // Webhooks not live: the pull reads back every contact the push just wrote (240 linked
+    // contacts = 2 pages of 200) and the one page of companies.
+    forget_pushed(&l).await;
+    l.f.hubspot.reset_counts();
+    let run = l.f.full_sync().await;
+    assert_eq!(run.counts.pushed, 240, "{:?}", run.counts);
+    assert_eq!(searches(&l), 3);
+    // Webhooks live (an event arrived): the push's window is left out, one empty page each.
+    let c = l.contact_of("v000000");
+    l.send(json!([l.event(
+        "live-1",
+        "contact.propertyChange",
+        c,
+        Utc::now().timestamp_millis(),
+        Some("jobtitle")
+    )]))
+    .await;
+    l.run_jobs().await;
+    forget_pushed(&l).await;
+    l.f.hubspot.reset_counts();
+    let run = l.f.full_sync().await;
+    assert_eq!(run.counts.pushed, 240, "{:?}", run.counts);
+    assert_eq!(searches(&l), 2);
 }

@@ -27,7 +27,7 @@ use crate::hubspot::webhook::{
     verify_v3, Change, HubSpotEvent, RawHubSpotEvent, SignedRequest, SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
 };
-use crate::store::repo::{ChangeEntry, LoggedChange};
+use crate::store::repo::{ChangeEntry, LiveStatus, LoggedChange, LIVE_CURSOR};
 
 pub const HUBSPOT_WEBHOOK_PATH: &str = "/webhooks/hubspot";
 /// Events of one tenant within this window are drained by one job, delivered at its end.
@@ -37,17 +37,6 @@ const DEDUPE_HOURS: i64 = 26;
 /// Store calls of one request run this many at a time (a delivery holds up to 100 events
 /// and HubSpot waits 5 s at most).
 const CONCURRENCY: usize = 16;
-/// Where the last live event of a tenant is recorded (status API).
-pub const LIVE_CURSOR: &str = "hubspot-live";
-
-/// When a tenant last heard from HubSpot's webhooks.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LiveStatus {
-    /// `occurredAt` of the newest event received (epoch ms).
-    pub last_event_at_ms: i64,
-    pub last_received_at: chrono::DateTime<Utc>,
-}
-
 pub fn router(state: IntakeState) -> Router {
     Router::new()
         .route(HUBSPOT_WEBHOOK_PATH, post(intake))

@@ -71,6 +71,9 @@ pub struct PullCursor {
     pub since_ms: i64,
     pub after_id: u64,
     pub pass_started_ms: Option<i64>,
+    /// Windows of our own pushes this pass leaves out (see `sync::own_writes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<(i64, i64)>,
 }
 
 /// The latest NPS answer known for a visitor or account.

@@ -10,6 +10,7 @@ pub(crate) mod engine;
 pub mod fields;
 mod identity;
 mod live;
+mod own_writes;
 mod pull;
 mod push;
 mod scoped;

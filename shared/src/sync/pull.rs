@@ -71,6 +71,7 @@ pub(crate) async fn pull_step(
         .unwrap_or_default();
     if cursor.pass_started_ms.is_none() {
         cursor.pass_started_ms = Some(Utc::now().timestamp_millis());
+        cursor.skip = super::own_writes::windows_for_pass(ctx, &cursor).await?;
         ctx.repo
             .put_cursor(ctx.tenant, &cursor_name(kind), &cursor)
             .await?;
@@ -82,6 +83,7 @@ pub(crate) async fn pull_step(
             &SearchCursor {
                 since_ms: cursor.since_ms,
                 after_id: cursor.after_id,
+                skip: cursor.skip.clone(),
             },
             &props,
         )
@@ -97,6 +99,7 @@ pub(crate) async fn pull_step(
             since_ms: cursor.pass_started_ms.unwrap_or(cursor.since_ms) - INDEX_LAG_MS,
             after_id: 0,
             pass_started_ms: None,
+            skip: Vec::new(),
         },
     };
     let finished = next.pass_started_ms.is_none();

@@ -231,7 +231,9 @@ pub(crate) async fn flush(
         });
         by_hs.insert(p.hubspot_id, p.candidate);
     }
+    let sent_at = Utc::now().timestamp_millis();
     let outcome = ctx.hubspot.update(kind, inputs).await?;
+    super::own_writes::note_push(ctx, sent_at, Utc::now().timestamp_millis()).await?;
     let mut done_states = Vec::new();
     for (sent_to, answered_by) in outcome.ok {
         if let Some(c) = by_hs.remove(&sent_to) {

@@ -106,9 +106,9 @@ pub(super) async fn status(
             }
         }
     }
-    let live: Option<crate::api::hubspot_webhooks::LiveStatus> = s
+    let live: Option<crate::store::repo::LiveStatus> = s
         .repo
-        .get_cursor(&t.id, crate::api::hubspot_webhooks::LIVE_CURSOR)
+        .get_cursor(&t.id, crate::store::repo::LIVE_CURSOR)
         .await?;
     let failed_runs = consecutive_failed(&runs);
     let health = if t.status == TenantStatus::NeedsAttention {

@@ -14,6 +14,17 @@
 use super::*;
 
 const PORTALS_PK: &str = "PORTALS";
+/// The cursor where the last HubSpot webhook event of a tenant is recorded.
+pub const LIVE_CURSOR: &str = "hubspot-live";
+
+/// When a tenant last heard from HubSpot's webhooks (status API; the daily pull trusts the
+/// change log only while events arrive).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveStatus {
+    /// `occurredAt` of the newest event received (epoch ms).
+    pub last_event_at_ms: i64,
+    pub last_received_at: DateTime<Utc>,
+}
 /// A change not drained within this long is dropped; the daily keyset search catches it.
 const CHANGE_TTL_DAYS: i64 = 7;
 

@@ -14,7 +14,8 @@ mod runs;
 mod state;
 
 pub use live::{
-    ChangeEntry, DeletedRecord, LoggedChange, PendingChange, PendingPendo, PendoChange,
+    ChangeEntry, DeletedRecord, LiveStatus, LoggedChange, PendingChange, PendingPendo, PendoChange,
+    LIVE_CURSOR,
 };
 
 use super::{Condition, Item, Page, Store, StoreError};
