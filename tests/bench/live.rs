@@ -44,6 +44,19 @@ pub struct JobCalls {
     pub wall_s: f64,
 }
 
+/// One daily sync after a day with 1 % of visitors active and 1 % of contacts edited.
+pub struct DailyPull {
+    pub n: usize,
+    pub live: bool,
+    pub pushed: u64,
+    pub pulled: u64,
+    pub edited: usize,
+    /// Searches of the daily sync (all of them are the pull's keyset search).
+    pub searches: u64,
+    /// `batch/read` calls of the change-log jobs that took the edits' webhooks during the day.
+    pub live_reads: u64,
+}
+
 pub struct Latency {
     pub direction: &'static str,
     pub n: usize,
@@ -105,7 +118,7 @@ impl Live {
         }
     }
 
-    async fn full_sync(&self) {
+    async fn full_sync(&self) -> shared::domain::RunRecord {
         self.queue
             .send(
                 &[Job::full(
@@ -117,11 +130,16 @@ impl Live {
             )
             .await
             .unwrap();
+        let mut run = None;
         while !self.queue.is_empty() {
             for job in self.queue.take_all() {
-                self.worker.handle(&job, None).await.expect("initial sync");
+                if let JobResult::Finished(r) = self.worker.handle(&job, None).await.expect("sync")
+                {
+                    run = Some(*r);
+                }
             }
         }
+        run.expect("finished")
     }
 
     async fn post(&self, req: axum::http::Request<Body>) {
@@ -151,6 +169,10 @@ impl Live {
             let r = s.objects.get_mut("contacts").unwrap().get_mut(&id).unwrap();
             r.properties
                 .insert("jobtitle".into(), format!("Edited {unique}"));
+            r.properties.insert(
+                "lastmodifieddate".into(),
+                sandboxes::hubspot::values::iso(now),
+            );
             r.updated_ms = now;
             id
         });
@@ -215,12 +237,21 @@ fn spread(i: usize, n: usize) -> usize {
     (i * 7919 + 13) % n
 }
 
-pub async fn run(sizes: &[usize], latency_size: usize) -> (Vec<JobCalls>, Vec<Latency>) {
+pub struct Figures {
+    pub calls: Vec<JobCalls>,
+    pub latencies: Vec<Latency>,
+    pub pulls: Vec<DailyPull>,
+}
+
+/// `pull_size`: the tenant size at which the daily pull is measured with live events off
+/// and on (two more simulated days).
+pub async fn run(sizes: &[usize], latency_size: usize, pull_size: usize) -> Figures {
     let mut calls = Vec::new();
     let mut latencies = Vec::new();
+    let mut pulls = Vec::new();
     for &n in sizes {
         eprintln!("== live: {n} visitors, initial sync");
-        let live = Live::start(n).await;
+        let mut live = Live::start(n).await;
         live.full_sync().await;
         eprintln!("-- live: {EVENTS} Pendo NPS events");
         let (hs0, p0) = live.counts();
@@ -259,8 +290,62 @@ pub async fn run(sizes: &[usize], latency_size: usize) -> (Vec<JobCalls>, Vec<La
             latencies.push(latency(&live, n, "Pendo webhook → HubSpot property").await);
             latencies.push(latency(&live, n, "HubSpot edit → Pendo metadata").await);
         }
+        if n == pull_size {
+            pulls.push(daily_pull(&mut live, false).await);
+            pulls.push(daily_pull(&mut live, true).await);
+        }
     }
-    (calls, latencies)
+    Figures {
+        calls,
+        latencies,
+        pulls,
+    }
+}
+
+/// A day with 1 % of visitors active and 1 % of contacts edited in HubSpot, then the daily
+/// sync. Live: each edit's webhook reached the intake during the day and its change-log job
+/// ran; not live: no HubSpot events (the tenant's live status is cleared).
+async fn daily_pull(live: &mut Live, with_events: bool) -> DailyPull {
+    let n = live.world.n;
+    eprintln!("-- live: daily pull at {n} visitors, live events {with_events}");
+    let repo = live.worker.repo.clone();
+    if !with_events {
+        repo.delete_cursor(&live.world.tenant, shared::store::repo::LIVE_CURSOR)
+            .await
+            .unwrap();
+    }
+    live.world.next_day(1);
+    live.worker.today_override = Some(live.world.today());
+    let edited = n / 100;
+    let day = live.world.today();
+    let events: Vec<Value> = (0..edited)
+        .map(|i| live.hubspot_edit(&format!("day{day}-{i}"), spread(i + 5000, n)))
+        .collect();
+    let (hs0, _) = live.counts();
+    if with_events {
+        for batch in events.chunks(100) {
+            live.hubspot_post(batch).await;
+        }
+        live.run_jobs().await;
+    }
+    let (hs1, _) = live.counts();
+    let run = live.full_sync().await;
+    let (hs2, _) = live.counts();
+    let sum = |m: &BTreeMap<String, u64>, pat: &str| -> u64 {
+        m.iter()
+            .filter(|(k, _)| k.contains(pat))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    DailyPull {
+        n,
+        live: with_events,
+        pushed: run.counts.pushed,
+        pulled: run.counts.pulled,
+        edited,
+        searches: sum(&delta(&hs1, &hs2), "search"),
+        live_reads: sum(&delta(&hs0, &hs1), "batch/read"),
+    }
 }
 
 /// Events arrive one every `GAP_S` s (virtual time). The first event of a window queues the
@@ -321,7 +406,8 @@ fn kinds(m: &BTreeMap<String, u64>) -> String {
     format!("**{total}**: {}", parts.join(", "))
 }
 
-pub fn render(calls: &[JobCalls], latencies: &[Latency], command: &str) -> String {
+pub fn render(f: &Figures, command: &str) -> String {
+    let (calls, latencies) = (&f.calls, &f.latencies);
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -373,6 +459,34 @@ pub fn render(calls: &[JobCalls], latencies: &[Latency], command: &str) -> Strin
             pct(&l.samples, 0.95),
             l.samples.last().copied().unwrap_or(0.0)
         );
+    }
+    if !f.pulls.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Daily pull: reading back our own writes, live events off and on\n"
+        );
+        let _ = writeln!(
+            md,
+            "Two consecutive days, each with 1 % of visitors active and 1 % of contacts edited in HubSpot, then the daily sync. *Off*: no HubSpot events (the tenant's live status cleared), the keyset search reads everything modified since the last pass, our own push included. *On*: each edit's webhook reached the intake and its change-log job ran during the day; the daily search leaves the windows of our own full-run pushes out (`shared/src/sync/own_writes.rs`).\n"
+        );
+        let _ = writeln!(
+            md,
+            "| tenant | live events | pushed | pulled by the daily sync | contacts edited | daily sync searches | change-log `batch/read`s during the day |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+        for p in &f.pulls {
+            let _ = writeln!(
+                md,
+                "| {} visitors | {} | {} | {} | {} | **{}** | {} |",
+                p.n,
+                if p.live { "on" } else { "off" },
+                p.pushed,
+                p.pulled,
+                p.edited,
+                p.searches,
+                p.live_reads
+            );
+        }
     }
     md
 }

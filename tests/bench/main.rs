@@ -60,7 +60,7 @@ async fn main() {
             .filter_map(|s| s.trim().parse().ok())
             .collect();
         let out = arg(&args, "--out").unwrap_or_else(|| "BENCHMARKS.md".into());
-        let (calls, latencies) = live::run(&sizes, sizes[0]).await;
+        let figures = live::run(&sizes, sizes[0], *sizes.last().expect("a size")).await;
         let command = format!(
             "cargo run -p suites --bin bench -- --live --sizes {}",
             sizes
@@ -69,7 +69,7 @@ async fn main() {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        live::write_section(&out, &live::render(&calls, &latencies, &command));
+        live::write_section(&out, &live::render(&figures, &command));
         eprintln!("wrote the live-updates section of {out}");
         return;
     }
