@@ -6,6 +6,7 @@
 //! | `PORTALS` | `<portal id>` | the tenant connected to that HubSpot portal |
 //! | `T#<tenant>` | `HSCHG#C#<id>` / `HSCHG#O#<id>` | latest pending change of a contact/company |
 //! | `T#<tenant>` | `HSDEL#C#<id>` / `HSDEL#O#<id>` | a record deleted in HubSpot (no longer synced) |
+//! | `T#<tenant>` | `PDCHG#V#<id>` / `PDCHG#A#<id>` | a Pendo visitor/account named by webhooks, not yet synced |
 //!
 //! The log keeps one entry per record: the event with the latest `occurredAt` wins, so
 //! redelivered and out-of-order events converge. An entry is removed only if its version is
