@@ -66,7 +66,7 @@ pub(crate) async fn windows_for_pass(
     }
     let live: Option<LiveStatus> = ctx.repo.get_cursor(ctx.tenant, LIVE_CURSOR).await?;
     let now = Utc::now().timestamp_millis();
-    if !live.is_some_and(|l| now - l.last_received_at.timestamp_millis() <= LIVE_WITHIN_MS) {
+    if live.is_none_or(|l| now - l.last_received_at.timestamp_millis() > LIVE_WITHIN_MS) {
         return Ok(Vec::new());
     }
     Ok(fit(windows))
