@@ -517,3 +517,58 @@ async fn with_live_events_the_daily_pull_does_not_read_back_our_own_pushes() {
     assert_eq!(run.counts.pushed, 240, "{:?}", run.counts);
     assert_eq!(searches(&l), 2);
 }
+
+/// The whole loop over HTTP: an edit in the HubSpot sandbox (its control endpoint, as a user
+/// would) makes it send a signed webhook batch to the intake, retried after a failed
+/// delivery; the change-log job then writes the new value to Pendo.
+#[tokio::test]
+async fn the_sandbox_sends_signed_retried_webhooks_and_the_loop_closes() {
+    let l = Live::new().await;
+    let router = shared::api::webhooks::router(IntakeState {
+        repo: l.f.repo.clone(),
+        secrets: l.f.secrets.clone(),
+        queue: l.queue.clone(),
+        public_base: PublicBase::FromRequest,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    // First a target that answers 404: the delivery fails and is retried.
+    l.f.hubspot.with(|s| {
+        s.webhooks.target = Some(format!("http://{addr}/webhooks/nowhere"));
+        s.webhooks.retry_after = std::time::Duration::from_millis(300);
+    });
+    let c = l.contact_of("v000003");
+    let edit = reqwest::Client::new()
+        .post(format!("{}/_sandbox/edit", l.f.hubspot.base_url))
+        .json(&json!({"object": "contacts", "id": c, "properties": {"jobtitle": "VP Sales"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(edit.status().is_success());
+    let waited = wait_until(|| l.f.hubspot.with(|s| s.webhooks.failed_attempts >= 1)).await;
+    assert!(waited, "the first delivery was attempted and failed");
+    assert!(l.queue.is_empty());
+    l.f.hubspot
+        .with(|s| s.webhooks.target = Some(format!("http://{addr}/webhooks/hubspot")));
+    let waited = wait_until(|| l.f.hubspot.with(|s| s.webhooks.delivered >= 1)).await;
+    assert!(waited, "the retry was delivered");
+    assert_eq!(l.f.hubspot.with(|s| s.webhooks.dropped), 0);
+    let results = l.run_jobs().await;
+    assert_eq!(results.len(), 1);
+    assert_eq!(finished(&results[0]).counts.pulled, 1);
+    assert_eq!(
+        l.pendo_value("visitor", "v000003", "hubspot_jobtitle"),
+        Some(json!("VP Sales"))
+    );
+}
+
+async fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

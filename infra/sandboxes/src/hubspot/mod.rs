@@ -12,6 +12,7 @@ mod properties;
 mod refusals;
 mod search;
 pub mod values;
+pub mod webhooks;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -84,6 +85,8 @@ pub struct HubSpotState {
     pub associations: Vec<Association>,
     /// object → merged record id → the id it was merged into.
     pub merged: HashMap<String, HashMap<u64, u64>>,
+    /// The app's webhook target and the events waiting for delivery.
+    pub webhooks: webhooks::Outbox,
 }
 
 impl HubSpotState {
@@ -136,6 +139,7 @@ impl HubSpotState {
             reject_writes: HashSet::new(),
             associations: Vec::new(),
             merged: HashMap::new(),
+            webhooks: webhooks::Outbox::new(Duration::from_secs(1)),
         }
     }
 
@@ -161,6 +165,7 @@ impl HubSpotState {
                 updated_ms: now,
             },
         );
+        self.emit(object, "creation", id, json!({}));
         id
     }
 
@@ -190,12 +195,20 @@ impl HubSpotState {
             .entry(object.to_string())
             .or_default()
             .insert(merged, into);
+        self.emit(
+            object,
+            "merge",
+            into,
+            json!({"primaryObjectId": into, "mergedObjectIds": [merged, into], "newObjectId": into}),
+        );
     }
 
     /// Archives (deletes) a record: reads and writes by its id find nothing.
     pub fn archive(&mut self, object: &str, id: u64) {
         if let Some(m) = self.objects.get_mut(object) {
-            m.remove(&id);
+            if m.remove(&id).is_some() {
+                self.emit(object, "deletion", id, json!({}));
+            }
         }
     }
 
@@ -268,6 +281,7 @@ impl HubSpotSandbox {
     pub async fn start_on(cfg: HubSpotSandboxConfig, port: u16) -> std::io::Result<Self> {
         let state: Shared = Arc::new(Mutex::new(HubSpotState::new(cfg)));
         let running = crate::serve(router(state.clone()), port).await?;
+        webhooks::start_sender(state.clone());
         Ok(Self {
             base_url: running.base_url,
             state,
@@ -475,6 +489,7 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .merge(oauth::routes(state.clone()))
         .merge(control_routes())
+        .merge(webhooks::routes())
         .merge(crm)
         .with_state(state)
 }

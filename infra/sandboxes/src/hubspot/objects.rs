@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::refusals::refusal;
-use super::values::{self, check, iso};
+use super::values::{check, iso};
 use super::{err, HubSpotState, Record, Shared};
 
 const BATCH_MAX: usize = 100;
@@ -162,16 +162,8 @@ fn validate(
 }
 
 fn apply(s: &mut HubSpotState, object: &str, id: u64, props: BTreeMap<String, String>) {
-    let now = s.now_ms();
-    let modified = values::modified_property(object);
-    if let Some(r) = s.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
-        // A cleared value reads back as "", a never-set one as null (see `render`).
-        for (k, v) in props {
-            r.properties.insert(k, v);
-        }
-        r.updated_ms = now;
-        r.properties.insert(modified.into(), iso(now));
-    }
+    // A cleared value reads back as "", a never-set one as null (see `render`).
+    s.edit(object, id, props);
 }
 
 fn inputs(body: &Value) -> Result<Vec<Value>, Box<Response>> {
