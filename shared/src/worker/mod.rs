@@ -20,6 +20,7 @@ use crate::store::repo::Repo;
 use crate::sync::{RunRequest, RunResult, SyncEngine, SyncError, SyncOptions, SyncOutcome};
 
 pub mod lease;
+mod webhook_jobs;
 
 use crate::http::{Cancel, Stopped};
 use lease::LeaseKeeper;
@@ -342,50 +343,23 @@ impl Worker {
             // A webhook reports something that just happened: read NPS up to now.
             opts.nps_through = day_number(Utc::now().date_naive()).max(today);
         }
-        if let JobKind::HubSpotChanges { window } = job.kind {
-            // Events arriving from now on need a job of their own: this one may have read
-            // the log before they were written.
-            self.repo
-                .unmark(&tenant.id, &crate::domain::hubspot_window_marker(window))
-                .await?;
-            return self
-                .drain_changes(tenant, config, job, &*hubspot, &*pendo, &opts)
-                .await;
-        }
+        // Webhook jobs sync only what their events named (`webhook_jobs`).
+        let scope = webhook_jobs::JobScope {
+            tenant,
+            config,
+            job,
+            hubspot: &*hubspot,
+            pendo: &*pendo,
+            opts: &opts,
+        };
         let mut covers_pendo_log = false;
-        if let JobKind::Incremental {
-            visitor_ids,
-            account_ids,
-        } = &job.kind
-        {
-            if let Some(w) = job.pendo_window() {
-                // Events from now on need a job of their own (see the HubSpot case above).
-                self.repo
-                    .unmark(&tenant.id, &crate::domain::pendo_window_marker(w))
-                    .await?;
-            }
-            let scoped = SyncEngine::new(self.repo.clone())
-                .run_scoped(crate::sync::ScopedRequest {
-                    tenant,
-                    config,
-                    hubspot: &*hubspot,
-                    pendo: &*pendo,
-                    job_id: &job.job_id,
-                    visitor_ids,
-                    account_ids,
-                    opts: &opts,
-                })
-                .await?;
-            match scoped {
-                crate::sync::ScopedOutcome::Finished(run) => return Ok(JobResult::Finished(run)),
-                crate::sync::ScopedOutcome::TooLarge { ids } => {
-                    tracing::info!(
-                        ids,
-                        "scoped job larger than a full sync; running a full sync"
-                    );
-                    covers_pendo_log = true;
-                }
-            }
+        match job.kind {
+            JobKind::HubSpotChanges { .. } => return self.drain_changes(&scope).await,
+            JobKind::Incremental { .. } => match self.scoped_push(&scope).await? {
+                Some(done) => return Ok(done),
+                None => covers_pendo_log = true,
+            },
+            _ => {}
         }
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),
@@ -437,42 +411,6 @@ impl Worker {
                 Ok(JobResult::Continued)
             }
         }
-    }
-
-    /// A scoped pull of the tenant's HubSpot change log; out of budget, another drain job
-    /// follows at once.
-    async fn drain_changes(
-        &self,
-        tenant: &Tenant,
-        config: &crate::domain::SyncConfig,
-        job: &Job,
-        hubspot: &dyn HubSpotApi,
-        pendo: &dyn PendoApi,
-        opts: &SyncOptions,
-    ) -> Result<JobResult, SyncError> {
-        let r = SyncEngine::new(self.repo.clone())
-            .drain_changes(crate::sync::ChangesRequest {
-                tenant,
-                config,
-                hubspot,
-                pendo,
-                job_id: &job.job_id,
-                opts,
-            })
-            .await?;
-        if r.more {
-            let mut next = Job {
-                job_id: format!("{}-more-{}", job.job_id, r.run.run_id),
-                ..job.clone()
-            };
-            next.enqueued_at = Utc::now();
-            self.queue
-                .send(&[next], Duration::ZERO)
-                .await
-                .map_err(|e| SyncError::Infra(e.to_string()))?;
-            return Ok(JobResult::Continued);
-        }
-        Ok(JobResult::Finished(Box::new(r.run)))
     }
 
     /// Lambda entry: one result per message; failures are reported per message so SQS retries
