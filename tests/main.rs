@@ -25,6 +25,8 @@ mod health;
 mod hubspot;
 #[path = "suites/hubspot_conformance.rs"]
 mod hubspot_conformance;
+#[path = "suites/hubspot_live.rs"]
+mod hubspot_live;
 #[path = "suites/hubspot_oauth.rs"]
 mod hubspot_oauth;
 #[path = "suites/lambda_functions.rs"]
@@ -35,6 +37,8 @@ mod legacy_paths;
 mod pendo;
 #[path = "suites/privacy.rs"]
 mod privacy;
+#[path = "suites/pendo_scoped.rs"]
+mod pendo_scoped;
 #[path = "suites/queue.rs"]
 mod queue;
 #[path = "suites/record_faults.rs"]

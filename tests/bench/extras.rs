@@ -206,6 +206,7 @@ pub async fn webhook_burst(events: usize, visitors: usize) -> Burst {
         repo: repo.clone(),
         secrets,
         queue: queue.clone(),
+        public_base: shared::api::public_url::PublicBase::FromRequest,
     };
     let router = shared::api::webhooks::router(state);
     let t0 = Instant::now();

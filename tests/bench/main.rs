@@ -8,6 +8,7 @@ mod child;
 mod counting_store;
 mod events;
 mod extras;
+mod live;
 mod report;
 mod world;
 
@@ -54,6 +55,27 @@ async fn main() {
     }
     if let Some(n) = arg(&args, "--events").and_then(|n| n.parse().ok()) {
         print!("{}", events::section(n).await);
+        return;
+    }
+    if args.iter().any(|a| a == "--live") {
+        // Issue 18's section only: scoped webhook jobs against tenant size, and latency.
+        let sizes: Vec<usize> = arg(&args, "--sizes")
+            .unwrap_or_else(|| "10000,100000".into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        let out = arg(&args, "--out").unwrap_or_else(|| "BENCHMARKS.md".into());
+        let figures = live::run(&sizes, sizes[0], *sizes.last().expect("a size")).await;
+        let command = format!(
+            "cargo run -p suites --bin bench -- --live --sizes {}",
+            sizes
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        live::write_section(&out, &live::render(&figures, &command));
+        eprintln!("wrote the live-updates section of {out}");
         return;
     }
     let sizes: Vec<usize> = arg(&args, "--sizes")

@@ -175,7 +175,7 @@ async fn manual_edits_of_pushed_properties_are_overwritten_and_reported() {
     lab.finished_run().await;
     assert_eq!(lab.contact(contact)["pendo_days_active"], "2");
     lab.hubspot.with(|s| {
-        s.edit(
+        s.edit_pairs(
             "contacts",
             contact,
             &[
@@ -224,13 +224,13 @@ async fn cleared_or_changed_join_id_is_restamped_or_re_resolved() {
     lab.finished_run().await;
     assert_eq!(lab.contact(contact)["pendo_visitor_id"], "v000000");
     lab.hubspot
-        .with(|s| s.edit("contacts", contact, &[("pendo_visitor_id", "")]));
+        .with(|s| s.edit_pairs("contacts", contact, &[("pendo_visitor_id", "")]));
     lab.finished_run().await;
     lab.finished_run().await;
     assert_eq!(lab.contact(contact)["pendo_visitor_id"], "v000000");
 
     lab.hubspot
-        .with(|s| s.edit("contacts", contact, &[("pendo_visitor_id", "v000007")]));
+        .with(|s| s.edit_pairs("contacts", contact, &[("pendo_visitor_id", "v000007")]));
     let run = lab.finished_run().await;
     let errors = lab.errors(&run).await;
     assert!(
@@ -469,7 +469,7 @@ async fn randomised_edits_converge_after_reconciliation() {
 
 fn edit_contact(lab: &Lab, v: usize, changes: &[(&str, &str)]) {
     if let Some(id) = contact_of(lab, v) {
-        lab.hubspot.with(|s| s.edit("contacts", id, changes));
+        lab.hubspot.with(|s| s.edit_pairs("contacts", id, changes));
     }
 }
 

@@ -142,7 +142,7 @@ async fn random_faults_lose_and_duplicate_nothing() {
             f.hubspot.with(|s| {
                 let ids: Vec<u64> = s.objects["contacts"].keys().copied().take(20).collect();
                 for id in ids {
-                    s.edit(
+                    s.edit_pairs(
                         "contacts",
                         id,
                         &[("jobtitle", &format!("Edited {rounds} {id}"))],

@@ -263,6 +263,7 @@ async fn incremental_read_survives_cap_and_identical_timestamps() {
     });
     let c = client(&sbx, |c| c.search_per_second = 25);
     let mut cursor = SearchCursor {
+        skip: vec![],
         since_ms: frozen,
         after_id: 0,
     };

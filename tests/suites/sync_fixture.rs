@@ -27,6 +27,7 @@ pub struct Fixture {
     pub queue_url: String,
     pub worker: Worker,
     pub tenant: TenantId,
+    pub secrets: Arc<dyn shared::secrets::Secrets>,
 }
 
 pub const VISITORS: usize = 300;
@@ -79,7 +80,7 @@ impl Fixture {
         repo.put_config(&tenant, &sync_config).await.unwrap();
         seed_crm(&hubspot, &pendo);
         let connectors = Arc::new(SecretConnectors {
-            secrets,
+            secrets: secrets.clone(),
             hubspot: {
                 let mut c = HubSpotConfig {
                     api_base: hubspot.base_url.clone(),
@@ -103,6 +104,7 @@ impl Fixture {
             queue_url,
             worker,
             tenant,
+            secrets,
         }
     }
 

@@ -59,6 +59,7 @@ pub async fn intake_state_from_env() -> Result<IntakeState, String> {
             SqsClient::new(&config),
             required_env("JOB_QUEUE_URL")?,
         )),
+        public_base: PublicBase::from_setting(std::env::var("PUBLIC_BASE_URL").ok().as_deref()),
     })
 }
 

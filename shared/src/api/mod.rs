@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod hubspot_webhooks;
 pub mod lambda_setup;
 pub mod oauth_callback;
 pub mod oauth_state;
@@ -50,6 +51,8 @@ pub struct IntakeState {
     pub repo: Repo,
     pub secrets: Arc<dyn Secrets>,
     pub queue: Arc<dyn Queue>,
+    /// The URL HubSpot signs its webhook requests with is built from it.
+    pub public_base: public_url::PublicBase,
 }
 
 impl From<AppState> for IntakeState {
@@ -58,6 +61,7 @@ impl From<AppState> for IntakeState {
             repo: s.repo,
             secrets: s.secrets,
             queue: s.queue,
+            public_base: s.public_base,
         }
     }
 }

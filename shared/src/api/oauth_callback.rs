@@ -287,6 +287,11 @@ async fn handle(
         .update_tenant(&tenant, Utc::now())
         .await
         .map_err(|e| internal(&e))?;
+    // HubSpot's webhooks name the portal only: they are routed to the tenant through this.
+    s.repo
+        .put_portal(portal, &tenant.id)
+        .await
+        .map_err(|e| internal(&e))?;
     tracing::info!(tenant_id = %tenant.id, portal, "HubSpot connected");
     Ok((tenant.id, portal))
 }

@@ -16,16 +16,21 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::{constant_time_eq, IntakeState, MAX_BODY};
 use crate::domain::{Job, JobKind, TenantId};
-use crate::pendo::webhook::RawWebhookEvent;
+use crate::domain::{LatestNps, ObjectKind};
+use crate::pendo::webhook::{RawWebhookEvent, WebhookKind};
+use crate::store::repo::PendoChange;
+use futures::{StreamExt, TryStreamExt};
 
 /// Bursts within this window become one job.
 const COALESCE_SECS: i64 = 60;
 
+/// The intake's routes: Pendo's per-tenant URL and HubSpot's app-wide one.
 pub fn router(state: IntakeState) -> Router {
     Router::new()
         .route("/webhooks/pendo/{tenant}/{token}", post(intake))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(super::hubspot_webhooks::router(state))
 }
 
 async fn intake(
@@ -99,6 +104,7 @@ async fn intake(
     let mut visitors = Vec::new();
     let mut accounts = Vec::new();
     let mut fresh = Vec::new();
+    let mut sightings = Vec::new();
     for e in events {
         let key = format!("wh:{}", e.unique_id);
         if fresh.contains(&key) || s.repo.is_marked(&t.id, &key).await? {
@@ -112,13 +118,47 @@ async fn intake(
             continue;
         }
         accepted += 1;
+        let at_ms = e
+            .timestamp_ms
+            .unwrap_or_else(|| Utc::now().timestamp_millis());
+        let sighting = PendoChange {
+            at_ms,
+            nps: e
+                .nps_score
+                .filter(|_| e.kind == WebhookKind::NpsSubmitted)
+                .map(|score| LatestNps {
+                    score,
+                    text: None,
+                    at_ms,
+                }),
+        };
+        sightings.extend(
+            e.visitor_id
+                .iter()
+                .map(|v| (ObjectKind::Visitor, v.clone(), sighting.clone())),
+        );
+        sightings.extend(
+            e.account_id
+                .iter()
+                .map(|a| (ObjectKind::Account, a.clone(), sighting.clone())),
+        );
         visitors.extend(e.visitor_id);
         accounts.extend(e.account_id);
     }
+    // The scoped job syncs what the log names: every id of the window, whichever request
+    // brought it (the job carries only the first request's ids).
+    futures::stream::iter(sightings.into_iter().map(|(kind, pendo_id, change)| {
+        let repo = s.repo.clone();
+        let id = t.id.clone();
+        async move { repo.log_pendo_change(&id, kind, &pendo_id, &change).await }
+    }))
+    .buffer_unordered(16)
+    .try_collect::<Vec<()>>()
+    .await?;
     let mut job_id = None;
     if accepted > 0 {
         let bucket = Utc::now().timestamp() / COALESCE_SECS;
-        let key = format!("whjob:{bucket}");
+        let key = crate::domain::pendo_window_marker(bucket);
         // A job of this window is already queued (marked only after its enqueue succeeded)
         // and not yet delivered: it covers these events too.
         if !s.repo.is_marked(&t.id, &key).await? {

@@ -23,6 +23,10 @@ pub enum JobKind {
         visitor_ids: Vec<String>,
         account_ids: Vec<String>,
     },
+    /// Drain the tenant's HubSpot change log (fed by HubSpot webhooks): a scoped pull of
+    /// just the records named there. `window` is the coalescing window (epoch minute) whose
+    /// events queued it.
+    HubSpotChanges { window: i64 },
     /// Resume a run that ran out of time budget.
     Continuation { run_id: RunId, trigger: Trigger },
 }
@@ -33,12 +37,42 @@ pub enum JobKind {
 pub const RUN_NOW_MARKER: &str = "run-now-pending";
 pub const RUN_NOW_MARKER_TTL_HOURS: i64 = 2;
 
+/// Dedupe marker held while a HubSpot change job of `window` is queued: later events of the
+/// window are covered by it. The job clears it when it starts draining.
+pub fn hubspot_window_marker(window: i64) -> String {
+    format!("hsjob:{window}")
+}
+
+/// Dedupe marker held while the Pendo webhook job of `window` is queued (job ids
+/// `wh-<tenant>-<window>`); the job clears it when it starts.
+pub fn pendo_window_marker(window: i64) -> String {
+    format!("whjob:{window}")
+}
+
 impl Job {
+    /// The coalescing window of a Pendo webhook job (`wh-<tenant>-<window>`).
+    pub fn pendo_window(&self) -> Option<i64> {
+        match self.kind {
+            JobKind::Incremental { .. } => self.job_id.rsplit('-').next()?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The job draining a tenant's HubSpot change log, one per coalescing window.
+    pub fn hubspot_changes(tenant_id: TenantId, window: i64, now: DateTime<Utc>) -> Self {
+        Self {
+            job_id: format!("hs-{tenant_id}-{window}"),
+            tenant_id,
+            kind: JobKind::HubSpotChanges { window },
+            enqueued_at: now,
+        }
+    }
+
     /// The trigger of a full run or of its continuation; `None` for incremental jobs.
     pub fn trigger(&self) -> Option<Trigger> {
         match &self.kind {
             JobKind::Full { trigger } | JobKind::Continuation { trigger, .. } => Some(*trigger),
-            JobKind::Incremental { .. } => None,
+            JobKind::Incremental { .. } | JobKind::HubSpotChanges { .. } => None,
         }
     }
 

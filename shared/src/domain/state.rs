@@ -72,6 +72,10 @@ pub struct PullState {
     pub fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// The Pendo id the record was last pulled into: a HubSpot deletion or merge (which name
+    /// only the HubSpot id) finds the joined Pendo record through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pendo_id: Option<String>,
 }
 
 /// Where the incremental HubSpot read resumes. A pass reads every record modified at or after
@@ -82,6 +86,9 @@ pub struct PullCursor {
     pub since_ms: i64,
     pub after_id: u64,
     pub pass_started_ms: Option<i64>,
+    /// Windows of our own pushes this pass leaves out (see `sync::own_writes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<(i64, i64)>,
 }
 
 /// The latest NPS answer known for a visitor or account.

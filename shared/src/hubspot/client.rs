@@ -301,11 +301,31 @@ impl HubSpotApi for HubSpotClient {
         };
         // Keyset paging on hs_object_id instead of `after`: every page is a fresh query, so the
         // 10,000-result cap never applies, and equal timestamps cannot stall the cursor.
+        // Leaving windows out: one filter group per gap between them (groups are ORed).
+        let mut ranges: Vec<(i64, Option<i64>)> = Vec::new();
+        let mut lo = cursor.since_ms;
+        for &(a, b) in &cursor.skip {
+            if a > lo {
+                ranges.push((lo, Some(a)));
+            }
+            lo = lo.max(b + 1);
+        }
+        ranges.push((lo, None));
+        let groups: Vec<_> = ranges
+            .iter()
+            .map(|(lo, hi)| {
+                let mut filters = vec![
+                    json!({"propertyName": modified, "operator": "GTE", "value": lo.to_string()}),
+                    json!({"propertyName": "hs_object_id", "operator": "GT", "value": cursor.after_id.to_string()}),
+                ];
+                if let Some(hi) = hi {
+                    filters.push(json!({"propertyName": modified, "operator": "LT", "value": hi.to_string()}));
+                }
+                json!({"filters": filters})
+            })
+            .collect();
         let body = json!({
-            "filterGroups": [{"filters": [
-                {"propertyName": modified, "operator": "GTE", "value": cursor.since_ms.to_string()},
-                {"propertyName": "hs_object_id", "operator": "GT", "value": cursor.after_id.to_string()},
-            ]}],
+            "filterGroups": groups,
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
             "properties": properties,
             "limit": SEARCH_PAGE,
@@ -315,8 +335,8 @@ impl HubSpotApi for HubSpotClient {
         let last_id = records.last().and_then(|r| r.id.parse::<u64>().ok());
         let next = match last_id {
             Some(id) if records.len() == SEARCH_PAGE => Some(SearchCursor {
-                since_ms: cursor.since_ms,
                 after_id: id,
+                ..cursor.clone()
             }),
             _ => None,
         };

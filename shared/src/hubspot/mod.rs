@@ -12,6 +12,7 @@ pub mod paths;
 mod schema;
 mod transport;
 mod types;
+pub mod webhook;
 
 pub use client::{Auth, HubSpotClient, HubSpotConfig, PortalLimits, BATCH_LIMIT};
 pub use error::{HubSpotError, OAuthFailure};

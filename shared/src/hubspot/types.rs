@@ -50,6 +50,8 @@ pub struct RecordFailure {
 pub struct SearchCursor {
     pub since_ms: i64,
     pub after_id: u64,
+    /// Modification-time windows (epoch ms, inclusive, sorted, ≤4) to leave out.
+    pub skip: Vec<(i64, i64)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

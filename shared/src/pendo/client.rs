@@ -144,6 +144,22 @@ impl PendoClient {
     }
 }
 
+/// Account rows with `domain` taken from the agent field, else the custom one.
+fn account_rows(rows: Vec<Value>) -> Result<Vec<PendoAccount>, PendoError> {
+    let rows = rows
+        .into_iter()
+        .map(|mut r| {
+            let domain = [r["domainAgent"].clone(), r["domainCustom"].clone()]
+                .into_iter()
+                .find(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
+                .unwrap_or(Value::Null);
+            r["domain"] = domain;
+            r
+        })
+        .collect();
+    decode(rows, "accounts")
+}
+
 fn decode<T: serde::de::DeserializeOwned>(
     rows: Vec<Value>,
     op: &str,
@@ -188,6 +204,32 @@ impl PendoApi for PendoClient {
         )
     }
 
+    async fn visitors_by_ids(&self, ids: &[String]) -> Result<Vec<PendoVisitor>, PendoError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(pipelines::IDS_PER_CALL) {
+            out.extend(decode::<PendoVisitor>(
+                self.aggregate(pipelines::visitors_with_ids(chunk)).await?,
+                "visitors",
+            )?);
+        }
+        Ok(out)
+    }
+
+    async fn accounts_by_ids(
+        &self,
+        ids: &[String],
+        domain_field: Option<&str>,
+    ) -> Result<Vec<PendoAccount>, PendoError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(pipelines::IDS_PER_CALL) {
+            let rows = self
+                .aggregate(pipelines::accounts_with_ids(chunk, domain_field))
+                .await?;
+            out.extend(account_rows(rows)?);
+        }
+        Ok(out)
+    }
+
     async fn accounts_page(
         &self,
         after: Option<&str>,
@@ -197,18 +239,7 @@ impl PendoApi for PendoClient {
         let rows = self
             .aggregate(pipelines::accounts(after, limit, domain_field))
             .await?;
-        let rows = rows
-            .into_iter()
-            .map(|mut r| {
-                let domain = [r["domainAgent"].clone(), r["domainCustom"].clone()]
-                    .into_iter()
-                    .find(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
-                    .unwrap_or(Value::Null);
-                r["domain"] = domain;
-                r
-            })
-            .collect();
-        decode(rows, "accounts")
+        account_rows(rows)
     }
 
     async fn daily_rollups(

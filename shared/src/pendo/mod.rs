@@ -77,6 +77,14 @@ pub trait PendoApi: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<PendoVisitor>, PendoError>;
+    /// Just these visitors (a scoped sync), any number of ids; unknown ids are absent.
+    async fn visitors_by_ids(&self, ids: &[String]) -> Result<Vec<PendoVisitor>, PendoError>;
+    /// Just these accounts (a scoped sync); unknown ids are absent.
+    async fn accounts_by_ids(
+        &self,
+        ids: &[String],
+        domain_field: Option<&str>,
+    ) -> Result<Vec<PendoAccount>, PendoError>;
     /// Accounts in id order, strictly after `after`; `domain_field` is read from agent/custom metadata.
     async fn accounts_page(
         &self,

@@ -39,6 +39,34 @@ pub fn visitors(after: Option<&str>, limit: usize) -> Value {
     envelope("visitors", p)
 }
 
+/// `field == a || field == b ...`: the rows of just these ids (a scoped sync's batch).
+fn any_of(id_field: &str, ids: &[String]) -> Value {
+    let expr: Vec<String> = ids
+        .iter()
+        .map(|i| format!("{id_field}=={}", quote(i)))
+        .collect();
+    json!({"filter": expr.join(" || ")})
+}
+
+/// Pipeline A for named visitors only (≤ [`IDS_PER_CALL`] per call).
+pub fn visitors_with_ids(ids: &[String]) -> Value {
+    let mut v = visitors(None, ids.len().max(1));
+    let p = v["request"]["pipeline"].as_array_mut().expect("pipeline");
+    p.insert(1, any_of("visitorId", ids));
+    v
+}
+
+/// Pipeline B for named accounts only (≤ [`IDS_PER_CALL`] per call).
+pub fn accounts_with_ids(ids: &[String], domain_field: Option<&str>) -> Value {
+    let mut v = accounts(None, ids.len().max(1), domain_field);
+    let p = v["request"]["pipeline"].as_array_mut().expect("pipeline");
+    p.insert(1, any_of("accountId", ids));
+    v
+}
+
+/// Ids per by-id aggregation call: keeps the filter expression short.
+pub const IDS_PER_CALL: usize = 100;
+
 /// Pipeline B: accounts with first/last visit, name and an optional domain field.
 pub fn accounts(after: Option<&str>, limit: usize, domain_field: Option<&str>) -> Value {
     let mut p = vec![json!({"source": {"accounts": null}})];

@@ -35,6 +35,7 @@ fn kind_name(kind: &JobKind) -> &'static str {
     match kind {
         JobKind::Full { .. } => "full",
         JobKind::Incremental { .. } => "incremental",
+        JobKind::HubSpotChanges { .. } => "hubspot_changes",
         JobKind::Continuation { .. } => "continuation",
     }
 }

@@ -385,7 +385,7 @@ impl SyncEngine {
 }
 
 /// Schema and configuration checks, every invocation (cheap when nothing is missing).
-async fn setup(ctx: &mut RunCtx<'_>) -> Result<(), SyncError> {
+pub(crate) async fn setup(ctx: &mut RunCtx<'_>) -> Result<(), SyncError> {
     let mut listed: HashMap<ObjectKind, Vec<crate::hubspot::PropertyInfo>> = HashMap::new();
     if !ctx.opts.dry_run {
         for kind in ObjectKind::ALL {

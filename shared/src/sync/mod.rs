@@ -11,16 +11,21 @@ pub(crate) mod engine;
 pub mod events;
 pub mod fields;
 mod identity;
+mod live;
 mod nps;
+mod own_writes;
 pub mod privacy;
 mod pull;
 mod push;
 pub(crate) mod reread;
+mod scoped;
 mod segments;
 mod usage;
 
 pub use engine::{RunRequest, RunResult, SyncEngine, SyncOutcome};
+pub use live::{ChangesRequest, ChangesResult};
 pub use reread::RereadPolicy;
+pub use scoped::{ScopedOutcome, ScopedRequest, SCOPED_MAX_IDS};
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -84,6 +84,7 @@ pub(crate) async fn pull_step(
         .unwrap_or_default();
     if cursor.pass_started_ms.is_none() {
         cursor.pass_started_ms = Some(Utc::now().timestamp_millis());
+        cursor.skip = super::own_writes::windows_for_pass(ctx, &cursor).await?;
         ctx.repo
             .put_cursor(ctx.tenant, &cursor_name(kind), &cursor)
             .await?;
@@ -95,6 +96,7 @@ pub(crate) async fn pull_step(
             &SearchCursor {
                 since_ms: cursor.since_ms,
                 after_id: cursor.after_id,
+                skip: cursor.skip.clone(),
             },
             &props,
         )
@@ -113,6 +115,7 @@ pub(crate) async fn pull_step(
             since_ms: cursor.pass_started_ms.unwrap_or(cursor.since_ms) - INDEX_LAG_MS,
             after_id: 0,
             pass_started_ms: None,
+            skip: Vec::new(),
         },
     };
     let finished = next.pass_started_ms.is_none();
@@ -200,7 +203,7 @@ fn label_of(labels: &HashMap<String, String>, value: &str) -> String {
         .join(";")
 }
 
-async fn process(
+pub(crate) async fn process(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
     join: &str,
@@ -335,7 +338,7 @@ async fn process(
             done.push((hs, state));
         }
     }
-    for (_, (hs, fp, state)) in pending {
+    for (pendo_id, (hs, fp, state)) in pending {
         if state.failure.is_some() {
             ctx.run.counts.retried += 1;
         }
@@ -345,6 +348,7 @@ async fn process(
             PullState {
                 fingerprint: Some(fp),
                 failure: None,
+                pendo_id: Some(pendo_id),
             },
         ));
     }

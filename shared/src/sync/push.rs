@@ -15,7 +15,7 @@ use crate::domain::{Direction, Failure, ObjectKind, ObjectState, RecordError};
 use crate::hubspot::WriteInput;
 
 /// (id, email, domain, first visit, last visit) of one Pendo visitor or account.
-type PendoRecord = (
+pub(crate) type PendoRecord = (
     String,
     Option<String>,
     Option<String>,
@@ -38,12 +38,6 @@ pub(crate) async fn push_step(
     kind: ObjectKind,
     after: Option<String>,
 ) -> Result<Step, SyncError> {
-    let today = ctx.opts.today;
-    let fields: Vec<_> = ctx
-        .config
-        .push_for(kind)
-        .filter(|f| !ctx.excluded_fields.contains(f))
-        .collect();
     // The keyset position is the page's last id, flagged visitors included.
     let mut page_last = None;
     let page: Vec<PendoRecord> = match kind {
@@ -76,6 +70,23 @@ pub(crate) async fn push_step(
         flush(ctx, kind, true).await?;
         return Ok(Step::Done);
     };
+    push_records(ctx, kind, page).await?;
+    Ok(Step::More(Some(last)))
+}
+
+/// Joins and writes one batch of Pendo records (a page of the full push, or the records a
+/// scoped sync names); updates are buffered until a full batch, see [`flush`].
+pub(crate) async fn push_records(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    page: Vec<PendoRecord>,
+) -> Result<(), SyncError> {
+    let today = ctx.opts.today;
+    let fields: Vec<_> = ctx
+        .config
+        .push_for(kind)
+        .filter(|f| !ctx.excluded_fields.contains(f))
+        .collect();
     let ids: Vec<String> = page.iter().map(|p| p.0.clone()).collect();
     let mut states = ctx.repo.get_object_states(ctx.tenant, kind, &ids).await?;
     let generations = super::reread::generations(ctx, kind).await?;
@@ -168,7 +179,7 @@ pub(crate) async fn push_step(
             ctx.planned(c.planned(kind, hs));
         }
         ctx.run.counts.pushed += (to_write.len() + creates.len()) as u64;
-        return Ok(Step::More(Some(last)));
+        return Ok(());
     }
 
     // Updates are buffered across pages and sent in full batches of 100, so a sync that
@@ -201,7 +212,7 @@ pub(crate) async fn push_step(
         .put_object_states(ctx.tenant, kind, &done_states)
         .await?;
     flush(ctx, kind, false).await?;
-    Ok(Step::More(Some(last)))
+    Ok(())
 }
 
 /// A record waiting for its batch.
@@ -237,7 +248,9 @@ pub(crate) async fn flush(
         });
         by_hs.insert(p.hubspot_id, p.candidate);
     }
+    let sent_at = Utc::now().timestamp_millis();
     let outcome = ctx.hubspot.update(kind, inputs).await?;
+    super::own_writes::note_push(ctx, sent_at, Utc::now().timestamp_millis()).await?;
     let mut done_states = Vec::new();
     let mut links = Vec::new();
     for (sent_to, answered_by) in outcome.ok {

@@ -20,6 +20,7 @@ use crate::store::repo::Repo;
 use crate::sync::{RunRequest, RunResult, SyncEngine, SyncError, SyncOptions, SyncOutcome};
 
 pub mod lease;
+mod webhook_jobs;
 
 use crate::http::{Cancel, Stopped};
 use lease::LeaseKeeper;
@@ -349,9 +350,29 @@ impl Worker {
             opts.reread_days = 0;
             opts.reconcile_every_days = i32::MAX;
         }
+        // Webhook jobs sync only what their events named (`webhook_jobs`).
+        let scope = webhook_jobs::JobScope {
+            tenant,
+            config,
+            job,
+            hubspot: &*hubspot,
+            pendo: &*pendo,
+            opts: &opts,
+        };
+        let mut covers_pendo_log = false;
+        match job.kind {
+            JobKind::HubSpotChanges { .. } => return self.drain_changes(&scope).await,
+            JobKind::Incremental { .. } => match self.scoped_push(&scope).await? {
+                Some(done) => return Ok(done),
+                None => covers_pendo_log = true,
+            },
+            _ => {}
+        }
         let (trigger, resume) = match &job.kind {
             JobKind::Full { trigger } => (*trigger, None),
-            JobKind::Incremental { .. } => (Trigger::Webhook, None),
+            JobKind::Incremental { .. } | JobKind::HubSpotChanges { .. } => {
+                (Trigger::Webhook, None)
+            }
             JobKind::Continuation { run_id, trigger } => (*trigger, Some(run_id.clone())),
         };
         let engine = SyncEngine::new(self.repo.clone());
@@ -371,6 +392,12 @@ impl Worker {
             }
             other => other?,
         };
+        if covers_pendo_log {
+            // The full run (checkpointed, or continued to its end) covers every logged id.
+            SyncEngine::new(self.repo.clone())
+                .clear_pendo_log(&tenant.id)
+                .await?;
+        }
         match outcome {
             SyncOutcome::Finished => Ok(JobResult::Finished(Box::new(run))),
             SyncOutcome::Continued {

@@ -14,6 +14,7 @@ mod properties;
 mod refusals;
 mod search;
 pub mod values;
+pub mod webhooks;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -101,6 +102,8 @@ pub struct HubSpotState {
     pub event_uuids: HashSet<String>,
     /// Lists (Lists API) by id.
     pub lists: BTreeMap<u64, lists::SandboxList>,
+    /// The app's webhook target and the events waiting for delivery.
+    pub webhooks: webhooks::Outbox,
 }
 
 /// One API request as the sandbox received it.
@@ -170,6 +173,7 @@ impl HubSpotState {
             event_completions: Vec::new(),
             event_uuids: HashSet::new(),
             lists: BTreeMap::new(),
+            webhooks: webhooks::Outbox::new(Duration::from_secs(1)),
         }
     }
 
@@ -198,6 +202,7 @@ impl HubSpotState {
                 updated_ms: now,
             },
         );
+        self.emit(object, "creation", id, json!({}));
         id
     }
 
@@ -227,26 +232,29 @@ impl HubSpotState {
             .entry(object.to_string())
             .or_default()
             .insert(merged, into);
+        self.emit(
+            object,
+            "merge",
+            into,
+            json!({"primaryObjectId": into, "mergedObjectIds": [merged, into], "newObjectId": into}),
+        );
     }
 
-    /// A person's edit in HubSpot's UI: sets properties (`""` clears one) and stamps the
-    /// modification time, so "modified since" searches find the record.
-    pub fn edit(&mut self, object: &str, id: u64, changes: &[(&str, &str)]) {
-        let now = self.now_ms();
-        if let Some(r) = self.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
-            for (k, v) in changes {
-                r.properties.insert(k.to_string(), v.to_string());
-            }
-            r.updated_ms = now;
-            r.properties
-                .insert(values::modified_property(object).into(), values::iso(now));
-        }
+    /// [`HubSpotState::edit`] with `(property, value)` pairs (`""` clears one).
+    pub fn edit_pairs(&mut self, object: &str, id: u64, changes: &[(&str, &str)]) {
+        let props = changes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.edit(object, id, props);
     }
 
     /// Archives (deletes) a record: reads and writes by its id find nothing.
     pub fn archive(&mut self, object: &str, id: u64) {
         if let Some(m) = self.objects.get_mut(object) {
-            m.remove(&id);
+            if m.remove(&id).is_some() {
+                self.emit(object, "deletion", id, json!({}));
+            }
         }
     }
 
@@ -319,6 +327,7 @@ impl HubSpotSandbox {
     pub async fn start_on(cfg: HubSpotSandboxConfig, port: u16) -> std::io::Result<Self> {
         let state: Shared = Arc::new(Mutex::new(HubSpotState::new(cfg)));
         let running = crate::serve(router(state.clone()), port).await?;
+        webhooks::start_sender(state.clone());
         Ok(Self {
             base_url: running.base_url,
             state,
@@ -495,14 +504,12 @@ struct SeedBody {
     records: Vec<BTreeMap<String, String>>,
 }
 
-/// A person's edit (`/_sandbox/edit`: properties set, `""` clears) or archive
-/// (`/_sandbox/archive`: properties ignored) of one record.
+/// An archive (`/_sandbox/archive`: properties ignored) of one record; edits go through
+/// `/_sandbox/edit` (see `webhooks.rs`), which also sends their webhook events.
 #[derive(Deserialize)]
-struct EditBody {
+struct ArchiveBody {
     object: String,
     id: u64,
-    #[serde(default)]
-    properties: BTreeMap<String, String>,
 }
 
 fn control_routes() -> Router<Shared> {
@@ -537,24 +544,9 @@ fn control_routes() -> Router<Shared> {
             ),
         )
         .route(
-            "/_sandbox/edit",
-            post(
-                |State(s): State<Shared>, Json(b): Json<EditBody>| async move {
-                    let mut s = s.lock().unwrap();
-                    let changes: Vec<(&str, &str)> = b
-                        .properties
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str()))
-                        .collect();
-                    s.edit(&b.object, b.id, &changes);
-                    Json(json!({"id": b.id}))
-                },
-            ),
-        )
-        .route(
             "/_sandbox/archive",
             post(
-                |State(s): State<Shared>, Json(b): Json<EditBody>| async move {
+                |State(s): State<Shared>, Json(b): Json<ArchiveBody>| async move {
                     s.lock().unwrap().archive(&b.object, b.id);
                     Json(json!({"id": b.id}))
                 },
@@ -585,6 +577,7 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .merge(oauth::routes(state.clone()))
         .merge(control_routes())
+        .merge(webhooks::routes())
         .merge(crm)
         .with_state(state)
 }

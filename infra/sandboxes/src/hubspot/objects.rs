@@ -167,16 +167,8 @@ fn validate(
 }
 
 fn apply(s: &mut HubSpotState, object: &str, id: u64, props: BTreeMap<String, String>) {
-    let now = s.now_ms();
-    let modified = values::modified_property(object);
-    if let Some(r) = s.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
-        // A cleared value reads back as "", a never-set one as null (see `render`).
-        for (k, v) in props {
-            r.properties.insert(k, v);
-        }
-        r.updated_ms = now;
-        r.properties.insert(modified.into(), iso(now));
-    }
+    // A cleared value reads back as "", a never-set one as null (see `render`).
+    s.edit(object, id, props);
 }
 
 fn inputs(body: &Value) -> Result<Vec<Value>, Box<Response>> {

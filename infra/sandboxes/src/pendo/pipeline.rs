@@ -318,9 +318,19 @@ fn compare(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// A filter expression: `clause && clause ...`, each `path OP literal` with OP in
-/// `== != > >= < <=` and literal a number, `"string"` or `` `string` ``.
+/// A filter expression: alternatives `a || b ...` of `clause && clause ...`, each clause
+/// `path OP literal` with OP in `== != > >= < <=` and literal a number, `"string"` or
+/// `` `string` `` (JavaScript precedence: `&&` binds tighter than `||`).
 fn eval_filter(row: &Value, expr: &str) -> Result<bool, AggError> {
+    for alternative in expr.split("||") {
+        if eval_all(row, alternative)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn eval_all(row: &Value, expr: &str) -> Result<bool, AggError> {
     for clause in expr.split("&&") {
         let clause = clause.trim();
         let (path, op, lit) = ["==", "!=", ">=", "<=", ">", "<"]

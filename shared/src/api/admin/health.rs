@@ -106,6 +106,10 @@ pub(super) async fn status(
             }
         }
     }
+    let live: Option<crate::store::repo::LiveStatus> = s
+        .repo
+        .get_cursor(&t.id, crate::store::repo::LIVE_CURSOR)
+        .await?;
     let failed_runs = consecutive_failed(&runs);
     let health = if t.status == TenantStatus::NeedsAttention {
         Health::NeedsAttention
@@ -160,6 +164,8 @@ pub(super) async fn status(
             }
             None => None,
         },
+        hubspot_last_event_at: live
+            .and_then(|l| chrono::DateTime::from_timestamp_millis(l.last_event_at_ms)),
     }))
 }
 

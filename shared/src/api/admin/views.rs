@@ -169,4 +169,7 @@ pub struct StatusView {
     /// Custom events: sending, the month's allowance used, or refused by the portal (with
     /// what to do). `null` until events are configured and a sync ran.
     pub events: Option<crate::sync::events::EventsStatus>,
+    /// When the newest HubSpot webhook event for this tenant happened (`occurredAt`); `null`
+    /// until live HubSpot updates arrive.
+    pub hubspot_last_event_at: Option<DateTime<Utc>>,
 }

@@ -9,10 +9,16 @@ use std::sync::Arc;
 
 mod lifecycle;
 mod privacy;
+mod live;
 mod rules;
 mod runs;
 mod segments;
 mod state;
+
+pub use live::{
+    ChangeEntry, DeletedRecord, LiveStatus, LoggedChange, PendingChange, PendingPendo, PendoChange,
+    LIVE_CURSOR,
+};
 
 use super::{Condition, Item, Page, Store, StoreError};
 use crate::domain::{
