@@ -35,10 +35,10 @@ mod lambda_functions;
 mod legacy_paths;
 #[path = "suites/pendo.rs"]
 mod pendo;
-#[path = "suites/privacy.rs"]
-mod privacy;
 #[path = "suites/pendo_scoped.rs"]
 mod pendo_scoped;
+#[path = "suites/privacy.rs"]
+mod privacy;
 #[path = "suites/queue.rs"]
 mod queue;
 #[path = "suites/record_faults.rs"]

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 mod lifecycle;
-mod privacy;
 mod live;
+mod privacy;
 mod rules;
 mod runs;
 mod segments;
