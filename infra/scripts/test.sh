@@ -26,8 +26,11 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== console (headless chromium: wizard, keyboard, axe, screenshots) + schemathesis against serve --sandbox"
 "$ROOT/infra/scripts/console-tests.sh"
-echo "== openapi.json: the CLI writes the served document"
-cargo run --locked -q -p local --bin pendo-hubspot -- openapi | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["openapi"].startswith("3.1") and len(d["paths"]) > 20, d.get("openapi")'
+echo "== openapi.json: the CLI writes the served document, and the committed copy is current"
+cargo run --locked -q -p local --bin pendo-hubspot -- openapi > target/openapi.json
+python3 -c 'import json,sys; d=json.load(open("target/openapi.json")); assert d["openapi"].startswith("3.1") and len(d["paths"]) > 20, d.get("openapi")'
+cmp target/openapi.json shared/src/api/openapi.json \
+  || { echo "shared/src/api/openapi.json is stale: cargo run -p local --bin pendo-hubspot -- openapi > shared/src/api/openapi.json" >&2; exit 1; }
 echo "== sam validate"
 "$T/venv/bin/sam" validate --region us-east-1
 "$T/venv/bin/sam" validate --lint --region us-east-1

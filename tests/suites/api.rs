@@ -465,7 +465,17 @@ async fn openapi_lists_every_route_and_each_route_exists() {
     let doc = api.call("GET", "/v1/openapi.json", None, None).await;
     assert_eq!(doc.status, StatusCode::OK);
     let doc = doc.json();
-    assert_eq!(doc, shared::api::openapi::document(), "served = generated");
+    assert_eq!(
+        doc,
+        shared::api::openapi::document(),
+        "served = generated: shared/src/api/openapi.json is stale; regenerate it with \
+         `cargo run -p local --bin pendo-hubspot -- openapi > shared/src/api/openapi.json`"
+    );
+    assert_eq!(
+        shared::api::openapi::SERVED,
+        format!("{}\n", shared::api::openapi::document_pretty()),
+        "the committed document is the CLI's output, byte for byte"
+    );
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let methods = ["get", "post", "put", "patch", "delete"];
     let mut n = 0;

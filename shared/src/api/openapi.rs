@@ -196,6 +196,14 @@ pub fn build() -> Doc {
 }
 
 /// The document as JSON.
+/// The document as the admin API serves it: [`document_pretty`]'s output, committed as
+/// `shared/src/api/openapi.json` and embedded. Serving the committed text keeps utoipa's schema
+/// building out of the Lambda binary (it fits under 6 MB with that); the API suite checks it
+/// equals [`document`] byte for byte, so it cannot drift from the types. After changing a
+/// request or response type: `cargo run -p local --bin pendo-hubspot -- openapi >
+/// shared/src/api/openapi.json`.
+pub const SERVED: &str = include_str!("openapi.json");
+
 pub fn document() -> Value {
     serde_json::to_value(build()).expect("the OpenAPI document serialises")
 }

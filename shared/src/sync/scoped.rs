@@ -260,6 +260,9 @@ async fn store_newer_nps(
     }
     let keys: Vec<String> = answers.keys().cloned().collect();
     let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &keys).await?;
+    // A webhook answer is news of the current reconciliation generation: stamped with it, or
+    // the push would read it as left over from an older one and drop it.
+    let generation = super::reread::generations(ctx, kind).await?.nps;
     let mut changed = Vec::new();
     for (id, answer) in answers {
         let h = histories.remove(&id).unwrap_or_default();
@@ -271,6 +274,7 @@ async fn store_newer_nps(
         {
             let mut h = h;
             h.nps = Some(answer);
+            h.nps_generation = h.nps_generation.max(generation);
             changed.push((id, h));
         }
     }
