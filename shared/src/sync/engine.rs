@@ -47,6 +47,78 @@ pub(crate) struct RunCtx<'a> {
     pub enum_labels: HashMap<(ObjectKind, String), HashMap<String, String>>,
 }
 
+/// What a run context is built from; the rest starts empty.
+pub(crate) struct RunCtxParts<'a> {
+    pub tenant: &'a TenantId,
+    pub config: &'a SyncConfig,
+    pub repo: &'a Repo,
+    pub hubspot: &'a dyn HubSpotApi,
+    pub pendo: &'a dyn PendoApi,
+    pub opts: &'a SyncOptions,
+    pub run: RunRecord,
+}
+
+impl<'a> RunCtx<'a> {
+    pub(crate) fn new(p: RunCtxParts<'a>) -> Self {
+        Self {
+            tenant: p.tenant,
+            config: p.config,
+            repo: p.repo,
+            hubspot: p.hubspot,
+            pendo: p.pendo,
+            opts: p.opts,
+            run: p.run,
+            errors: Vec::new(),
+            samples: Vec::new(),
+            planned: Vec::new(),
+            excluded_fields: BTreeSet::new(),
+            account_visitors: None,
+            pendo_types: HashMap::new(),
+            pending: Vec::new(),
+            claimed: HashMap::new(),
+            enum_labels: HashMap::new(),
+        }
+    }
+
+    /// Ends a one-invocation run (a webhook job's): the API calls since `since`, the time
+    /// since `started`, the finish time, and its record errors stored. Returns the record.
+    pub(crate) async fn close_single(
+        self,
+        since: &CallsBefore,
+        started: Instant,
+    ) -> Result<RunRecord, SyncError> {
+        let mut run = self.run;
+        for (k, v) in calls_since(&since.hubspot, &self.hubspot.calls().snapshot())
+            .into_iter()
+            .chain(calls_since(&since.pendo, &self.pendo.calls().snapshot()))
+        {
+            *run.api_calls.entry(k).or_default() += v;
+        }
+        run.busy_seconds += started.elapsed().as_secs_f64();
+        run.finished_at = Some(Utc::now());
+        if !self.errors.is_empty() {
+            self.repo.put_run_errors(&run, 0, &self.errors).await?;
+            run.errors_recorded = self.errors.len() as u64;
+        }
+        Ok(run)
+    }
+}
+
+/// Both clients' call counters when a run began.
+pub(crate) struct CallsBefore {
+    pub hubspot: BTreeMap<String, u64>,
+    pub pendo: BTreeMap<String, u64>,
+}
+
+impl CallsBefore {
+    pub(crate) fn now(hubspot: &dyn HubSpotApi, pendo: &dyn PendoApi) -> Self {
+        Self {
+            hubspot: hubspot.calls().snapshot(),
+            pendo: pendo.calls().snapshot(),
+        }
+    }
+}
+
 impl RunCtx<'_> {
     pub fn planned(&mut self, w: PlannedWrite) {
         if self.planned.len() < 200 {
@@ -182,7 +254,7 @@ impl SyncEngine {
         if !opts.dry_run {
             self.repo.put_run(&run).await?;
         }
-        let mut ctx = RunCtx {
+        let mut ctx = RunCtx::new(RunCtxParts {
             tenant: &tenant.id,
             config,
             repo: &self.repo,
@@ -190,16 +262,7 @@ impl SyncEngine {
             pendo,
             opts,
             run,
-            errors: Vec::new(),
-            samples: Vec::new(),
-            planned: Vec::new(),
-            excluded_fields: BTreeSet::new(),
-            account_visitors: None,
-            pendo_types: HashMap::new(),
-            pending: Vec::new(),
-            claimed: HashMap::new(),
-            enum_labels: HashMap::new(),
-        };
+        });
         let result = self.drive(&mut ctx, &mut checkpoint, started).await;
         let mut run = ctx.run;
         for (k, v) in calls_since(&hs_before, &hubspot.calls().snapshot())

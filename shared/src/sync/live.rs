@@ -10,15 +10,13 @@
 //! then pushed and pulled again.
 
 use chrono::Utc;
-use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::engine::{setup, RunCtx};
+use super::engine::{setup, CallsBefore, RunCtx, RunCtxParts};
 use super::{pull, SyncEngine, SyncError, SyncOptions};
 use crate::domain::{
     ObjectKind, ObjectState, PullState, RunId, RunRecord, RunStatus, SyncConfig, Tenant, Trigger,
 };
-use crate::http::calls_since;
 use crate::hubspot::HubSpotApi;
 use crate::pendo::PendoApi;
 use crate::store::repo::{DeletedRecord, LoggedChange, PendingChange};
@@ -65,8 +63,7 @@ async fn drain(
     req: ChangesRequest<'_>,
 ) -> Result<ChangesResult, SyncError> {
     let started = Instant::now();
-    let hs_before = req.hubspot.calls().snapshot();
-    let pendo_before = req.pendo.calls().snapshot();
+    let calls_before = CallsBefore::now(req.hubspot, req.pendo);
     let now = Utc::now();
     let run = RunRecord::start(
         RunId::new_at(now),
@@ -76,7 +73,7 @@ async fn drain(
         now,
     );
     repo.put_run(&run).await?;
-    let mut ctx = RunCtx {
+    let mut ctx = RunCtx::new(RunCtxParts {
         tenant: &req.tenant.id,
         config: req.config,
         repo,
@@ -84,30 +81,9 @@ async fn drain(
         pendo: req.pendo,
         opts: req.opts,
         run,
-        errors: Vec::new(),
-        samples: Vec::new(),
-        planned: Vec::new(),
-        excluded_fields: BTreeSet::new(),
-        account_visitors: None,
-        pendo_types: HashMap::new(),
-        pending: Vec::new(),
-        claimed: HashMap::new(),
-        enum_labels: HashMap::new(),
-    };
+    });
     let result = drain_all(&mut ctx, started).await;
-    let mut run = ctx.run;
-    for (k, v) in calls_since(&hs_before, &req.hubspot.calls().snapshot())
-        .into_iter()
-        .chain(calls_since(&pendo_before, &req.pendo.calls().snapshot()))
-    {
-        *run.api_calls.entry(k).or_default() += v;
-    }
-    run.busy_seconds += started.elapsed().as_secs_f64();
-    run.finished_at = Some(Utc::now());
-    if !ctx.errors.is_empty() {
-        repo.put_run_errors(&run, 0, &ctx.errors).await?;
-        run.errors_recorded = ctx.errors.len() as u64;
-    }
+    let mut run = ctx.close_single(&calls_before, started).await?;
     let more = match result {
         Ok(more) => {
             run.status = if run.counts.failed > 0 || run.counts.ambiguous > 0 {

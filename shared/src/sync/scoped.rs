@@ -14,12 +14,11 @@ use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::engine::{setup, RunCtx, Step};
+use super::engine::{setup, CallsBefore, RunCtx, RunCtxParts, Step};
 use super::{push, SyncEngine, SyncError, SyncOptions};
 use crate::domain::{
     ObjectKind, PushField, RunId, RunRecord, RunStatus, SyncConfig, Tenant, Trigger,
 };
-use crate::http::calls_since;
 use crate::hubspot::HubSpotApi;
 use crate::pendo::PendoApi;
 use crate::store::repo::{PendingPendo, Repo};
@@ -115,8 +114,7 @@ async fn scoped(repo: &Repo, req: ScopedRequest<'_>) -> Result<ScopedOutcome, Sy
         return Ok(ScopedOutcome::TooLarge { ids: total });
     }
     let started = Instant::now();
-    let hs_before = req.hubspot.calls().snapshot();
-    let pendo_before = req.pendo.calls().snapshot();
+    let calls_before = CallsBefore::now(req.hubspot, req.pendo);
     let now = Utc::now();
     let run = RunRecord::start(
         RunId::new_at(now),
@@ -126,7 +124,7 @@ async fn scoped(repo: &Repo, req: ScopedRequest<'_>) -> Result<ScopedOutcome, Sy
         now,
     );
     repo.put_run(&run).await?;
-    let mut ctx = RunCtx {
+    let mut ctx = RunCtx::new(RunCtxParts {
         tenant,
         config: req.config,
         repo,
@@ -134,32 +132,12 @@ async fn scoped(repo: &Repo, req: ScopedRequest<'_>) -> Result<ScopedOutcome, Sy
         pendo: req.pendo,
         opts: req.opts,
         run,
-        errors: Vec::new(),
-        samples: Vec::new(),
-        planned: Vec::new(),
-        // Total Visitors needs a count over every visitor of the subscription (O(tenant)):
-        // the daily run keeps it, a scoped push leaves it as it is.
-        excluded_fields: BTreeSet::from([PushField::TotalVisitors]),
-        account_visitors: None,
-        pendo_types: HashMap::new(),
-        pending: Vec::new(),
-        claimed: HashMap::new(),
-        enum_labels: HashMap::new(),
-    };
+    });
+    // Total Visitors needs a count over every visitor of the subscription (O(tenant)):
+    // the daily run keeps it, a scoped push leaves it as it is.
+    ctx.excluded_fields = BTreeSet::from([PushField::TotalVisitors]);
     let result = sync_ids(&mut ctx, &ids, &logged).await;
-    let mut run = ctx.run;
-    for (k, v) in calls_since(&hs_before, &req.hubspot.calls().snapshot())
-        .into_iter()
-        .chain(calls_since(&pendo_before, &req.pendo.calls().snapshot()))
-    {
-        *run.api_calls.entry(k).or_default() += v;
-    }
-    run.busy_seconds += started.elapsed().as_secs_f64();
-    run.finished_at = Some(Utc::now());
-    if !ctx.errors.is_empty() {
-        repo.put_run_errors(&run, 0, &ctx.errors).await?;
-        run.errors_recorded = ctx.errors.len() as u64;
-    }
+    let mut run = ctx.close_single(&calls_before, started).await?;
     match result {
         Ok(()) => {
             run.status = if run.counts.failed > 0 || run.counts.ambiguous > 0 {
