@@ -24,7 +24,7 @@ come from the sandbox dataset, not from the engine (`tests/suites/end_state.rs`)
 
 | Check | Figures | Lost / wrong | Duplicated |
 |---|---|---|---|
-| Random faults, both sandboxes, syncs with rules | {faults['faults']} faults over {faults['rounds']} rounds ({faults['syncs']} syncs, {faults['seconds']:.0f} s). HubSpot: {kinds(faults['hubspot'])}. Pendo: {kinds(faults['pendo'])} | {faults['divergences']} of {faults['values_checked']} values | {faults['duplicates']} ({faults['created_records']} tasks/deals created) |
+| Random faults, both sandboxes, syncs with rules | {faults['faults']} faults over {faults['rounds']} rounds ({faults['syncs']} syncs, {faults['seconds']:.0f} s). HubSpot: {kinds(faults['hubspot'])}. Pendo: {kinds(faults['pendo'])} | {faults['divergences']} of {faults['values_checked']} values, checked after every round | {faults['duplicates']} ({faults['created_records']} tasks/deals created) |
 | `kill -9` of `pendo-hubspot sync` at random points, restarted | {kills['kills']} kills, {kills['mid_process']} while the process ran, {kills['mid_run']} of them after the run had checkpointed progress; {kills['runs_marked_interrupted']} runs marked interrupted and resumed; uninterrupted sync {kills['uninterrupted_sync_seconds']:.1f} s, whole suite {kills['seconds']:.0f} s | {kills['divergences']} of {kills['values_checked']} values; end state = uninterrupted run's | {kills['duplicates']} ({kills['created_records']} tasks/deals created) |
 """
 
