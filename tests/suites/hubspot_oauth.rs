@@ -175,17 +175,7 @@ async fn every_oauth_call_maps_status_to_a_typed_error_with_hubspots_message() {
 
 #[tokio::test]
 async fn hubspot_outage_during_connect_reaches_the_admin_as_a_temporary_failure() {
-    let api = Api::new().await;
-    let a = api.tenant_a.clone();
-    let r = api
-        .call(
-            "POST",
-            "/v1/tenants",
-            Some(OP),
-            Some(serde_json::json!({"id": a, "display_name": "Tenant A", "pendo_region": "eu"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (api, a) = api_with_tenant_a().await;
 
     let (code, state) = api.consent(&a).await;
     api.hubspot.inject(fault("503", "/token"));
@@ -216,17 +206,7 @@ async fn hubspot_outage_during_connect_reaches_the_admin_as_a_temporary_failure(
 /// spent, while a valid code on a fresh link still connects. Browsers get the same as a page.
 #[tokio::test]
 async fn refused_code_is_a_400_and_spends_the_link() {
-    let api = Api::new().await;
-    let a = api.tenant_a.clone();
-    let r = api
-        .call(
-            "POST",
-            "/v1/tenants",
-            Some(OP),
-            Some(serde_json::json!({"id": a, "display_name": "Tenant A", "pendo_region": "eu"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (api, a) = api_with_tenant_a().await;
     let (code, state) = api.consent(&a).await;
     let r = api.callback("not-a-code", &state).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
@@ -250,4 +230,20 @@ async fn refused_code_is_a_400_and_spends_the_link() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.headers["content-type"], "text/html; charset=utf-8");
     assert!(r.body.contains("HubSpot connected"), "{}", r.body);
+}
+
+/// The API fixture with tenant A created (not connected yet).
+async fn api_with_tenant_a() -> (Api, String) {
+    let api = Api::new().await;
+    let a = api.tenant_a.clone();
+    let r = api
+        .call(
+            "POST",
+            "/v1/tenants",
+            Some(OP),
+            Some(serde_json::json!({"id": a, "display_name": "Tenant A", "pendo_region": "eu"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    (api, a)
 }

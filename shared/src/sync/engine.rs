@@ -104,6 +104,24 @@ impl<'a> RunCtx<'a> {
     }
 }
 
+/// Starts and stores the record of a one-invocation webhook job's run.
+pub(crate) async fn start_webhook_run(
+    repo: &Repo,
+    tenant: &TenantId,
+    job_id: &str,
+) -> Result<RunRecord, SyncError> {
+    let now = Utc::now();
+    let run = RunRecord::start(
+        RunId::new_at(now),
+        tenant.clone(),
+        job_id.to_string(),
+        Trigger::Webhook,
+        now,
+    );
+    repo.put_run(&run).await?;
+    Ok(run)
+}
+
 /// Both clients' call counters when a run began.
 pub(crate) struct CallsBefore {
     pub hubspot: BTreeMap<String, u64>,
@@ -181,10 +199,16 @@ impl SyncEngine {
             let engine = SyncEngine::new(Repo::new(Arc::new(overlay)));
             return engine.run_inner(req).instrument(span).await;
         }
-        // Every write of the run is refused once it is told to stop.
-        let fenced = FencedStore::new(self.repo.store().clone(), req.opts.cancel.clone());
-        let engine = SyncEngine::new(Repo::new(Arc::new(fenced)));
+        let engine = SyncEngine::new(self.fenced_repo(&req.opts.cancel));
         engine.run_inner(req).instrument(span).await
+    }
+
+    /// The store as a run sees it: every write is refused once `cancel` is told to stop.
+    pub(crate) fn fenced_repo(&self, cancel: &crate::http::Cancel) -> Repo {
+        Repo::new(Arc::new(FencedStore::new(
+            self.repo.store().clone(),
+            cancel.clone(),
+        )))
     }
 
     async fn run_inner(&self, req: RunRequest<'_>) -> Result<RunResult, SyncError> {

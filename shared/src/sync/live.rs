@@ -9,14 +9,11 @@
 //! the deletion is recorded; a merged record's join moves to the survivor, whose values are
 //! then pushed and pulled again.
 
-use chrono::Utc;
 use std::time::Instant;
 
-use super::engine::{setup, CallsBefore, RunCtx, RunCtxParts};
+use super::engine::{setup, start_webhook_run, CallsBefore, RunCtx, RunCtxParts};
 use super::{pull, SyncEngine, SyncError, SyncOptions};
-use crate::domain::{
-    ObjectKind, ObjectState, PullState, RunId, RunRecord, RunStatus, SyncConfig, Tenant, Trigger,
-};
+use crate::domain::{ObjectKind, ObjectState, PullState, RunRecord, RunStatus, SyncConfig, Tenant};
 use crate::hubspot::HubSpotApi;
 use crate::pendo::PendoApi;
 use crate::store::repo::{DeletedRecord, LoggedChange, PendingChange};
@@ -49,11 +46,7 @@ impl SyncEngine {
         use tracing::Instrument;
         let span =
             tracing::info_span!("live_pull", tenant_id = %req.tenant.id, job_id = req.job_id);
-        let fenced = crate::store::fenced::FencedStore::new(
-            self.repo.store().clone(),
-            req.opts.cancel.clone(),
-        );
-        let repo = crate::store::repo::Repo::new(std::sync::Arc::new(fenced));
+        let repo = self.fenced_repo(&req.opts.cancel);
         drain(&repo, req).instrument(span).await
     }
 }
@@ -64,15 +57,7 @@ async fn drain(
 ) -> Result<ChangesResult, SyncError> {
     let started = Instant::now();
     let calls_before = CallsBefore::now(req.hubspot, req.pendo);
-    let now = Utc::now();
-    let run = RunRecord::start(
-        RunId::new_at(now),
-        req.tenant.id.clone(),
-        req.job_id.to_string(),
-        Trigger::Webhook,
-        now,
-    );
-    repo.put_run(&run).await?;
+    let run = start_webhook_run(repo, &req.tenant.id, req.job_id).await?;
     let mut ctx = RunCtx::new(RunCtxParts {
         tenant: &req.tenant.id,
         config: req.config,

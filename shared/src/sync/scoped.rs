@@ -10,15 +10,12 @@
 //! Usage history is folded by the daily run only (a day's activity is complete only then), so
 //! the scoped push leaves usage as the last daily run computed it.
 
-use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::engine::{setup, CallsBefore, RunCtx, RunCtxParts, Step};
+use super::engine::{setup, start_webhook_run, CallsBefore, RunCtx, RunCtxParts, Step};
 use super::{push, SyncEngine, SyncError, SyncOptions};
-use crate::domain::{
-    ObjectKind, PushField, RunId, RunRecord, RunStatus, SyncConfig, Tenant, Trigger,
-};
+use crate::domain::{ObjectKind, PushField, RunRecord, RunStatus, SyncConfig, Tenant};
 use crate::hubspot::HubSpotApi;
 use crate::pendo::PendoApi;
 use crate::store::repo::{PendingPendo, Repo};
@@ -57,11 +54,7 @@ impl SyncEngine {
         use tracing::Instrument;
         let span =
             tracing::info_span!("scoped_push", tenant_id = %req.tenant.id, job_id = req.job_id);
-        let fenced = crate::store::fenced::FencedStore::new(
-            self.repo.store().clone(),
-            req.opts.cancel.clone(),
-        );
-        let repo = Repo::new(std::sync::Arc::new(fenced));
+        let repo = self.fenced_repo(&req.opts.cancel);
         scoped(&repo, req).instrument(span).await
     }
 
@@ -115,15 +108,7 @@ async fn scoped(repo: &Repo, req: ScopedRequest<'_>) -> Result<ScopedOutcome, Sy
     }
     let started = Instant::now();
     let calls_before = CallsBefore::now(req.hubspot, req.pendo);
-    let now = Utc::now();
-    let run = RunRecord::start(
-        RunId::new_at(now),
-        tenant.clone(),
-        req.job_id.to_string(),
-        Trigger::Webhook,
-        now,
-    );
-    repo.put_run(&run).await?;
+    let run = start_webhook_run(repo, tenant, req.job_id).await?;
     let mut ctx = RunCtx::new(RunCtxParts {
         tenant,
         config: req.config,
