@@ -11,6 +11,7 @@
 //! so a cleared join property does not hide them.
 
 use super::engine::RunCtx;
+use super::in_flight::Mark;
 use super::SyncError;
 use crate::domain::{Direction, ObjectKind, RecordError};
 use crate::hubspot::HsRecord;
@@ -20,6 +21,7 @@ pub(crate) async fn check(
     kind: ObjectKind,
     join: &str,
     records: &[HsRecord],
+    mark: Mark,
 ) -> Result<(), SyncError> {
     if records.is_empty() {
         return Ok(());
@@ -41,6 +43,12 @@ pub(crate) async fn check(
         let Some(pendo_id) = links.get(&r.id) else {
             continue;
         };
+        // Written by the push lane since the search was sent: HubSpot's value and the stored
+        // one may be from either side of the write. No await from here to the store write
+        // below, so a write beginning after this check stores its state after ours.
+        if ctx.in_flight.touched_since(&r.id, mark) {
+            continue;
+        }
         let Some(stored) = states.remove(pendo_id) else {
             continue;
         };

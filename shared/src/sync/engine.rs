@@ -2,20 +2,19 @@ use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::{pull, push, usage, Checkpoint, PlannedWrite, SyncError, SyncOptions, PHASES};
+use super::{push, Checkpoint, PlannedWrite, SyncError, SyncOptions};
 use crate::domain::{
     EnumerationValue, ObjectKind, PushField, RecordError, RunId, RunRecord, RunStatus, SyncConfig,
     Tenant, TenantId, Trigger,
 };
 use crate::http::calls_since;
-use crate::http::Stopped;
 use crate::hubspot::HubSpotApi;
 use crate::pendo::{PendoApi, PendoError};
 use crate::store::fenced::FencedStore;
 use crate::store::repo::Repo;
 use std::sync::Arc;
 
-const CHECKPOINT: &str = "checkpoint";
+use super::lanes::CHECKPOINT;
 
 pub(crate) enum Step {
     Done,
@@ -45,6 +44,8 @@ pub(crate) struct RunCtx<'a> {
     pub claimed: HashMap<(ObjectKind, String), String>,
     /// Option labels by internal value of each pulled dropdown property mapped as labels.
     pub enum_labels: HashMap<(ObjectKind, String), HashMap<String, String>>,
+    /// HubSpot records being written by the push lane, for the pull lane beside it.
+    pub in_flight: Arc<super::in_flight::InFlight>,
 }
 
 /// What a run context is built from; the rest starts empty.
@@ -77,6 +78,7 @@ impl<'a> RunCtx<'a> {
             pending: Vec::new(),
             claimed: HashMap::new(),
             enum_labels: HashMap::new(),
+            in_flight: Arc::default(),
         }
     }
 
@@ -259,6 +261,8 @@ impl SyncEngine {
                     job_id: job_id.to_string(),
                     phase: 0,
                     after: None,
+                    pull_phase: None,
+                    pull_after: None,
                     continuations: 0,
                 };
                 if let Some(old) = stored.filter(|_| !opts.dry_run) {
@@ -269,6 +273,7 @@ impl SyncEngine {
                     self.interrupted(&tenant.id, &old.run_id, &run.run_id)
                         .await?;
                     cp.phase = old.phase;
+                    cp.pull_phase = old.pull_phase;
                     run.resumed_from = Some(old.run_id);
                 }
                 (cp, run)
@@ -287,7 +292,7 @@ impl SyncEngine {
             opts,
             run,
         });
-        let result = self.drive(&mut ctx, &mut checkpoint, started).await;
+        let result = super::lanes::drive(&mut ctx, &mut checkpoint, started).await;
         let mut run = ctx.run;
         for (k, v) in calls_since(&hs_before, &hubspot.calls().snapshot())
             .into_iter()
@@ -377,96 +382,6 @@ impl SyncEngine {
                 self.repo.put_run(&r).await?;
             }
         }
-        Ok(())
-    }
-
-    /// `Ok(true)` when every phase is done, `Ok(false)` when the budget ran out.
-    async fn drive(
-        &self,
-        ctx: &mut RunCtx<'_>,
-        cp: &mut Checkpoint,
-        started: Instant,
-    ) -> Result<bool, SyncError> {
-        let calls = |ctx: &RunCtx<'_>| -> u64 {
-            ctx.hubspot.calls().snapshot().values().sum::<u64>()
-                + ctx.pendo.calls().snapshot().values().sum::<u64>()
-        };
-        let (t0, c0) = (Instant::now(), calls(ctx));
-        setup(ctx).await?;
-        ctx.run.add_phase(
-            PHASES[0],
-            t0.elapsed().as_secs_f64(),
-            calls(ctx).saturating_sub(c0),
-        );
-        while cp.phase < PHASES.len() {
-            let after = cp.after.take();
-            let (t0, c0, phase) = (Instant::now(), calls(ctx), cp.phase);
-            let step = match cp.phase {
-                0 => Step::Done, // schema: done in setup, every invocation
-                1 => usage::activity_step(ctx, ObjectKind::Visitor, after).await?,
-                2 => usage::activity_step(ctx, ObjectKind::Account, after).await?,
-                3 => super::nps::nps_step(ctx, after).await?,
-                4 => push::push_step(ctx, ObjectKind::Visitor, after).await?,
-                5 => push::push_step(ctx, ObjectKind::Account, after).await?,
-                6 => crate::rules::rules_step(ctx).await?,
-                7 => pull::pull_step(ctx, ObjectKind::Visitor, after).await?,
-                8 => pull::pull_step(ctx, ObjectKind::Account, after).await?,
-                9 => super::segments::segments_step(ctx).await?,
-                _ => super::events::events_step(ctx, after).await?,
-            };
-            ctx.run.add_phase(
-                PHASES[phase],
-                t0.elapsed().as_secs_f64(),
-                calls(ctx).saturating_sub(c0),
-            );
-            match step {
-                Step::Done => {
-                    cp.phase += 1;
-                    cp.after = None;
-                }
-                Step::More(a) => cp.after = a,
-            }
-            self.flush_errors(ctx).await?;
-            if ctx.opts.dry_run {
-                continue;
-            }
-            // Between batches: a tenant being deleted stops here, before anything more is sent
-            // or stored (the lease keeper also notices it between batches of a long step).
-            if self.repo.is_tombstoned(ctx.tenant).await? {
-                ctx.opts.cancel.stop(Stopped::TenantDeleted);
-            }
-            ctx.opts.cancel.check()?;
-            self.repo.put_cursor(ctx.tenant, CHECKPOINT, &*cp).await?;
-            if cp.phase < PHASES.len() && ctx.opts.budget.is_some_and(|b| started.elapsed() >= b) {
-                // Nothing buffered may outlive the invocation.
-                let kind = if cp.phase == 5 {
-                    ObjectKind::Account
-                } else {
-                    ObjectKind::Visitor
-                };
-                push::flush(ctx, kind, true).await?;
-                self.flush_errors(ctx).await?;
-                tracing::info!(
-                    phase = PHASES[cp.phase],
-                    "time budget reached; continuing in a new invocation"
-                );
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    async fn flush_errors(&self, ctx: &mut RunCtx<'_>) -> Result<(), SyncError> {
-        if ctx.errors.is_empty() {
-            return Ok(());
-        }
-        let errors = std::mem::take(&mut ctx.errors);
-        if !ctx.opts.dry_run {
-            self.repo
-                .put_run_errors(&ctx.run, ctx.run.errors_recorded, &errors)
-                .await?;
-        }
-        ctx.run.errors_recorded += errors.len() as u64;
         Ok(())
     }
 }

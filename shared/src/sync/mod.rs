@@ -2,8 +2,9 @@
 //! after every batch so a run can stop when its time budget runs low and continue in the next
 //! invocation with nothing skipped and nothing written twice.
 //!
-//! Phases: schema → activity (visitors, accounts) → NPS → push (visitors, accounts) → lifecycle
-//! rules → pull (contacts, companies) → segments → custom events.
+//! Phases: schema, then two lanes side by side — activity (visitors, accounts) → NPS → push
+//! (visitors, accounts) → lifecycle rules, and pull (contacts, companies) — then segments →
+//! custom events (see [`lanes`] for why and what keeps the lanes apart).
 
 mod create;
 mod drift;
@@ -11,6 +12,8 @@ pub(crate) mod engine;
 pub mod events;
 pub mod fields;
 mod identity;
+mod in_flight;
+mod lanes;
 mod live;
 mod nps;
 mod own_writes;
@@ -136,6 +139,13 @@ pub struct Checkpoint {
     pub phase: usize,
     /// Last Pendo id processed in the current phase.
     pub after: Option<String>,
+    /// The pull lane's phase while it runs beside the push lane (see [`lanes`]); `None` in a
+    /// checkpoint written before the lanes, whose pull ran after the push.
+    #[serde(default)]
+    pub pull_phase: Option<usize>,
+    /// The pull lane's position inside its phase.
+    #[serde(default)]
+    pub pull_after: Option<String>,
     pub continuations: u32,
 }
 

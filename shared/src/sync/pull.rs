@@ -89,6 +89,8 @@ pub(crate) async fn pull_step(
             .put_cursor(ctx.tenant, &cursor_name(kind), &cursor)
             .await?;
     }
+    // Taken before the search: records the push lane writes from here on are judged next pass.
+    let mark = ctx.in_flight.mark();
     let page = ctx
         .hubspot
         .search_modified(
@@ -101,7 +103,7 @@ pub(crate) async fn pull_step(
             &props,
         )
         .await?;
-    super::drift::check(ctx, kind, &join, &page.records).await?;
+    super::drift::check(ctx, kind, &join, &page.records, mark).await?;
     if pulls {
         process(ctx, kind, &join, page.records).await?;
     }
@@ -129,6 +131,31 @@ pub(crate) async fn pull_step(
     } else {
         Step::More(Some("search".into()))
     })
+}
+
+/// The pulled properties of records the push just stamped with the join property, read by id
+/// and written to Pendo: the pull lane, searching beside the push, may have read them before
+/// the stamp, when they did not name a Pendo record yet. One batch read per ≤100 stamps.
+pub(crate) async fn pull_stamped(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    hubspot_ids: Vec<String>,
+) -> Result<(), SyncError> {
+    let mut props: Vec<String> = ctx
+        .config
+        .pull_for(kind)
+        .map(|m| m.hubspot_property.clone())
+        .collect();
+    if props.is_empty() || hubspot_ids.is_empty() || ctx.opts.dry_run {
+        return Ok(());
+    }
+    let join = ctx.config.join_property(kind).to_string();
+    props.push(join.clone());
+    let records = ctx
+        .hubspot
+        .read_by(kind, "hs_object_id", &hubspot_ids, &props)
+        .await?;
+    process(ctx, kind, &join, records).await
 }
 
 /// HubSpot's string value converted to the Pendo field's type; `Err` names the problem.

@@ -241,6 +241,12 @@ pub(crate) async fn flush(
     let now = Utc::now();
     let mut by_hs: HashMap<String, Candidate> = HashMap::new();
     let mut inputs = Vec::with_capacity(batch.len());
+    let join = ctx.config.join_property(kind).to_string();
+    let stamps: std::collections::HashSet<String> = batch
+        .iter()
+        .filter(|p| p.properties.contains_key(&join))
+        .map(|p| p.hubspot_id.clone())
+        .collect();
     for p in batch {
         inputs.push(WriteInput {
             key: p.hubspot_id.clone(),
@@ -249,11 +255,18 @@ pub(crate) async fn flush(
         by_hs.insert(p.hubspot_id, p.candidate);
     }
     let sent_at = Utc::now().timestamp_millis();
+    let in_flight = std::sync::Arc::clone(&ctx.in_flight);
+    let ids: Vec<String> = by_hs.keys().cloned().collect();
+    in_flight.begin(ids.iter().map(String::as_str));
     let outcome = ctx.hubspot.update(kind, inputs).await?;
     super::own_writes::note_push(ctx, sent_at, Utc::now().timestamp_millis()).await?;
     let mut done_states = Vec::new();
     let mut links = Vec::new();
+    let mut stamped = Vec::new();
     for (sent_to, answered_by) in outcome.ok {
+        if stamps.contains(&sent_to) {
+            stamped.push(answered_by.clone());
+        }
         if let Some(c) = by_hs.remove(&sent_to) {
             // A merged record answers with its survivor's id: the link moves there.
             links.push((answered_by.clone(), c.id.clone()));
@@ -279,6 +292,10 @@ pub(crate) async fn flush(
     ctx.repo
         .put_object_states(ctx.tenant, kind, &done_states)
         .await?;
+    // After an error above the ids stay "being written": the run stops anyway.
+    in_flight.end(ids.iter().map(String::as_str));
+    // The pull lane may have passed these before they carried the join property.
+    super::pull::pull_stamped(ctx, kind, stamped).await?;
     Ok(())
 }
 

@@ -104,6 +104,10 @@ pub struct HubSpotState {
     pub lists: BTreeMap<u64, lists::SandboxList>,
     /// The app's webhook target and the events waiting for delivery.
     pub webhooks: webhooks::Outbox,
+    /// Batch lookups by a unique property, built on first use: (object, property) → normalised
+    /// value → lowest record id holding it. Kept up to date by `insert` and `edit`; forgotten
+    /// by merges, archives and direct changes through [`HubSpotSandbox::with`].
+    pub(crate) unique_index: HashMap<(String, String), HashMap<String, u64>>,
 }
 
 /// One API request as the sandbox received it.
@@ -168,6 +172,7 @@ impl HubSpotState {
             merged: HashMap::new(),
             log_requests: false,
             requests: Vec::new(),
+            unique_index: HashMap::new(),
             custom_events: true,
             event_definitions: BTreeMap::new(),
             event_completions: Vec::new(),
@@ -193,6 +198,11 @@ impl HubSpotState {
         props.insert("hs_object_id".into(), id.to_string());
         props.insert("createdate".into(), values::iso(now));
         props.insert(values::modified_property(object).into(), values::iso(now));
+        for ((o, p), index) in self.unique_index.iter_mut() {
+            if let Some(v) = props.get(p).filter(|_| o == object) {
+                index.entry(index_key(p, v)).or_insert(id);
+            }
+        }
         self.objects.entry(object.to_string()).or_default().insert(
             id,
             Record {
@@ -210,6 +220,7 @@ impl HubSpotState {
     /// gone, its id answers with the survivor (whose `hs_merged_object_ids` lists it), and
     /// empty properties of the survivor take the merged record's values.
     pub fn merge(&mut self, object: &str, merged: u64, into: u64) {
+        self.forget_indexes(object);
         let Some(gone) = self.objects.get_mut(object).and_then(|m| m.remove(&merged)) else {
             return;
         };
@@ -251,10 +262,39 @@ impl HubSpotState {
 
     /// Archives (deletes) a record: reads and writes by its id find nothing.
     pub fn archive(&mut self, object: &str, id: u64) {
+        self.forget_indexes(object);
         if let Some(m) = self.objects.get_mut(object) {
             if m.remove(&id).is_some() {
                 self.emit(object, "deletion", id, json!({}));
             }
+        }
+    }
+
+    pub(crate) fn forget_indexes(&mut self, object: &str) {
+        self.unique_index.retain(|(o, _), _| o != object);
+    }
+
+    /// Follows a value of `property` on record `id` going from `old` to `new`.
+    pub(crate) fn index_change(
+        &mut self,
+        object: &str,
+        id: u64,
+        property: &str,
+        old: Option<&str>,
+        new: &str,
+    ) {
+        let key = (object.to_string(), property.to_string());
+        let Some(index) = self.unique_index.get_mut(&key) else {
+            return;
+        };
+        if old.is_some_and(|o| index.get(&index_key(property, o)) == Some(&id)) {
+            // The holder of a value let go of it: another record may hold it too.
+            self.unique_index.remove(&key);
+            return;
+        }
+        if !new.is_empty() {
+            let holder = index.entry(index_key(property, new)).or_insert(id);
+            *holder = (*holder).min(id);
         }
     }
 
@@ -358,7 +398,10 @@ impl HubSpotSandbox {
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut HubSpotState) -> T) -> T {
-        f(&mut self.state.lock().unwrap())
+        let mut s = self.state.lock().unwrap();
+        // The closure may change anything: lookups are rebuilt on next use.
+        s.unique_index.clear();
+        f(&mut s)
     }
 }
 
@@ -585,5 +628,15 @@ pub fn router(state: Shared) -> Router {
 impl crate::limits::Faulty for HubSpotState {
     fn faults(&mut self) -> &mut Vec<Fault> {
         &mut self.faults
+    }
+}
+
+/// How a unique property's value is looked up: e-mail addresses case-insensitively and
+/// normalised as HubSpot stores them, everything else exactly.
+pub(crate) fn index_key(property: &str, value: &str) -> String {
+    if property == "email" {
+        values::normalise_email(value).to_ascii_lowercase()
+    } else {
+        value.to_string()
     }
 }

@@ -192,43 +192,47 @@ fn inputs(body: &Value) -> Result<Vec<Value>, Box<Response>> {
     Ok(inputs.clone())
 }
 
-/// Resolves a batch's keys in one pass over the records (not one pass per key: batches against
-/// 100,000+ records stay fast). Keys are matched exactly, `email` case-insensitively.
+/// Resolves a batch's keys through the sandbox's index of the property (built by one pass over
+/// the records on first use, then kept up to date): batches against a million records stay
+/// fast. Keys are matched exactly, `email` case-insensitively; a key the index does not know is
+/// looked for once more in a fresh pass, so the index can only speed a lookup up.
 struct Lookup {
     by_value: HashMap<String, u64>,
     by_id: bool,
 }
 
 impl Lookup {
-    fn new(s: &HubSpotState, object: &str, id_property: Option<&str>, keys: &[&str]) -> Self {
-        match id_property {
-            None | Some("hs_object_id") => Self {
+    fn new(s: &mut HubSpotState, object: &str, id_property: Option<&str>, keys: &[&str]) -> Self {
+        let Some(p) = id_property.filter(|p| *p != "hs_object_id") else {
+            return Self {
                 by_value: HashMap::new(),
                 by_id: true,
-            },
-            Some(p) => {
-                let ci = p == "email";
-                let norm = |v: &str| {
-                    if ci {
-                        values::normalise_email(v).to_ascii_lowercase()
-                    } else {
-                        v.to_string()
-                    }
-                };
-                let wanted: HashSet<String> = keys.iter().map(|k| norm(k)).collect();
-                let mut by_value = HashMap::new();
-                for r in s.objects[object].values() {
-                    if let Some(v) = r.properties.get(p).map(|v| norm(v)) {
-                        if wanted.contains(&v) {
-                            by_value.entry(v).or_insert(r.id);
-                        }
-                    }
-                }
-                Self {
-                    by_value,
-                    by_id: false,
+            };
+        };
+        let wanted: HashSet<String> = keys.iter().map(|k| super::index_key(p, k)).collect();
+        let key = (object.to_string(), p.to_string());
+        let fresh = !s.unique_index.contains_key(&key);
+        let missing = |s: &HubSpotState| {
+            wanted
+                .iter()
+                .any(|k| !s.unique_index.get(&key).is_some_and(|i| i.contains_key(k)))
+        };
+        if fresh || missing(s) {
+            let mut index: HashMap<String, u64> = HashMap::new();
+            for r in s.objects[object].values() {
+                if let Some(v) = r.properties.get(p).filter(|v| !v.is_empty()) {
+                    index.entry(super::index_key(p, v)).or_insert(r.id);
                 }
             }
+            s.unique_index.insert(key.clone(), index);
+        }
+        let index = &s.unique_index[&key];
+        Self {
+            by_value: wanted
+                .into_iter()
+                .filter_map(|k| index.get(&k).map(|id| (k, *id)))
+                .collect(),
+            by_id: false,
         }
     }
 
@@ -246,12 +250,9 @@ impl Lookup {
                 .map(|id| s.survivor(object, id))
                 .filter(|id| s.objects[object].contains_key(id));
         }
-        let k = if id_property == Some("email") {
-            values::normalise_email(key).to_ascii_lowercase()
-        } else {
-            key.to_string()
-        };
-        self.by_value.get(&k).copied()
+        self.by_value
+            .get(&super::index_key(id_property.unwrap_or_default(), key))
+            .copied()
     }
 }
 
@@ -280,7 +281,7 @@ async fn batch(
         "read" => {
             let wanted = wanted_properties(&body);
             let keys: Vec<&str> = inputs.iter().filter_map(|i| i["id"].as_str()).collect();
-            let found = Lookup::new(&s, &object, id_property.as_deref(), &keys);
+            let found = Lookup::new(&mut s, &object, id_property.as_deref(), &keys);
             let mut results = Vec::new();
             let mut missing = Vec::new();
             for i in &inputs {
@@ -308,7 +309,7 @@ async fn batch(
                 .or(id_property.as_deref())
                 .map(str::to_string);
             let keys: Vec<&str> = inputs.iter().filter_map(|i| i["id"].as_str()).collect();
-            let batch_found = Lookup::new(&s, &object, batch_property.as_deref(), &keys);
+            let batch_found = Lookup::new(&mut s, &object, batch_property.as_deref(), &keys);
             let mut results = Vec::new();
             let mut errors = Vec::new();
             for i in &inputs {
@@ -319,7 +320,7 @@ async fn batch(
                 let found = if p == batch_property.as_deref() {
                     &batch_found
                 } else {
-                    own = Lookup::new(&s, &object, p, &[key]);
+                    own = Lookup::new(&mut s, &object, p, &[key]);
                     &own
                 };
                 let props = i["properties"].as_object().cloned().unwrap_or_default();

@@ -77,7 +77,7 @@ impl HubSpotState {
         if let Some(r) = self.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
             for (k, v) in props {
                 if r.properties.get(&k) != Some(&v) {
-                    changed.push((k.clone(), v.clone()));
+                    changed.push((k.clone(), r.properties.get(&k).cloned(), v.clone()));
                 }
                 r.properties.insert(k, v);
             }
@@ -85,7 +85,8 @@ impl HubSpotState {
             r.properties
                 .insert(modified.into(), super::values::iso(now));
         }
-        for (k, v) in changed {
+        for (k, old, v) in changed {
+            self.index_change(object, id, &k, old.as_deref(), &v);
             self.emit(
                 object,
                 "propertyChange",
