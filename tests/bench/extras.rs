@@ -80,11 +80,11 @@ fn thread_cpu() -> f64 {
 fn history(i: usize, today: i32) -> ActivityHistory {
     let mut h = ActivityHistory::default();
     for d in 0..360 {
-        if (i * 31 + d * 17) % 5 == 0 {
+        if (i * 31 + d * 17).is_multiple_of(5) {
             h.record(today - d as i32, ((i + d) % 90) as u32);
         }
     }
-    h.nps = (i % 3 == 0).then(|| LatestNps {
+    h.nps = i.is_multiple_of(3).then(|| LatestNps {
         score: (i % 11) as u8,
         text: Some("fine".into()),
         at_ms: 1_764_000_000_000,

@@ -42,7 +42,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);
@@ -153,7 +153,10 @@ fn header(md: &mut String, r: &Run) {
          / {} s per portal, search {} / s). The whole run took {:.0} s.\n",
         chrono::Utc::now().format("%Y-%m-%d"),
         command(r.args),
-        sizes.join(" and "),
+        match sizes.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => sizes.join(""),
+        },
         hs.burst_per_window,
         hs.window.as_secs(),
         hs.search_per_second,
@@ -201,8 +204,8 @@ fn syncs(md: &mut String, scenarios: &[Scenario]) {
     let _ = writeln!(
         md,
         "\nThe busiest 10 s window of any sync saw {peak} HubSpot requests (limit {}). HubSpot \
-         answered 429 {sent} time(s) over the run; {failed} record(s) failed because of a 429 \
-         (the others were retried). The \"0 % changed\" sync runs right after the initial sync.",
+         answered 429 {sent} time(s) over the run; {failed} record(s) failed because the client's \
+         retries of a 429 ran out. The \"0 % changed\" sync runs right after the initial sync.",
         HubSpotSandboxConfig::default().burst_per_window
     );
     let _ = writeln!(

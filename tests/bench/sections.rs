@@ -20,7 +20,10 @@ pub fn replace(path: &str, name: &str, content: &str, placement: Placement) {
 fn replaced(current: &str, name: &str, content: &str, placement: Placement) -> String {
     let start = format!("<!-- {name}:start -->");
     let end = format!("<!-- {name}:end -->");
-    let block = format!("{start}\n{}\n{end}\n", content.trim_end());
+    let block = format!(
+        "{start}\n{}\n{end}\n",
+        content.trim_start_matches('\n').trim_end()
+    );
     match (current.find(&start), current.find(&end)) {
         (Some(a), Some(b)) if a < b => {
             let after = current[b + end.len()..].trim_start_matches('\n');
