@@ -329,3 +329,91 @@ pub fn render(r: &Run) -> String {
     crate::report_more::cost(&mut md, r.scenarios);
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::Naive;
+    use serde_json::json;
+
+    fn scenario(name: &str, n: usize, wall_s: f64, requests: u64) -> Scenario {
+        Scenario {
+            name: name.into(),
+            n,
+            child: json!({
+                "run": {"counts": {"pushed": 100}, "api_calls": {"hubspot.write": 1},
+                        "invocations": 3, "busy_seconds": wall_s,
+                        "phases": [{"phase": "a", "seconds": wall_s, "api_calls": 1},
+                                   {"phase": "b", "seconds": 1.0, "api_calls": 1}]},
+                "wall_s": wall_s, "peak_rss_kb": 60_000, "cpu_s": 1.0, "jobs": 3,
+                "store_read_units": 10, "store_write_units": 10,
+            }),
+            hubspot_requests: requests,
+            hubspot_429: 2,
+            peak_window: 110,
+            hubspot_by_endpoint: Default::default(),
+            pendo_requests: 0,
+            pulled_expected: 0,
+            failed_by_429: 1,
+        }
+    }
+
+    /// A 1 M run gets its paragraph and cost rows; nothing names a size that did not run.
+    #[test]
+    fn a_million_visitor_run_is_reported_from_its_data() {
+        let m = 1_000_000;
+        let scenarios = vec![
+            scenario(&format!("initial sync, {m} visitors"), m, 2_400.0, 26_000),
+            scenario(
+                &format!("daily sync, {m} visitors, 1 % active + 1 % edited in HubSpot"),
+                m,
+                600.0,
+                6_000,
+            ),
+        ];
+        let naive = |s| Naive {
+            visitors: 2_000,
+            calls: 4_000,
+            searches: 2_000,
+            seconds: s,
+        };
+        let comparison = Comparison {
+            n: 2_000,
+            naive_initial: naive(420.0),
+            naive_daily: naive(410.0),
+            ours_initial: scenario("initial sync, 2000 visitors", 2_000, 10.0, 60),
+            ours_daily: scenario("daily sync, 2000 visitors, 1 % active", 2_000, 5.0, 30),
+        };
+        let args = ["/x/bench", "--sizes", "1000000"].map(String::from);
+        let md = render(&Run {
+            args: &args,
+            sizes: &[m],
+            budget_secs: 900,
+            scenarios: &scenarios,
+            comparison: Some(&comparison),
+            pulls: &[],
+            diff: &DiffRate {
+                records: m,
+                cpu_seconds: 1.6,
+                history_bytes_avg: 800.0,
+                active_days_avg: 72.0,
+            },
+            burst: &Burst {
+                events: 10,
+                visitors: 5,
+                seconds: 1.0,
+                jobs: 1,
+                duplicates: 5,
+            },
+            lambdas: &[],
+            took: Duration::from_secs(4_000),
+        });
+        assert!(md.contains("with `bench --sizes 1000000`: tenant sizes 1 000 000 visitors"));
+        assert!(md.contains("**1 M visitors and more.** initial sync, 1000000 visitors: 40.0 min over 3 invocation(s)"));
+        assert!(md.contains("| 1 000 000 visitors | initial sync, 1000000 visitors | 3 |"));
+        assert!(md.contains("phases overlap; their sum can exceed wall time"));
+        assert!(md.contains("**625000** (1.60 CPU s); goal ≥ 500 000: met"));
+        assert!(md.contains("| initial | 4000 |"));
+        assert!(!md.contains(" 100000 ") && !md.contains("100 000") && !md.contains("extrapolat"));
+    }
+}
