@@ -4,7 +4,7 @@
 # (infra/scripts/package.sh; BENCH_ARM64=0 skips them), then the long fault suite
 # (BENCH_FAULTS injected faults, default 1000; BENCH_KILLS kill -9s, default 50). Arguments go
 # to the harness, e.g.
-#   infra/scripts/bench.sh --sizes 10000,100000 --baseline 250
+#   infra/scripts/bench.sh --sizes 10000,100000,1000000 --baseline 2000
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"

@@ -39,13 +39,37 @@ pub fn self_usage() -> (u64, f64) {
     (hwm, cpu)
 }
 
-pub async fn run(dir: &Path, hubspot: &str, pendo: &str, tenant: &str, today: i32) {
+/// What the parent passes to a child sync.
+pub struct ChildArgs<'a> {
+    pub dir: &'a Path,
+    pub hubspot: &'a str,
+    pub pendo: &'a str,
+    pub tenant: &'a str,
+    pub today: i32,
+    /// Each invocation's time limit, as Lambda's function timeout: the worker checkpoints and
+    /// enqueues a continuation before it runs out, and the next job gets a fresh budget.
+    pub budget: Option<std::time::Duration>,
+}
+
+pub async fn run(a: ChildArgs<'_>) {
+    let ChildArgs {
+        dir,
+        hubspot,
+        pendo,
+        tenant,
+        today,
+        budget,
+    } = a;
     let counts = Arc::new(Counts::default());
     let store = CountingStore {
         inner: Arc::new(SqliteStore::open(dir.join("store.db")).expect("store")),
         counts: counts.clone(),
     };
     let repo = Repo::new(Arc::new(store));
+    // Not counted: reading the run's errors back is the harness's work, not the sync's.
+    let errors_repo = Repo::new(Arc::new(
+        SqliteStore::open(dir.join("store.db")).expect("store"),
+    ));
     let queue = Arc::new(LocalQueue::new());
     let connectors = Arc::new(SecretConnectors {
         secrets: Arc::new(LocalSecrets::new(dir.join("secrets.json"))),
@@ -62,7 +86,7 @@ pub async fn run(dir: &Path, hubspot: &str, pendo: &str, tenant: &str, today: i3
     let t = Instant::now();
     queue
         .send(
-            &[Job::full(tenant, Trigger::Schedule, Utc::now())],
+            &[Job::full(tenant.clone(), Trigger::Schedule, Utc::now())],
             std::time::Duration::ZERO,
         )
         .await
@@ -72,17 +96,21 @@ pub async fn run(dir: &Path, hubspot: &str, pendo: &str, tenant: &str, today: i3
     while !queue.is_empty() {
         for job in queue.take_all() {
             jobs += 1;
-            if let JobResult::Finished(r) = worker.handle(&job, None).await.expect("sync") {
+            let deadline = budget.map(|b| Instant::now() + b);
+            if let JobResult::Finished(r) = worker.handle(&job, deadline).await.expect("sync") {
                 run = Some(*r);
             }
         }
     }
     let wall = t.elapsed().as_secs_f64();
     let (peak_kb, cpu) = self_usage();
+    let run = run.expect("finished");
+    let failed_by_429 = failed_by_429(&errors_repo, &tenant, &run.run_id).await;
     println!(
         "{}",
         json!({
-            "run": run.expect("finished"),
+            "run": run,
+            "failed_by_429": failed_by_429,
             "wall_s": wall,
             "cpu_s": cpu,
             "peak_rss_kb": peak_kb,
@@ -91,4 +119,26 @@ pub async fn run(dir: &Path, hubspot: &str, pendo: &str, tenant: &str, today: i3
             "store_write_units": counts.write_units.load(Ordering::Relaxed),
         })
     );
+}
+
+/// Records the run gave up on after HubSpot kept answering 429 (retries exhausted): the
+/// per-record errors whose message names a 429.
+async fn failed_by_429(repo: &Repo, tenant: &TenantId, run: &shared::domain::RunId) -> u64 {
+    let mut n = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = repo
+            .list_run_errors(tenant, run, after.as_deref(), 500)
+            .await
+            .expect("run errors");
+        n += page
+            .items
+            .iter()
+            .filter(|e| e.message.contains("429"))
+            .count() as u64;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return n,
+        }
+    }
 }

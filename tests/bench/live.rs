@@ -493,17 +493,10 @@ pub fn render(f: &Figures, command: &str) -> String {
 
 /// Replaces (or appends) this section of BENCHMARKS.md.
 pub fn write_section(path: &str, section: &str) {
-    let start = "<!-- live-updates:start -->";
-    let end = "<!-- live-updates:end -->";
-    let current = std::fs::read_to_string(path).unwrap_or_default();
-    let block = format!("{start}\n{section}{end}\n");
-    let next = match (current.find(start), current.find(end)) {
-        (Some(a), Some(b)) => format!(
-            "{}{block}{}",
-            &current[..a],
-            &current[b + end.len()..].trim_start_matches('\n')
-        ),
-        _ => format!("{}\n{block}", current.trim_end()),
-    };
-    std::fs::write(path, next).expect("write BENCHMARKS.md");
+    crate::sections::replace(
+        path,
+        "live-updates",
+        section,
+        crate::sections::Placement::Bottom,
+    );
 }
