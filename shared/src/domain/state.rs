@@ -18,6 +18,10 @@ pub struct ObjectState {
     /// Day the record was last looked for in HubSpot without a match (re-checked daily, not per run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmatched_day: Option<i32>,
+    /// The run whose link lane found more than one match and reported it (that run's push
+    /// leaves it be rather than report it twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambiguous_in: Option<super::RunId>,
     /// Day the record's e-mail was last searched among contacts' additional e-mails (a
     /// search per 5 addresses, so unmatched visitors are searched weekly, not daily).
     #[serde(default, skip_serializing_if = "Option::is_none")]

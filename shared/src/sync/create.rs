@@ -83,7 +83,7 @@ pub(crate) async fn create_missing(
             continue;
         };
         match existing_id(&f.message).filter(|_| f.category == "CONFLICT") {
-            Some(hs) if claim(ctx, kind, &hs, &c.id).is_ok() => {
+            Some(hs) if claim(ctx, kind, &hs, &c.id) => {
                 ctx.run.counts.resolved += 1;
                 recovered.push((c, hs, true));
             }

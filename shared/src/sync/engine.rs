@@ -41,11 +41,13 @@ pub(crate) struct RunCtx<'a> {
     pub pending: Vec<push::Pending>,
     /// HubSpot records already synced with a Pendo record in this invocation, with that
     /// Pendo id: a second Pendo record matching one is ambiguous, never a second input.
-    pub claimed: HashMap<(ObjectKind, String), String>,
+    pub claimed: super::identity::Claims,
     /// Option labels by internal value of each pulled dropdown property mapped as labels.
     pub enum_labels: HashMap<(ObjectKind, String), HashMap<String, String>>,
     /// HubSpot records being written by the push lane, for the pull lane beside it.
     pub in_flight: Arc<super::in_flight::InFlight>,
+    /// The pull's next search page, fetched while the current one was processed.
+    pub prefetched: Option<super::pull::Prefetched>,
 }
 
 /// What a run context is built from; the rest starts empty.
@@ -76,9 +78,10 @@ impl<'a> RunCtx<'a> {
             account_visitors: None,
             pendo_types: HashMap::new(),
             pending: Vec::new(),
-            claimed: HashMap::new(),
+            claimed: Default::default(),
             enum_labels: HashMap::new(),
             in_flight: Arc::default(),
+            prefetched: None,
         }
     }
 
@@ -263,6 +266,8 @@ impl SyncEngine {
                     after: None,
                     pull_phase: None,
                     pull_after: None,
+                    link_phase: None,
+                    link_after: None,
                     continuations: 0,
                 };
                 if let Some(old) = stored.filter(|_| !opts.dry_run) {

@@ -15,23 +15,35 @@ use crate::hubspot::HsRecord;
 /// be stamped on that record.
 pub(crate) type Matched = (Candidate, String, bool);
 
-/// Claims HubSpot record `hs` for Pendo record `pendo_id` in this run. `Err` names the Pendo
-/// record that claimed it first.
-pub(crate) fn claim(
-    ctx: &mut RunCtx<'_>,
-    kind: ObjectKind,
-    hs: &str,
-    pendo_id: &str,
-) -> Result<(), String> {
-    let holder = ctx
-        .claimed
-        .entry((kind, hs.to_string()))
-        .or_insert_with(|| pendo_id.to_string());
-    if holder == pendo_id {
-        Ok(())
-    } else {
-        Err(holder.clone())
+/// HubSpot records claimed by a Pendo record in one invocation. A daily run claims every
+/// linked record (a million at the largest tenants), so each claim is 16 bytes: the HubSpot id
+/// and a 64-bit digest of the Pendo id (two Pendo ids sharing a digest is a 2⁻⁶⁴ event).
+#[derive(Default)]
+pub(crate) struct Claims {
+    by_record: HashMap<(ObjectKind, u64), u64>,
+}
+
+fn digest(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+impl Claims {
+    /// Claims HubSpot record `hs` for Pendo record `pendo_id`; `false` when another Pendo
+    /// record claimed it first.
+    pub(crate) fn claim(&mut self, kind: ObjectKind, hs: &str, pendo_id: &str) -> bool {
+        // HubSpot ids are numeric; anything else is keyed by its digest.
+        let record = hs.parse::<u64>().unwrap_or_else(|_| digest(hs));
+        let mine = digest(pendo_id);
+        *self.by_record.entry((kind, record)).or_insert(mine) == mine
     }
+}
+
+/// Claims HubSpot record `hs` for Pendo record `pendo_id` in this run (see [`Claims`]).
+pub(crate) fn claim(ctx: &mut RunCtx<'_>, kind: ObjectKind, hs: &str, pendo_id: &str) -> bool {
+    ctx.claimed.claim(kind, hs, pendo_id)
 }
 
 /// Finds HubSpot records for candidates without a known id: by the join property, then by
@@ -65,7 +77,7 @@ pub(crate) async fn resolve(
         match by_join.get(&c.id).map(Vec::as_slice) {
             Some([one]) => {
                 let hs = one.id.clone();
-                matched(ctx, kind, c, hs, false, &mut resolved);
+                matched(ctx, kind, c, hs, false, &mut resolved).await?;
             }
             Some(many) if many.len() > 1 => ambiguous(
                 ctx,
@@ -117,7 +129,7 @@ pub(crate) async fn resolve(
                     ),
                     Some(r) => {
                         let hs = r.id.clone();
-                        matched(ctx, kind, c, hs, true, &mut resolved);
+                        matched(ctx, kind, c, hs, true, &mut resolved).await?;
                     }
                     None => no_primary.push(c),
                 }
@@ -137,7 +149,7 @@ pub(crate) async fn resolve(
                 match hits.as_slice() {
                     [one] if one.prop(join).is_none_or(|v| v == c.id) => {
                         let hs = one.id.clone();
-                        matched(ctx, kind, c, hs, true, &mut resolved);
+                        matched(ctx, kind, c, hs, true, &mut resolved).await?;
                     }
                     [] => unmatched.push(c),
                     many => {
@@ -226,7 +238,7 @@ async fn by_secondary(
             ),
             Some([r]) => {
                 let hs = r.id.clone();
-                matched(ctx, kind, c, hs, true, resolved);
+                matched(ctx, kind, c, hs, true, resolved).await?;
             }
             Some(many) if many.len() > 1 => ambiguous(
                 ctx,
@@ -248,44 +260,53 @@ const ADDITIONAL_EMAILS: &str = "hs_additional_emails";
 const SECONDARY_RECHECK_DAYS: i32 = 7;
 
 /// Accepts a match unless another Pendo record already holds that HubSpot record this run.
-fn matched(
+async fn matched(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
     c: Candidate,
     hs: String,
     stamp: bool,
     out: &mut Vec<Matched>,
-) {
-    match claim(ctx, kind, &hs, &c.id) {
-        Ok(()) => {
-            if stamp {
-                ctx.run.counts.resolved += 1;
-            }
-            out.push((c, hs, stamp));
+) -> Result<(), SyncError> {
+    if claim(ctx, kind, &hs, &c.id) {
+        if stamp {
+            ctx.run.counts.resolved += 1;
         }
-        Err(holder) => already_synced(ctx, kind, &c.id, &hs, &holder),
+        out.push((c, hs, stamp));
+        Ok(())
+    } else {
+        already_synced(ctx, kind, &c.id, &hs).await
     }
 }
 
-/// `id` matched HubSpot record `hs`, which another Pendo record (`holder`) already claimed in
-/// this run: reported ambiguous, never written twice.
-pub(crate) fn already_synced(
+/// `id` matched HubSpot record `hs`, which another Pendo record already claimed in this run:
+/// reported ambiguous (naming that record when its link is stored), never written twice.
+pub(crate) async fn already_synced(
     ctx: &mut RunCtx<'_>,
     kind: ObjectKind,
     id: &str,
     hs: &str,
-    holder: &str,
-) {
+) -> Result<(), SyncError> {
+    let holder = ctx
+        .repo
+        .get_links(ctx.tenant, kind, &[hs.to_string()])
+        .await?
+        .remove(hs)
+        .filter(|h| h != id)
+        .map_or_else(
+            || format!("another Pendo {} in this run", kind.pendo_kind()),
+            |h| format!("{} {h}", kind.pendo_kind()),
+        );
     ambiguous(
         ctx,
         kind,
         id,
         format!(
-            "HubSpot {} {hs} is already synced with {} {holder}",
-            kind.hubspot_object(),
-            kind.pendo_kind()
+            "HubSpot {} {hs} is already synced with {holder}",
+            kind.hubspot_object()
         ),
-    )
+    );
+    Ok(())
 }
 
 pub(crate) fn ambiguous(ctx: &mut RunCtx<'_>, kind: ObjectKind, id: &str, message: String) {

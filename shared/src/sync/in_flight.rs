@@ -20,6 +20,7 @@ struct Inner {
     /// Whether a pull lane is reading; when not, nothing is kept.
     watching: bool,
     seq: u64,
+    previous_mark: u64,
     writing: HashMap<String, u32>,
     /// Finished writes: the sequence number at which they finished.
     finished: HashMap<String, u64>,
@@ -44,13 +45,16 @@ impl InFlight {
         }
     }
 
-    /// Before a search: writes that finished before this point are settled for it and forgotten
-    /// (one pull lane reads at a time).
+    /// Before a search. Writes that finished before the previous mark are forgotten: the pull
+    /// has at most two pages in hand (one processed, the next being searched), and the older
+    /// one's mark is the previous one.
     pub(crate) fn mark(&self) -> Mark {
         let mut i = self.lock();
         let m = i.seq;
         i.seq += 1;
-        i.finished.retain(|_, at| *at > m);
+        let before = i.previous_mark;
+        i.finished.retain(|_, at| *at > before);
+        i.previous_mark = m;
         Mark(m)
     }
 
@@ -108,6 +112,8 @@ mod tests {
         assert!(f.touched_since("3", m) && f.touched_since("2", m));
         let later = f.mark();
         assert!(!f.touched_since("3", later));
+        // Still known for the page searched before `later`, which may be in hand.
+        assert!(f.touched_since("3", m));
         f.watch(false);
         f.begin(["4"]);
         assert!(!f.touched_since("4", later));

@@ -26,29 +26,58 @@ pub(crate) const CHECKPOINT: &str = "checkpoint";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Lane {
-    /// Pendo → HubSpot: activity, NPS, push, rules (phases 1–6).
+    /// Pendo → HubSpot: activity, NPS, push, rules. The push waits for the link lane.
     Push,
-    /// HubSpot → Pendo: pull of contacts and companies (phases 7–8).
+    /// Matching not-yet-linked records, beside the usage backfill (see [`super::link`]).
+    Link,
+    /// HubSpot → Pendo: pull of contacts and companies.
     Pull,
-    /// Segments and custom events (phases 9–10), once both lanes are done.
+    /// Segments and custom events, once the lanes above are done.
     Finish,
 }
 
-const PULL_FIRST: usize = 7;
-const FINISH_FIRST: usize = 9;
+/// The first push phase: it needs every match the link lane makes.
+const PUSH_VISITORS: usize = 4;
 
 impl Lane {
-    fn last(self) -> usize {
+    /// The lane's phases (numbers into [`PHASES`]), in order.
+    fn phases(self) -> &'static [usize] {
         match self {
-            Lane::Push => PULL_FIRST - 1,
-            Lane::Pull => FINISH_FIRST - 1,
-            Lane::Finish => PHASES.len() - 1,
+            Lane::Push => &[1, 2, 3, 4, 5, 6],
+            Lane::Link => &[11, 12],
+            Lane::Pull => &[7, 8],
+            Lane::Finish => &[9, 10],
         }
+    }
+
+    /// The phase after `phase`, or one past the lane's end when it is the last.
+    fn after(self, phase: usize) -> usize {
+        let p = self.phases();
+        match p.iter().position(|x| *x == phase) {
+            Some(i) if i + 1 < p.len() => p[i + 1],
+            _ => self.end(),
+        }
+    }
+
+    /// The position of a finished lane.
+    fn end(self) -> usize {
+        self.phases().last().map_or(0, |l| l + 1)
+    }
+
+    fn done(self, cp: &Checkpoint) -> bool {
+        self.position(cp).0 >= self.end()
     }
 
     fn position(self, cp: &Checkpoint) -> (usize, Option<String>) {
         match self {
-            Lane::Pull => (cp.pull_phase.unwrap_or(PULL_FIRST), cp.pull_after.clone()),
+            Lane::Pull => (
+                cp.pull_phase.unwrap_or(self.phases()[0]),
+                cp.pull_after.clone(),
+            ),
+            Lane::Link => (
+                cp.link_phase.unwrap_or(self.phases()[0]),
+                cp.link_after.clone(),
+            ),
             Lane::Push | Lane::Finish => (cp.phase, cp.after.clone()),
         }
     }
@@ -58,6 +87,10 @@ impl Lane {
             Lane::Pull => {
                 cp.pull_phase = Some(phase);
                 cp.pull_after = after;
+            }
+            Lane::Link => {
+                cp.link_phase = Some(phase);
+                cp.link_after = after;
             }
             Lane::Push | Lane::Finish => {
                 cp.phase = phase;
@@ -69,7 +102,8 @@ impl Lane {
     /// The API calls this lane made between two counter snapshots. While the lanes overlap the
     /// counters are shared, so calls are told apart by kind: searches and Pendo metadata
     /// writes are the pull's, the rest the push's (the pull's read-back of failed records and
-    /// the push's rare identity searches land on the other side).
+    /// the push's rare identity searches land on the other side). The link lane's batch reads
+    /// and Pendo pages are counted in whichever push-side phase runs beside them.
     fn calls(self, ctx: &RunCtx<'_>) -> u64 {
         let hubspot = ctx.hubspot.calls().snapshot();
         let pendo = ctx.pendo.calls().snapshot();
@@ -78,7 +112,7 @@ impl Lane {
             .iter()
             .chain(pendo.iter())
             .filter(|(k, _)| match self {
-                Lane::Push => !pulls(k),
+                Lane::Push | Lane::Link => !pulls(k),
                 Lane::Pull => pulls(k),
                 Lane::Finish => true,
             })
@@ -89,23 +123,34 @@ impl Lane {
 
 /// Reads a checkpoint written before the lanes (one phase index for everything) as lanes.
 fn as_lanes(cp: &mut Checkpoint) {
+    if cp.link_phase.is_none() {
+        // Not started, or a checkpoint from before the link lane: the push matches for itself
+        // once it has begun.
+        cp.link_phase = Some(if cp.phase < PUSH_VISITORS {
+            Lane::Link.phases()[0]
+        } else {
+            Lane::Link.end()
+        });
+    }
     if cp.pull_phase.is_some() {
         return;
     }
-    if (PULL_FIRST..FINISH_FIRST).contains(&cp.phase) {
+    if Lane::Pull.phases().contains(&cp.phase) {
         cp.pull_phase = Some(cp.phase);
         cp.pull_after = cp.after.take();
-        cp.phase = PULL_FIRST;
-    } else if cp.phase < PULL_FIRST {
-        cp.pull_phase = Some(PULL_FIRST);
+        cp.phase = Lane::Push.end();
+    } else if cp.phase < Lane::Push.end() {
+        cp.pull_phase = Some(Lane::Pull.phases()[0]);
     } else {
-        cp.pull_phase = Some(FINISH_FIRST);
+        cp.pull_phase = Some(Lane::Pull.end());
     }
 }
 
 /// What the lanes of one invocation share.
 struct Shared {
     cp: Mutex<Checkpoint>,
+    /// Set when the link lane returns, done or out of budget.
+    link_returned: std::sync::atomic::AtomicBool,
     /// Record errors stored so far in this run (the next error's index).
     errors_recorded: AtomicU64,
     started: Instant,
@@ -138,6 +183,7 @@ pub(crate) async fn drive(
     let shared = Shared {
         cp: Mutex::new(cp.clone()),
         errors_recorded: AtomicU64::new(ctx.run.errors_recorded),
+        link_returned: Default::default(),
         started,
     };
     let result = side_by_side_then_finish(ctx, &shared).await;
@@ -150,48 +196,70 @@ async fn side_by_side_then_finish(
     ctx: &mut RunCtx<'_>,
     shared: &Shared,
 ) -> Result<bool, SyncError> {
-    let pull_left = shared.cp().pull_phase.is_some_and(|p| p < FINISH_FIRST);
-    if shared.cp().phase < FINISH_FIRST {
-        let mut pull_ctx = RunCtx::new(RunCtxParts {
-            tenant: ctx.tenant,
-            config: ctx.config,
-            repo: ctx.repo,
-            hubspot: ctx.hubspot,
-            pendo: ctx.pendo,
-            opts: ctx.opts,
-            run: {
-                let mut run = ctx.run.clone();
-                run.counts = RunCounts::default();
-                run.phases.clear();
-                run
-            },
-        });
-        pull_ctx.pendo_types = ctx.pendo_types.clone();
-        pull_ctx.enum_labels = ctx.enum_labels.clone();
+    let pull_left = !Lane::Pull.done(&shared.cp());
+    if shared.cp().phase < Lane::Finish.phases()[0] {
+        let mut link_ctx = lane_ctx(ctx);
+        let mut pull_ctx = lane_ctx(ctx);
         pull_ctx.in_flight = Arc::clone(&ctx.in_flight);
         ctx.in_flight.watch(pull_left);
-        let both = tokio::try_join!(
+        let lanes = tokio::try_join!(
             lane(ctx, Lane::Push, shared),
+            async {
+                let r = lane(&mut link_ctx, Lane::Link, shared).await;
+                shared.link_returned.store(true, Ordering::SeqCst);
+                r
+            },
             lane(&mut pull_ctx, Lane::Pull, shared)
         );
         ctx.in_flight.watch(false);
-        ctx.run.counts.add(&pull_ctx.run.counts);
-        for p in pull_ctx.run.phases {
-            ctx.run.add_phase(&p.phase, p.seconds, p.api_calls);
+        for other in [link_ctx, pull_ctx] {
+            merge(ctx, other);
         }
-        for w in pull_ctx.planned {
-            ctx.planned(w);
-        }
-        let room = 6usize.saturating_sub(ctx.samples.len());
-        ctx.samples.extend(pull_ctx.samples.into_iter().take(room));
-        let (push_done, pull_done) = both?;
-        if !(push_done && pull_done) {
+        let (push_done, link_done, pull_done) = lanes?;
+        if !(push_done && link_done && pull_done) {
             return Ok(false);
         }
-        shared.cp().phase = FINISH_FIRST;
-        shared.cp().after = None;
+        let mut cp = shared.cp();
+        cp.phase = Lane::Finish.phases()[0];
+        cp.after = None;
     }
     lane(ctx, Lane::Finish, shared).await
+}
+
+/// A context for a lane beside the main one: same run, clients and schema facts; its own
+/// counts, phases and buffers.
+fn lane_ctx<'a>(ctx: &RunCtx<'a>) -> RunCtx<'a> {
+    let mut other = RunCtx::new(RunCtxParts {
+        tenant: ctx.tenant,
+        config: ctx.config,
+        repo: ctx.repo,
+        hubspot: ctx.hubspot,
+        pendo: ctx.pendo,
+        opts: ctx.opts,
+        run: {
+            let mut run = ctx.run.clone();
+            run.counts = RunCounts::default();
+            run.phases.clear();
+            run
+        },
+    });
+    other.pendo_types = ctx.pendo_types.clone();
+    other.enum_labels = ctx.enum_labels.clone();
+    other.excluded_fields = ctx.excluded_fields.clone();
+    other
+}
+
+/// Adds a finished lane's counts, phases and samples to the run.
+fn merge(ctx: &mut RunCtx<'_>, other: RunCtx<'_>) {
+    ctx.run.counts.add(&other.run.counts);
+    for p in other.run.phases {
+        ctx.run.add_phase(&p.phase, p.seconds, p.api_calls);
+    }
+    for w in other.planned {
+        ctx.planned(w);
+    }
+    let room = 6usize.saturating_sub(ctx.samples.len());
+    ctx.samples.extend(other.samples.into_iter().take(room));
 }
 
 async fn step(
@@ -209,7 +277,10 @@ async fn step(
         7 => pull::pull_step(ctx, ObjectKind::Visitor, after).await?,
         8 => pull::pull_step(ctx, ObjectKind::Account, after).await?,
         9 => super::segments::segments_step(ctx).await?,
-        _ => super::events::events_step(ctx, after).await?,
+        10 => super::events::events_step(ctx, after).await?,
+        11 => super::link::link_step(ctx, ObjectKind::Visitor, after).await?,
+        12 => super::link::link_step(ctx, ObjectKind::Account, after).await?,
+        _ => Step::Done,
     })
 }
 
@@ -218,8 +289,11 @@ async fn step(
 async fn lane(ctx: &mut RunCtx<'_>, lane: Lane, shared: &Shared) -> Result<bool, SyncError> {
     loop {
         let (phase, after) = lane.position(&shared.cp());
-        if phase > lane.last() {
+        if phase >= lane.end() {
             return Ok(true);
+        }
+        if lane == Lane::Push && phase == PUSH_VISITORS && !wait_for_link(shared).await {
+            return Ok(false);
         }
         let (t0, c0) = (Instant::now(), lane.calls(ctx));
         let next = step(ctx, phase, after).await?;
@@ -231,10 +305,10 @@ async fn lane(ctx: &mut RunCtx<'_>, lane: Lane, shared: &Shared) -> Result<bool,
         let done = {
             let mut cp = shared.cp();
             match next {
-                Step::Done => lane.set(&mut cp, phase + 1, None),
+                Step::Done => lane.set(&mut cp, lane.after(phase), None),
                 Step::More(a) => lane.set(&mut cp, phase, a),
             }
-            lane.position(&cp).0 > lane.last()
+            lane.done(&cp)
         };
         flush_errors(ctx, shared).await?;
         if ctx.opts.dry_run {
@@ -277,6 +351,15 @@ async fn lane(ctx: &mut RunCtx<'_>, lane: Lane, shared: &Shared) -> Result<bool,
     }
 }
 
+/// Waits until the link lane has returned; `false` when it stopped short (out of budget), so
+/// the push must not start without its matches.
+async fn wait_for_link(shared: &Shared) -> bool {
+    while !shared.link_returned.load(Ordering::SeqCst) && !Lane::Link.done(&shared.cp()) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Lane::Link.done(&shared.cp())
+}
+
 /// Stores the record errors collected so far; each lane reserves its range of indexes first.
 async fn flush_errors(ctx: &mut RunCtx<'_>, shared: &Shared) -> Result<(), SyncError> {
     if ctx.errors.is_empty() {
@@ -306,6 +389,8 @@ mod tests {
             after: after.map(String::from),
             pull_phase: None,
             pull_after: None,
+            link_phase: None,
+            link_after: None,
             continuations: 0,
         }
     }
@@ -320,6 +405,10 @@ mod tests {
             (4, Some("v-9"))
         );
         assert_eq!(mid_push.pull_phase, Some(7));
+        assert_eq!(mid_push.link_phase, Some(13), "the push matches for itself");
+        let mut fresh = cp(0, None);
+        as_lanes(&mut fresh);
+        assert_eq!((fresh.link_phase, fresh.pull_phase), (Some(11), Some(7)));
         let mut mid_pull = cp(8, Some("search"));
         as_lanes(&mut mid_pull);
         assert_eq!(mid_pull.phase, 7, "the push lane is done");

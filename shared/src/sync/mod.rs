@@ -14,6 +14,7 @@ pub mod fields;
 mod identity;
 mod in_flight;
 mod lanes;
+mod link;
 mod live;
 mod nps;
 mod own_writes;
@@ -146,10 +147,17 @@ pub struct Checkpoint {
     /// The pull lane's position inside its phase.
     #[serde(default)]
     pub pull_after: Option<String>,
+    /// The link lane's phase, beside the usage backfill (`None`: not started, or a checkpoint
+    /// from before it).
+    #[serde(default)]
+    pub link_phase: Option<usize>,
+    #[serde(default)]
+    pub link_after: Option<String>,
     pub continuations: u32,
 }
 
-pub(crate) const PHASES: [&str; 11] = [
+/// Phase names by number (numbers are stored in checkpoints: new phases go at the end).
+pub(crate) const PHASES: [&str; 13] = [
     "schema",
     "activity:visitors",
     "activity:accounts",
@@ -161,6 +169,8 @@ pub(crate) const PHASES: [&str; 11] = [
     "pull:companies",
     "segments",
     "events",
+    "link:visitors",
+    "link:accounts",
 ];
 
 /// A planned write (dry run report and samples).

@@ -12,13 +12,22 @@ use super::{PlannedWrite, SyncError};
 use crate::domain::{
     Direction, EnumerationValue, Failure, ObjectKind, PullCursor, PullState, RecordError,
 };
-use crate::hubspot::{HsRecord, SearchCursor};
+use crate::hubspot::{HsRecord, SearchCursor, SearchPage};
 use crate::pendo::MetadataRow;
+use std::sync::Arc;
 
 /// HubSpot search is eventually consistent ("a few moments"): each pass overlaps the previous
 /// one by this much so a late-indexed record is never missed.
 const INDEX_LAG_MS: i64 = 5 * 60 * 1000;
 const MAX_PULL_ATTEMPTS: u32 = 5;
+
+/// A search page fetched ahead, while the page before it was processed.
+pub(crate) struct Prefetched {
+    kind: ObjectKind,
+    cursor: SearchCursor,
+    mark: super::in_flight::Mark,
+    page: SearchPage,
+}
 
 fn cursor_name(kind: ObjectKind) -> String {
     format!("pull:{}", kind.code())
@@ -89,26 +98,50 @@ pub(crate) async fn pull_step(
             .put_cursor(ctx.tenant, &cursor_name(kind), &cursor)
             .await?;
     }
-    // Taken before the search: records the push lane writes from here on are judged next pass.
-    let mark = ctx.in_flight.mark();
-    let page = ctx
-        .hubspot
-        .search_modified(
+    let here = SearchCursor {
+        since_ms: cursor.since_ms,
+        after_id: cursor.after_id,
+        skip: cursor.skip.clone(),
+    };
+    let (page, mark) = match ctx.prefetched.take() {
+        Some(p) if p.kind == kind && p.cursor == here => (p.page, p.mark),
+        _ => {
+            // Taken before the search: records the push lane writes from here on are judged
+            // next pass.
+            let mark = ctx.in_flight.mark();
+            (
+                ctx.hubspot.search_modified(kind, &here, &props).await?,
+                mark,
+            )
+        }
+    };
+    let SearchPage { records, next } = page;
+    // The next page is searched while this one is checked and written to Pendo, so the pass
+    // runs at search's own limit (5/s) rather than at search + Pendo write + store latency.
+    let (hubspot, in_flight) = (ctx.hubspot, Arc::clone(&ctx.in_flight));
+    let prefetch = async {
+        let n = next.clone()?;
+        let mark = in_flight.mark();
+        let page = hubspot.search_modified(kind, &n, &props).await.ok()?;
+        Some(Prefetched {
             kind,
-            &SearchCursor {
-                since_ms: cursor.since_ms,
-                after_id: cursor.after_id,
-                skip: cursor.skip.clone(),
-            },
-            &props,
-        )
-        .await?;
-    super::drift::check(ctx, kind, &join, &page.records, mark).await?;
-    if pulls {
-        process(ctx, kind, &join, page.records).await?;
-    }
+            cursor: n,
+            mark,
+            page,
+        })
+    };
+    let work = async {
+        super::drift::check(ctx, kind, &join, &records, mark).await?;
+        if pulls {
+            process(ctx, kind, &join, records).await?;
+        }
+        Ok::<_, SyncError>(())
+    };
+    let (done, prefetched) = tokio::join!(work, prefetch);
+    done?;
+    ctx.prefetched = prefetched;
     // The cursor advances only after the page's writes and state are stored.
-    let next = match page.next {
+    let next = match next {
         Some(n) => PullCursor {
             after_id: n.after_id,
             ..cursor

@@ -38,6 +38,32 @@ pub(crate) async fn push_step(
     kind: ObjectKind,
     after: Option<String>,
 ) -> Result<Step, SyncError> {
+    let (page, page_last) = pendo_page(ctx, kind, after, Flagged::Withhold).await?;
+    let Some(last) = page_last else {
+        flush(ctx, kind, true).await?;
+        return Ok(Step::Done);
+    };
+    push_records(ctx, kind, page).await?;
+    Ok(Step::More(Some(last)))
+}
+
+/// What a page does with visitors Pendo flags do-not-process.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flagged {
+    /// Leave them out, count them and clear what HubSpot still holds of them (the push).
+    Withhold,
+    /// Only leave them out (the link lane: the push does the rest, once).
+    Skip,
+}
+
+/// One keyset page of Pendo visitors (do-not-process ones handled as `flagged` says) or
+/// accounts, and the id the next page starts after (`None`: no more pages).
+pub(crate) async fn pendo_page(
+    ctx: &mut RunCtx<'_>,
+    kind: ObjectKind,
+    after: Option<String>,
+    flagged: Flagged,
+) -> Result<(Vec<PendoRecord>, Option<String>), SyncError> {
     // The keyset position is the page's last id, flagged visitors included.
     let mut page_last = None;
     let page: Vec<PendoRecord> = match kind {
@@ -47,8 +73,11 @@ pub(crate) async fn push_step(
                 .visitors_page(after.as_deref(), ctx.opts.page_size)
                 .await?;
             page_last = visitors.last().map(|v| v.id.clone());
-            super::privacy::withhold_flagged(ctx, visitors)
-                .await?
+            let allowed = match flagged {
+                Flagged::Withhold => super::privacy::withhold_flagged(ctx, visitors).await?,
+                Flagged::Skip => visitors.into_iter().filter(|v| !v.do_not_process).collect(),
+            };
+            allowed
                 .into_iter()
                 .map(|v| (v.id, v.email, None, v.first_visit_ms, v.last_visit_ms))
                 .collect()
@@ -66,12 +95,8 @@ pub(crate) async fn push_step(
                 .collect()
         }
     };
-    let Some(last) = page_last.or_else(|| page.last().map(|p| p.0.clone())) else {
-        flush(ctx, kind, true).await?;
-        return Ok(Step::Done);
-    };
-    push_records(ctx, kind, page).await?;
-    Ok(Step::More(Some(last)))
+    let last = page_last.or_else(|| page.last().map(|p| p.0.clone()));
+    Ok((page, last))
 }
 
 /// Joins and writes one batch of Pendo records (a page of the full push, or the records a
@@ -138,24 +163,24 @@ pub(crate) async fn push_records(
                 if c.state.fingerprint.as_deref() == Some(c.fingerprint.as_str())
                     && c.state.failure.is_none() =>
             {
-                let _ = claim(ctx, kind, &hs, &c.id);
+                claim(ctx, kind, &hs, &c.id);
                 ctx.run.counts.unchanged += 1;
             }
-            Some(hs) => match claim(ctx, kind, &hs, &c.id) {
-                Ok(()) => {
-                    let restamp = c.state.restamp;
-                    to_write.push((c, hs, restamp));
-                }
-                Err(holder) => {
-                    // Two stored links to one record (e.g. after a merge in HubSpot): the
-                    // later one is dropped and matched again next run.
-                    already_synced(ctx, kind, &c.id, &hs, &holder);
-                    c.state.hubspot_id = None;
-                    c.state.fingerprint = None;
-                    done_states.push((c.id.clone(), c.state));
-                }
-            },
+            Some(hs) if claim(ctx, kind, &hs, &c.id) => {
+                let restamp = c.state.restamp;
+                to_write.push((c, hs, restamp));
+            }
+            Some(hs) => {
+                // Two stored links to one record (e.g. after a merge in HubSpot): the later
+                // one is dropped and matched again next run.
+                already_synced(ctx, kind, &c.id, &hs).await?;
+                c.state.hubspot_id = None;
+                c.state.fingerprint = None;
+                done_states.push((c.id.clone(), c.state));
+            }
             None if c.state.unmatched_day == Some(today) => ctx.run.counts.unmatched += 1,
+            // Reported by the link lane of this run already.
+            None if c.state.ambiguous_in.as_ref() == Some(&ctx.run.run_id) => {}
             None => unresolved.push(c),
         }
     }
@@ -302,6 +327,24 @@ pub(crate) async fn flush(
 const BATCH: usize = crate::hubspot::BATCH_LIMIT;
 
 impl Candidate {
+    /// A record to match before its values are known (the link phase runs beside the usage
+    /// backfill): matching reads only its id, e-mail or domain, and state.
+    pub(crate) fn to_link(
+        id: String,
+        email: Option<&str>,
+        domain: Option<&str>,
+        state: ObjectState,
+    ) -> Self {
+        Candidate {
+            id,
+            email: email.and_then(normalise_email),
+            domain: domain.and_then(normalise_domain),
+            values: BTreeMap::new(),
+            fingerprint: String::new(),
+            state,
+        }
+    }
+
     fn planned(&self, kind: ObjectKind, hs: &str) -> PlannedWrite {
         PlannedWrite {
             direction: Direction::Push,
