@@ -316,12 +316,47 @@ fn million(md: &mut String, scenarios: &[Scenario]) {
     let _ = writeln!(md, "**1 M visitors and more.** {}.\n", lines.join("; "));
 }
 
+/// Each checked sync's end state against the dataset.
+fn end_states(md: &mut String, scenarios: &[Scenario]) {
+    let checked: Vec<&Scenario> = scenarios.iter().filter(|s| s.end.is_some()).collect();
+    if checked.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "### End state against the dataset
+"
+    );
+    let _ = writeln!(md, "After each initial and daily 1 % sync, every contact's and company's pushed values and every pulled Pendo value are compared with values computed from the raw dataset (`tests/support/expected.rs`, not through the engine); duplicated and missing records are counted; and the record inputs HubSpot received in batch writes are set against the records the run reports pushed (more inputs than records would be a record written twice).
+");
+    let _ = writeln!(
+        md,
+        "| scenario | result | record inputs written / records pushed |"
+    );
+    let _ = writeln!(md, "|---|---|---|");
+    for s in checked {
+        let c = s.end.as_ref().expect("checked");
+        let pushed = s.child["run"]["counts"]["pushed"].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            md,
+            "| {} | {}: {} | {} / {} |",
+            s.name,
+            if c.clean() { "equal" } else { "**differs**" },
+            crate::reference::describe(c),
+            thousands(c.inputs_written),
+            thousands(pushed),
+        );
+    }
+    let _ = writeln!(md);
+}
+
 pub fn render(r: &Run) -> String {
     let mut md = String::new();
     header(&mut md, r);
     syncs(&mut md, r.scenarios);
     million(&mut md, r.scenarios);
     rate_floor(&mut md, r.scenarios);
+    end_states(&mut md, r.scenarios);
     crate::report_more::comparison(&mut md, r.comparison);
     crate::report_more::pendo_pull(&mut md, r.pulls);
     crate::report_more::engine(&mut md, r.diff, r.burst);
@@ -354,6 +389,7 @@ mod tests {
             hubspot_by_endpoint: Default::default(),
             pendo_requests: 0,
             pulled_expected: 0,
+            end: None,
             failed_by_429: 1,
         }
     }

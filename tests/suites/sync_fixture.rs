@@ -5,7 +5,7 @@
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
 use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
-use sandboxes::pendo::data::{account_id, visitor_id, Dataset, DatasetConfig, DAY_MS};
+use sandboxes::pendo::data::{visitor_id, Dataset, DatasetConfig};
 use sandboxes::pendo::{PendoSandbox, PendoSandboxConfig};
 use shared::domain::{Job, PendoRegion, SyncConfig, TenantId, Trigger};
 use shared::hubspot::HubSpotConfig;
@@ -287,126 +287,13 @@ pub fn seed_crm(hubspot: &HubSpotSandbox, pendo: &PendoSandbox) {
     });
 }
 
-fn iso(ms: i64) -> String {
-    chrono::DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
-fn usage(minutes_by_day: impl Fn(i32) -> Option<u32>, today: i32) -> (String, String, String) {
-    let cur: Vec<u32> = (today - 179..=today).filter_map(&minutes_by_day).collect();
-    let prior: u64 = (today - 359..=today - 180)
-        .filter_map(&minutes_by_day)
-        .map(u64::from)
-        .sum();
-    let total: u64 = cur.iter().map(|m| *m as u64).sum();
-    let trend = if prior == 0 {
-        String::new()
-    } else {
-        // Half away from zero on the exact decimal: tenths = round(1000 × Δ / prior).
-        let delta = total as i128 - prior as i128;
-        let (q, r) = (
-            (delta.abs() * 1000) / prior as i128,
-            (delta.abs() * 1000) % prior as i128,
-        );
-        let tenths = q + i128::from(2 * r >= prior as i128);
-        let sign = if delta < 0 && tenths > 0 { "-" } else { "" };
-        format!("{sign}{}.{}", tenths / 10, tenths % 10)
-    };
-    (cur.len().to_string(), total.to_string(), trend)
-}
-
-fn nps_values(
-    ds: &Dataset,
-    responders: impl Fn(usize) -> bool,
-    out: &mut BTreeMap<String, String>,
-) {
-    let latest = ds
-        .polls
-        .iter()
-        .filter(|p| p.poll_id == ds.cfg.nps_score_poll && responders(p.visitor))
-        .max_by_key(|p| p.browser_time);
-    let (score, text, date, cat) = match latest {
-        Some(p) => {
-            let score = p.response.as_u64().unwrap();
-            let text = ds
-                .polls
-                .iter()
-                .find(|t| {
-                    t.poll_id == ds.cfg.nps_text_poll
-                        && t.visitor == p.visitor
-                        && t.browser_time == p.browser_time + 4_000
-                })
-                .and_then(|t| t.response.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let date =
-                chrono::DateTime::<Utc>::from_timestamp_millis(p.browser_time / DAY_MS * DAY_MS)
-                    .unwrap()
-                    .format("%Y-%m-%d")
-                    .to_string();
-            let cat = match score {
-                0..=6 => "detractor",
-                7 | 8 => "passive",
-                _ => "promoter",
-            };
-            (score.to_string(), text, date, cat.to_string())
-        }
-        None => Default::default(),
-    };
-    out.insert("pendo_latest_nps_score".into(), score);
-    out.insert("pendo_latest_nps_text".into(), text);
-    out.insert("pendo_latest_nps_date".into(), date);
-    out.insert("pendo_latest_nps_category".into(), cat);
-}
-
 /// What the push should have written for visitor `v` on `today`, from the raw dataset.
 pub fn expected_visitor(ds: &Dataset, v: usize, today: i32) -> BTreeMap<String, String> {
-    let (days, minutes, trend) = usage(|d| ds.activity(v, d).map(|a| a.0), today);
-    let (first, last) = ds
-        .visit_bounds(v)
-        .map_or((String::new(), String::new()), |(f, l)| (iso(f), iso(l)));
-    let mut out = BTreeMap::from([
-        ("pendo_first_visit".to_string(), first),
-        ("pendo_last_visit".to_string(), last),
-        ("pendo_days_active".to_string(), days),
-        ("pendo_time_on_app".to_string(), minutes),
-        ("pendo_usage_trending".to_string(), trend),
-    ]);
-    nps_values(ds, |x| x == v, &mut out);
-    out
+    suites::expected::Reference::new(ds).visitor(v, today)
 }
 
 pub fn expected_account(ds: &Dataset, a: usize, today: i32) -> BTreeMap<String, String> {
-    let members: Vec<usize> = (0..ds.cfg.visitors)
-        .filter(|v| ds.primary_account(*v) == a)
-        .collect();
-    let minutes_on = |d: i32| {
-        let active: Vec<u32> = members
-            .iter()
-            .filter_map(|v| ds.activity(*v, d).map(|x| x.0))
-            .collect();
-        (!active.is_empty()).then(|| active.iter().sum())
-    };
-    let (days, minutes, trend) = usage(minutes_on, today);
-    let visits = ds.account_visits();
-    let (first, last) = visits
-        .get(&a)
-        .map_or((String::new(), String::new()), |(f, l)| (iso(*f), iso(*l)));
-    let total = (0..ds.cfg.visitors)
-        .filter(|v| ds.accounts_of(*v).contains(&a))
-        .count();
-    let mut out = BTreeMap::from([
-        ("pendo_first_visit".to_string(), first),
-        ("pendo_last_visit".to_string(), last),
-        ("pendo_days_active".to_string(), days),
-        ("pendo_time_on_app".to_string(), minutes),
-        ("pendo_usage_trending".to_string(), trend),
-        ("pendo_total_visitors".to_string(), total.to_string()),
-    ]);
-    nps_values(ds, |x| ds.primary_account(x) == a, &mut out);
-    let _ = account_id;
-    out
+    suites::expected::Reference::new(ds).account(a, today)
 }
 
 /// Compares the pushed properties of one record with the expectation (empty = unset).

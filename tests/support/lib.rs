@@ -1,6 +1,7 @@
 //! Shared test support: the moto endpoint, AWS clients pointed at it, unique names.
 
 pub mod aws_recorder;
+pub mod expected;
 pub mod lambda_runtime;
 
 use std::net::TcpStream;

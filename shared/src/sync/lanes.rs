@@ -209,7 +209,12 @@ async fn side_by_side_then_finish(
                 shared.link_returned.store(true, Ordering::SeqCst);
                 r
             },
-            lane(&mut pull_ctx, Lane::Pull, shared)
+            async {
+                let r = lane(&mut pull_ctx, Lane::Pull, shared).await;
+                // Nothing is read back any more: stop keeping the push's writes.
+                pull_ctx.in_flight.watch(false);
+                r
+            }
         );
         ctx.in_flight.watch(false);
         for other in [link_ctx, pull_ctx] {

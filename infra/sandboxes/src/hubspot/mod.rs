@@ -108,6 +108,9 @@ pub struct HubSpotState {
     /// value → lowest record id holding it. Kept up to date by `insert` and `edit`; forgotten
     /// by merges, archives and direct changes through [`HubSpotSandbox::with`].
     pub(crate) unique_index: HashMap<(String, String), HashMap<String, u64>>,
+    /// Record inputs received by batch update/upsert calls, all objects (a record written
+    /// twice counts twice).
+    pub inputs_written: u64,
 }
 
 /// One API request as the sandbox received it.
@@ -173,6 +176,7 @@ impl HubSpotState {
             log_requests: false,
             requests: Vec::new(),
             unique_index: HashMap::new(),
+            inputs_written: 0,
             custom_events: true,
             event_definitions: BTreeMap::new(),
             event_completions: Vec::new(),

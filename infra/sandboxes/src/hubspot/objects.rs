@@ -303,6 +303,7 @@ async fn batch(
             batch_response(results, errors, false)
         }
         "update" | "upsert" => {
+            s.inputs_written += inputs.len() as u64;
             let batch_property = inputs
                 .first()
                 .and_then(|i| i["idProperty"].as_str())
