@@ -3,8 +3,9 @@
 # the five Lambda functions for init time) and the arm64 bootstraps for package sizes
 # (infra/scripts/package.sh; BENCH_ARM64=0 skips them), then the long fault suite
 # (BENCH_FAULTS injected faults, default 1000; BENCH_KILLS kill -9s, default 50). Arguments go
-# to the harness, e.g.
-#   infra/scripts/bench.sh --sizes 10000,100000,1000000 --baseline 2000
+# to the harness; without any, the full set runs (the three tenant sizes side by side, the
+# naive baseline on 2 000 visitors):
+#   infra/scripts/bench.sh --sizes 10000,100000,1000000 --baseline 2000 --sizes-at-once
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -30,6 +31,9 @@ trap '"$ROOT/infra/scripts/moto.sh" stop' EXIT
 CONVERGE_ROUNDS="${CONVERGE_ROUNDS:-30}" CONVERGE_SEED="${CONVERGE_SEED:-15}" \
   cargo test -p suites --test main -- converge::randomised --nocapture 2>&1 \
   | grep -E '^converge:|test result' | tee "$ROOT/target/converge.txt"
+if [ "$#" -eq 0 ]; then
+  set -- --sizes 10000,100000,1000000 --baseline 2000 --sizes-at-once
+fi
 "$ROOT/target/release/bench" "$@"
 
 # The long fault suite (the test suite runs it short): >= 1000 injected faults and 50 kill -9s,
