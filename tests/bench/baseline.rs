@@ -4,9 +4,7 @@
 //! a daily sync after a day with 1 % of visitors active, on each.
 
 use shared::domain::{ActivityHistory, LatestNps, ObjectKind, SyncConfig};
-use shared::hubspot::oauth::OAuthApp;
-use shared::hubspot::{Auth, HubSpotApi, HubSpotClient, HubSpotConfig, WriteInput};
-use shared::secret::SecretString;
+use shared::hubspot::{HubSpotApi, WriteInput};
 use shared::store::repo::Repo;
 use shared::store::sqlite::SqliteStore;
 use shared::sync::fields::{push_values, FieldInputs};
@@ -62,21 +60,7 @@ pub async fn compare(n: usize) -> Comparison {
 /// writes (the engine's field code over the visitor's history in the Pendo dataset, read
 /// in-process: the naive side is not charged any Pendo call).
 async fn naive_sync(world: &World) -> Naive {
-    let cfg = world.hubspot.with(|s| s.cfg.clone());
-    let client = HubSpotClient::new(
-        HubSpotConfig {
-            api_base: world.hubspot.base_url.clone(),
-            ..Default::default()
-        },
-        Auth::OAuth {
-            app: OAuthApp {
-                client_id: cfg.client_id,
-                client_secret: SecretString::new(cfg.client_secret),
-                redirect_uri: "http://localhost/cb".into(),
-            },
-            refresh_token: SecretString::new(world.hubspot.issue_refresh_token()),
-        },
-    );
+    let client = suites::sandbox_client(&world.hubspot);
     let repo = Repo::new(Arc::new(
         SqliteStore::open(world.dir().join("store.db")).expect("store"),
     ));

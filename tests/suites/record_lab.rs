@@ -9,10 +9,8 @@ use shared::domain::{
     Job, ObjectKind, ObjectState, PendoRegion, RecordError, RunRecord, SyncConfig, TenantId,
     Trigger,
 };
-use shared::hubspot::oauth::OAuthApp;
-use shared::hubspot::{Auth, HubSpotClient, HubSpotConfig};
+use shared::hubspot::{HubSpotClient, HubSpotConfig};
 use shared::queue::local::LocalQueue;
-use shared::secret::SecretString;
 use shared::secrets::local::LocalSecrets;
 use shared::store::repo::Repo;
 use shared::store::sqlite::SqliteStore;
@@ -174,21 +172,7 @@ impl Lab {
 
     /// A HubSpot client of this portal (for client-level cases).
     pub fn hubspot_client(&self) -> HubSpotClient {
-        let cfg = self.hubspot.with(|s| s.cfg.clone());
-        HubSpotClient::new(
-            HubSpotConfig {
-                api_base: self.hubspot.base_url.clone(),
-                ..Default::default()
-            },
-            Auth::OAuth {
-                app: OAuthApp {
-                    client_id: cfg.client_id,
-                    client_secret: SecretString::new(cfg.client_secret),
-                    redirect_uri: "http://localhost/cb".into(),
-                },
-                refresh_token: SecretString::new(self.hubspot.issue_refresh_token()),
-            },
-        )
+        suites::sandbox_client(&self.hubspot)
     }
 }
 

@@ -39,6 +39,22 @@ pub fn usage(minutes_by_day: impl Fn(i32) -> Option<u32>, today: i32) -> (String
     (cur.len().to_string(), total.to_string(), trend)
 }
 
+/// The usage properties of a visitor or account: first and last visit (epoch ms), and
+/// [`usage`]'s (days, minutes, trend).
+fn usage_values(
+    visits: Option<(i64, i64)>,
+    (days, minutes, trend): (String, String, String),
+) -> BTreeMap<String, String> {
+    let (first, last) = visits.map_or((String::new(), String::new()), |(f, l)| (iso(f), iso(l)));
+    BTreeMap::from([
+        ("pendo_first_visit".to_string(), first),
+        ("pendo_last_visit".to_string(), last),
+        ("pendo_days_active".to_string(), days),
+        ("pendo_time_on_app".to_string(), minutes),
+        ("pendo_usage_trending".to_string(), trend),
+    ])
+}
+
 /// The dataset with what the reference needs indexed.
 pub struct Reference<'a> {
     ds: &'a Dataset,
@@ -122,16 +138,7 @@ impl<'a> Reference<'a> {
     pub fn visitor(&self, v: usize, today: i32) -> BTreeMap<String, String> {
         let ds = self.ds;
         let (days, minutes, trend) = usage(|d| ds.activity(v, d).map(|a| a.0), today);
-        let (first, last) = ds
-            .visit_bounds(v)
-            .map_or((String::new(), String::new()), |(f, l)| (iso(f), iso(l)));
-        let mut out = BTreeMap::from([
-            ("pendo_first_visit".to_string(), first),
-            ("pendo_last_visit".to_string(), last),
-            ("pendo_days_active".to_string(), days),
-            ("pendo_time_on_app".to_string(), minutes),
-            ("pendo_usage_trending".to_string(), trend),
-        ]);
+        let mut out = usage_values(ds.visit_bounds(v), (days, minutes, trend));
         self.nps(self.latest_score.get(&v).copied(), &mut out);
         out
     }
@@ -148,19 +155,9 @@ impl<'a> Reference<'a> {
             (!active.is_empty()).then(|| active.iter().sum())
         };
         let (days, minutes, trend) = usage(minutes_on, today);
-        let (first, last) = self
-            .visits
-            .get(&a)
-            .map_or((String::new(), String::new()), |(f, l)| (iso(*f), iso(*l)));
         let total = self.totals.get(&a).copied().unwrap_or(0);
-        let mut out = BTreeMap::from([
-            ("pendo_first_visit".to_string(), first),
-            ("pendo_last_visit".to_string(), last),
-            ("pendo_days_active".to_string(), days),
-            ("pendo_time_on_app".to_string(), minutes),
-            ("pendo_usage_trending".to_string(), trend),
-            ("pendo_total_visitors".to_string(), total.to_string()),
-        ]);
+        let mut out = usage_values(self.visits.get(&a).copied(), (days, minutes, trend));
+        out.insert("pendo_total_visitors".into(), total.to_string());
         let latest = members
             .iter()
             .filter_map(|v| self.latest_score.get(v).copied())

@@ -130,3 +130,27 @@ pub fn sandbox_app_secret(
         state_signing_key: SecretString::new(state_signing_key),
     }
 }
+
+/// A HubSpot client of a sandbox portal, authorised with a fresh refresh token.
+pub fn sandbox_client(
+    hubspot: &sandboxes::hubspot::HubSpotSandbox,
+) -> shared::hubspot::HubSpotClient {
+    use shared::hubspot::oauth::OAuthApp;
+    use shared::hubspot::{Auth, HubSpotClient, HubSpotConfig};
+    use shared::secret::SecretString;
+    let cfg = hubspot.with(|s| s.cfg.clone());
+    HubSpotClient::new(
+        HubSpotConfig {
+            api_base: hubspot.base_url.clone(),
+            ..Default::default()
+        },
+        Auth::OAuth {
+            app: OAuthApp {
+                client_id: cfg.client_id,
+                client_secret: SecretString::new(cfg.client_secret),
+                redirect_uri: "http://localhost/cb".into(),
+            },
+            refresh_token: SecretString::new(hubspot.issue_refresh_token()),
+        },
+    )
+}
