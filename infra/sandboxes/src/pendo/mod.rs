@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod pipeline;
+mod rollups;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};

@@ -24,7 +24,7 @@ fn get_path<'a>(row: &'a Value, path: &str) -> &'a Value {
 }
 
 /// Day range of a `timeSeries` as day numbers [start, end).
-fn time_range(ts: &Value, today: i32) -> Result<(i32, i32), AggError> {
+pub(crate) fn time_range(ts: &Value, today: i32) -> Result<(i32, i32), AggError> {
     if ts["period"] != "dayRange" {
         return Err("only timeSeries.period=dayRange is supported".into());
     }
@@ -465,6 +465,14 @@ fn field_spec(name: &str, f: &Value) -> Result<(String, String, Value), AggError
 }
 
 pub fn run(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
+    if let Some(rows) = super::rollups::visitor_rollups(ds, pipeline) {
+        return Ok(rows);
+    }
+    run_general(ds, pipeline)
+}
+
+/// Every pipeline, step by step over JSON rows.
+pub(crate) fn run_general(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
     let first = pipeline.first().ok_or("pipeline is empty")?;
     let (mut rows, _sorted_by) = source_rows(ds, first, &window(pipeline))?;
     for step in &pipeline[1..] {
