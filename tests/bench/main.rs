@@ -19,6 +19,7 @@ mod world;
 
 use serde_json::Value;
 use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use world::World;
@@ -119,36 +120,8 @@ async fn main() {
     }
     let out = arg(&args, "--out").unwrap_or_else(|| "BENCHMARKS.md".into());
     let started = Instant::now();
-    // The baseline comparison has its own sandboxes (its own portal budget) and spends its time
-    // waiting on HubSpot's search limit, so it runs alongside the size loop.
-    let comparison = (baseline_n > 0).then(|| tokio::spawn(baseline::compare(baseline_n)));
-    let mut scenarios = Vec::new();
-    let mut pulls = Vec::new();
-    if args.iter().any(|a| a == "--sizes-at-once") {
-        // Each size is its own tenant with its own sandboxes (its own portal budget): run side
-        // by side, as tenants of different sizes do, the whole run takes as long as the largest.
-        let tasks: Vec<_> = sizes
-            .iter()
-            .map(|n| {
-                let n = *n;
-                tokio::spawn(async move {
-                    let (mut sc, mut pl) = (Vec::new(), Vec::new());
-                    size_scenarios(n, &mut sc, &mut pl).await;
-                    (sc, pl)
-                })
-            })
-            .collect();
-        for t in tasks {
-            let (sc, pl) = t.await.expect("a size's scenarios");
-            scenarios.extend(sc);
-            pulls.extend(pl);
-        }
-    } else {
-        for n in &sizes {
-            size_scenarios(*n, &mut scenarios, &mut pulls).await;
-        }
-    }
-    // At least 1 M records (issue 20's goal is stated at 1 M), or the largest tenant run.
+    // The quick figures first, so the report can be written after every scenario of a long
+    // run (a 1 M tenant takes an hour): what finished is on the page even if the rest is cut off.
     let diff_n = sizes.iter().copied().max().unwrap_or(0).max(1_000_000);
     eprintln!("== engine diff rate ({diff_n} records), webhook burst, Lambda packages");
     let diff = tokio::task::spawn_blocking(move || extras::diff_rate(diff_n))
@@ -156,46 +129,132 @@ async fn main() {
         .expect("diff rate");
     let burst = extras::webhook_burst(10_000, 2_000).await;
     let lambdas = extras::lambda_packages().await;
+    let expected = sizes.iter().map(|n| scenarios_of(*n)).sum();
+    let writer = Arc::new(Writer {
+        args: args.clone(),
+        sizes: sizes.clone(),
+        out: out.clone(),
+        started,
+        diff,
+        burst,
+        lambdas,
+        expected,
+        done: Mutex::new(Done::default()),
+    });
+    // The baseline comparison has its own sandboxes (its own portal budget) and spends its time
+    // waiting on HubSpot's search limit, so it runs alongside the size loop.
+    let comparison = (baseline_n > 0).then(|| {
+        let w = writer.clone();
+        tokio::spawn(async move {
+            let c = baseline::compare(baseline_n).await;
+            w.done().comparison = Some(c);
+            w.write();
+        })
+    });
+    if args.iter().any(|a| a == "--sizes-at-once") {
+        // Each size is its own tenant with its own sandboxes (its own portal budget): run side
+        // by side, as tenants of different sizes do, the whole run takes as long as the largest.
+        let tasks: Vec<_> = sizes
+            .iter()
+            .map(|n| tokio::spawn(size_scenarios(*n, writer.clone())))
+            .collect();
+        for t in tasks {
+            t.await.expect("a size's scenarios");
+        }
+    } else {
+        for n in &sizes {
+            size_scenarios(*n, writer.clone()).await;
+        }
+    }
     // The events figures are counts per occurrence and per member, not per tenant size: the
     // smallest size, at most 10 000, keeps a 1 M run from paying a second 1 M initial sync.
     let events_n = sizes.iter().copied().min().unwrap_or(10_000).min(10_000);
     let events = events::section(events_n).await;
-    let comparison = match comparison {
-        Some(c) => Some(c.await.expect("baseline comparison")),
-        None => None,
-    };
-    let md = report::render(&report::Run {
-        args: &args,
-        sizes: &sizes,
-        budget_secs: budget_secs(),
-        scenarios: &scenarios,
-        comparison: comparison.as_ref(),
-        pulls: &pulls,
-        diff: &diff,
-        burst: &burst,
-        lambdas: &lambdas,
-        took: started.elapsed(),
-    });
-    sections::replace(&out, "bench", &md, sections::Placement::Top);
+    if let Some(c) = comparison {
+        c.await.expect("baseline comparison");
+    }
+    writer.write();
     sections::replace(&out, "custom-events", &events, sections::Placement::Bottom);
     eprintln!("wrote {out} in {:.0} s", started.elapsed().as_secs_f64());
 }
 
+/// How many scenarios a tenant of `n` visitors runs (see [`size_scenarios`]).
+fn scenarios_of(n: usize) -> usize {
+    if n < 1_000_000 {
+        6
+    } else {
+        2
+    }
+}
+
+/// What finished so far.
+#[derive(Default)]
+struct Done {
+    scenarios: Vec<Scenario>,
+    pulls: Vec<extras::PendoPull>,
+    comparison: Option<baseline::Comparison>,
+}
+
+/// Rewrites the report's block with what finished so far.
+struct Writer {
+    args: Vec<String>,
+    sizes: Vec<usize>,
+    out: String,
+    started: Instant,
+    diff: extras::DiffRate,
+    burst: extras::Burst,
+    lambdas: Vec<extras::LambdaPackage>,
+    expected: usize,
+    done: Mutex<Done>,
+}
+
+impl Writer {
+    fn done(&self) -> std::sync::MutexGuard<'_, Done> {
+        self.done.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, s: Scenario) {
+        {
+            let mut done = self.done();
+            done.scenarios.push(s);
+            // Sizes finish in any order side by side; the page lists them smallest first.
+            done.scenarios.sort_by_key(|s| s.n);
+        }
+        self.write();
+    }
+
+    fn write(&self) {
+        let done = self.done();
+        let scenarios = &done.scenarios;
+        let md = report::render(&report::Run {
+            args: &self.args,
+            sizes: &self.sizes,
+            budget_secs: budget_secs(),
+            scenarios,
+            comparison: done.comparison.as_ref(),
+            pulls: &done.pulls,
+            diff: &self.diff,
+            burst: &self.burst,
+            lambdas: &self.lambdas,
+            took: self.started.elapsed(),
+            still_running: self.expected.saturating_sub(scenarios.len()),
+        });
+        sections::replace(&self.out, "bench", &md, sections::Placement::Top);
+    }
+}
+
 /// The scenarios of one tenant size, on fresh sandboxes.
-async fn size_scenarios(
-    n: usize,
-    scenarios: &mut Vec<Scenario>,
-    pulls: &mut Vec<extras::PendoPull>,
-) {
+async fn size_scenarios(n: usize, writer: Arc<Writer>) {
     eprintln!("== {n} visitors: setting up the sandboxes");
     let world = World::start(n).await;
-    pulls.push(extras::pendo_pull(&world).await);
-    scenarios.push(sync(&world, &format!("initial sync, {n} visitors"), 0).await);
+    let pull = extras::pendo_pull(&world).await;
+    writer.done().pulls.push(pull);
+    writer.add(sync(&world, &format!("initial sync, {n} visitors"), 0).await);
     // From a million visitors on, the initial sync and the next day's 1 % run are what is
     // asked for, and each quiet rerun would cost as long as its read-back of a million records.
     let full = n < 1_000_000;
     if full {
-        scenarios.push(sync(&world, &format!("daily sync, {n} visitors, 0 % changed"), 0).await);
+        writer.add(sync(&world, &format!("daily sync, {n} visitors, 0 % changed"), 0).await);
     }
     for pct in [1usize, 10].into_iter().filter(|p| full || *p == 1) {
         world.next_day(pct);
@@ -207,7 +266,7 @@ async fn size_scenarios(
         )
         .await;
         s.pulled_expected = edited;
-        scenarios.push(s);
+        writer.add(s);
     }
     if !full {
         return;
@@ -217,7 +276,7 @@ async fn size_scenarios(
     for _ in 0..5 {
         world.next_day(0);
     }
-    scenarios.push(
+    writer.add(
         sync(
             &world,
             &format!("weekly full reconciliation, {n} visitors, after 5 quiet days"),
@@ -225,7 +284,7 @@ async fn size_scenarios(
         )
         .await,
     );
-    scenarios.push(
+    writer.add(
         sync(
             &world,
             &format!("daily sync after it, {n} visitors, 0 % changed"),

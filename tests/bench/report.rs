@@ -27,6 +27,8 @@ pub struct Run<'a> {
     pub burst: &'a Burst,
     pub lambdas: &'a [LambdaPackage],
     pub took: Duration,
+    /// Scenarios still running when this report was written (0 = the run is complete).
+    pub still_running: usize,
 }
 
 pub fn met(ok: bool) -> &'static str {
@@ -150,7 +152,7 @@ fn header(md: &mut String, r: &Run) {
         md,
         "Measured {} on {cores} cores ({machine}), {profile} build, with `{}`: tenant sizes {} \
          visitors; {budget}. The sandboxes run in-process with HubSpot's limits on ({} requests \
-         / {} s per portal, search {} / s). The whole run took {:.0} s.\n",
+         / {} s per portal, search {} / s). {} {:.0} s.\n",
         chrono::Utc::now().format("%Y-%m-%d"),
         command(r.args),
         match sizes.split_last() {
@@ -160,6 +162,12 @@ fn header(md: &mut String, r: &Run) {
         hs.burst_per_window,
         hs.window.as_secs(),
         hs.search_per_second,
+        if r.still_running > 0 {
+            "**Written while the run goes on** (the rows below are the scenarios finished so far; \
+             the report is rewritten as each one finishes); so far"
+        } else {
+            "The whole run took"
+        },
         r.took.as_secs_f64()
     );
     let _ = writeln!(md, "Every sync runs in its own child process (the worker alone: sandboxes live in the parent), on the embedded SQLite store wrapped in a counter of DynamoDB-equivalent capacity units.\n");
@@ -443,6 +451,7 @@ mod tests {
             },
             lambdas: &[],
             took: Duration::from_secs(4_000),
+            still_running: 0,
         });
         assert!(md.contains("with `bench --sizes 1000000`: tenant sizes 1 000 000 visitors"));
         assert!(md.contains("**1 M visitors and more.** initial sync, 1000000 visitors: 40.0 min over 3 invocation(s)"));
