@@ -372,7 +372,7 @@ fn finish(pool: &Pool, live: Live, outcome: Result<shared::domain::RunRecord, St
     let alive = pool.alive.fetch_sub(1, Ordering::Relaxed) - 1;
     pool.bar
         .set_message(format!("{visitors} visitors synced, {alive} tenants up"));
-    if pool.bar.is_hidden() && results.len() % 50 == 0 {
+    if pool.bar.is_hidden() && results.len().is_multiple_of(50) {
         // Not a terminal (bench.sh's log): one line per 50 tenants instead of a bar.
         eprintln!("   {} tenants, {visitors} visitors done", results.len());
     }
