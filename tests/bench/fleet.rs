@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::fleet_sched::{create_tenants, fresh_table_and_queue, scheduled_at, CallCounter};
+use crate::fleet_sched::{create_tenants, fresh_table_and_queue, scheduled_at, Aws, CallCounter};
 use crate::fleet_store::Ledger;
 use crate::fleet_tenant::TenantWorld;
 use crate::prices::Usage;
@@ -157,10 +157,15 @@ pub async fn run(counter: &CallCounter, tenants: usize) -> Fleet {
     let template = read_template();
     let sizes = sizes(tenants);
     let config = counter.sdk_config().await;
-    let (repo, queue, sqs, url) =
-        fresh_table_and_queue(&config, "fleet", template.visibility_timeout_s).await;
+    let Aws {
+        store,
+        repo,
+        queue,
+        sqs,
+        url,
+    } = fresh_table_and_queue(&config, "fleet", template.visibility_timeout_s).await;
     eprintln!("   creating {tenants} tenants on moto");
-    create_tenants(&repo, tenants).await;
+    create_tenants(store.as_ref(), tenants).await;
     counter.take();
     let started = Instant::now();
     let fanout = fan_out(&repo, &queue, scheduled_at())

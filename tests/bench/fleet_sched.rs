@@ -14,6 +14,8 @@ use shared::queue::sqs::SqsQueue;
 use shared::scheduler::{fan_out, FanOutSummary};
 use shared::store::dynamo::DynamoStore;
 use shared::store::repo::Repo;
+use shared::store::sqlite::SqliteStore;
+use shared::store::Store;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -114,16 +116,24 @@ async fn forward(
     }
 }
 
+pub struct Aws {
+    pub store: Arc<DynamoStore>,
+    pub repo: Repo,
+    pub queue: SqsQueue,
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
 /// A fresh table (through the adapter's own `create_table`) and a fresh queue.
 pub async fn fresh_table_and_queue(
     config: &aws_config::SdkConfig,
     prefix: &str,
     visibility_timeout: u64,
-) -> (Repo, SqsQueue, aws_sdk_sqs::Client, String) {
-    let store = DynamoStore::new(
+) -> Aws {
+    let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(config),
         suites::unique(prefix),
-    );
+    ));
     store.create_table().await.expect("create table");
     let sqs = aws_sdk_sqs::Client::new(config);
     let url = sqs
@@ -138,30 +148,51 @@ pub async fn fresh_table_and_queue(
         .expect("create queue")
         .queue_url
         .expect("queue url");
-    (
-        Repo::new(Arc::new(store)),
-        SqsQueue::new(sqs.clone(), url.clone()),
+    Aws {
+        repo: Repo::new(store.clone()),
+        store,
+        queue: SqsQueue::new(sqs.clone(), url.clone()),
         sqs,
         url,
-    )
+    }
 }
 
 pub fn tenant_id(i: usize) -> TenantId {
     TenantId::parse(&format!("fleet-{i:05}")).expect("tenant id")
 }
 
-/// Creates enabled tenants `0..n`, 32 writes in flight (moto serves them one by one anyway).
-pub async fn create_tenants(repo: &Repo, n: usize) {
-    futures::stream::iter(0..n)
-        .map(|i| async move {
-            let mut t = Tenant::new(tenant_id(i), "Fleet tenant", PendoRegion::Us, Utc::now())
-                .expect("tenant");
-            t.status = TenantStatus::Enabled;
-            repo.create_tenant(&t).await.expect("create tenant");
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
+/// Creates enabled tenants `0..n`: encoded by the repo into a scratch embedded store, then
+/// copied with batch writes (moto's conditional puts into one growing partition slowed to
+/// ~20 a second past a few thousand tenants).
+pub async fn create_tenants(store: &dyn Store, n: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scratch = Arc::new(SqliteStore::open(dir.path().join("tenants.db")).expect("scratch"));
+    let staging = Repo::new(scratch.clone());
+    for i in 0..n {
+        let mut t =
+            Tenant::new(tenant_id(i), "Fleet tenant", PendoRegion::Us, Utc::now()).expect("tenant");
+        t.status = TenantStatus::Enabled;
+        staging.create_tenant(&t).await.expect("stage tenant");
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let page = scratch
+            .query("TENANTS", "", after.as_deref(), 1000, false)
+            .await
+            .expect("staged tenants");
+        after = page.items.last().map(|i| i.sk.clone());
+        futures::stream::iter(page.items.chunks(25).map(|c| c.to_vec()))
+            .map(|chunk| store.put_many(chunk))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .expect("batch write tenants");
+        if page.next.is_none() {
+            break;
+        }
+    }
 }
 
 /// The schedule's time for the measured day: late enough that every tenant's hour has passed.
@@ -184,10 +215,16 @@ pub struct FanOut {
 
 pub async fn measure(counter: &CallCounter, n: usize) -> FanOut {
     let config = counter.sdk_config().await;
-    let (repo, queue, sqs, url) = fresh_table_and_queue(&config, "sched", 5400).await;
+    let Aws {
+        store,
+        repo,
+        queue,
+        sqs,
+        url,
+    } = fresh_table_and_queue(&config, "sched", 5400).await;
     eprintln!("   creating {n} tenants on moto");
     let t = Instant::now();
-    create_tenants(&repo, n).await;
+    create_tenants(store.as_ref(), n).await;
     let create_s = t.elapsed().as_secs_f64();
     counter.take();
     let at = scheduled_at();
