@@ -81,6 +81,14 @@ pub fn sizes(n: usize) -> Vec<usize> {
         .collect()
 }
 
+/// The tenant index a message's job is for (`usize::MAX` if it does not decode).
+fn tenant_of(m: &Message) -> usize {
+    m.body
+        .as_deref()
+        .and_then(|b| decode_job(b).ok())
+        .map_or(usize::MAX, |j| index(&j.tenant_id))
+}
+
 fn index(t: &TenantId) -> usize {
     t.as_str()
         .strip_prefix("fleet-")
@@ -127,6 +135,8 @@ struct Pool {
     live: Mutex<HashMap<usize, Live>>,
     results: Mutex<Vec<TenantResult>>,
     remaining: AtomicUsize,
+    /// After this, no invocation takes a new job: the run stops with what finished.
+    stop_at: Option<Instant>,
     /// Tenants whose sandboxes are up (being synced, or waiting for a continuation).
     alive: AtomicUsize,
     alive_peak: AtomicUsize,
@@ -151,9 +161,14 @@ pub struct Fleet {
     pub invocations: usize,
     pub jobs: usize,
     pub peak_rss_kb: u64,
+    /// Set when the run was cut at its deadline: tenants not started by then.
+    pub not_started: Option<usize>,
+    pub deadline_s: Option<f64>,
 }
 
-pub async fn run(counter: &CallCounter, tenants: usize) -> Fleet {
+/// Runs the fleet; with `deadline`, stops taking jobs after that long (from the fan-out) and
+/// reports what finished, the rest still queued.
+pub async fn run(counter: &CallCounter, tenants: usize, deadline: Option<Duration>) -> Fleet {
     let template = read_template();
     let sizes = sizes(tenants);
     let config = counter.sdk_config().await;
@@ -192,6 +207,7 @@ pub async fn run(counter: &CallCounter, tenants: usize) -> Fleet {
         live: Mutex::new(HashMap::new()),
         results: Mutex::new(Vec::new()),
         remaining: AtomicUsize::new(tenants),
+        stop_at: deadline.map(|d| started + d),
         alive: AtomicUsize::new(0),
         alive_peak: AtomicUsize::new(0),
         invocations: AtomicUsize::new(0),
@@ -223,13 +239,19 @@ pub async fn run(counter: &CallCounter, tenants: usize) -> Fleet {
         invocations: pool.invocations.load(Ordering::Relaxed),
         jobs: pool.jobs.load(Ordering::Relaxed),
         peak_rss_kb: crate::child::self_usage().0,
+        not_started: deadline.map(|_| pool.remaining.load(Ordering::Relaxed)),
+        deadline_s: deadline.map(|d| d.as_secs_f64()),
     }
 }
 
 /// One of the event source mapping's concurrent pollers: receive up to BatchSize messages,
 /// invoke the "function" with them, delete what it handled.
+fn stopping(pool: &Pool) -> bool {
+    pool.stop_at.is_some_and(|t| Instant::now() >= t)
+}
+
 async fn poll(pool: Arc<Pool>) {
-    while pool.remaining.load(Ordering::Relaxed) > 0 {
+    while pool.remaining.load(Ordering::Relaxed) > 0 && !stopping(&pool) {
         let got = pool
             .sqs
             .receive_message()
@@ -263,6 +285,10 @@ async fn invoke(pool: &Pool, msgs: Vec<Message>) {
     pool.jobs.fetch_add(msgs.len(), Ordering::Relaxed);
     let mut handled = Vec::new();
     for m in msgs {
+        if stopping(pool) && !pool.live.lock().unwrap().contains_key(&tenant_of(&m)) {
+            // Cut at the deadline: jobs not started stay in the queue, undeleted.
+            continue;
+        }
         let Some(job) = m.body.as_deref().and_then(|b| decode_job(b).ok()) else {
             pool.bar
                 .println("undecodable message left for the dead-letter queue");

@@ -29,31 +29,25 @@ pub async fn cli(args: &[String]) {
         .collect();
     let out = crate::arg(args, "--out").unwrap_or_else(|| "BENCHMARKS.md".into());
     let started = Instant::now();
-    // The scheduler measurements run alongside the fleet, each behind its own counting proxy
-    // (so their calls are told apart), on a second moto if MOTO_SCHEDULER_ENDPOINT names one:
-    // moto serves one request at a time, and the 10 000-tenant fan-out alone takes minutes.
+    // The scheduler first, on its own (moto serves one request at a time, and a fleet running
+    // beside it starves its calls); MOTO_SCHEDULER_ENDPOINT may name a moto of its own.
     let moto = suites::moto_endpoint();
     let sched_moto = std::env::var("MOTO_SCHEDULER_ENDPOINT").unwrap_or_else(|_| moto.clone());
-    let counter = CallCounter::start(&moto).await;
     let sched_counter = CallCounter::start(&sched_moto).await;
-    let scheduler = async {
-        let mut fanouts = Vec::new();
-        for n in &sched {
-            eprintln!("== scheduler fan-out on moto, {n} tenants");
-            fanouts.push(fleet_sched::measure(&sched_counter, *n).await);
-            eprintln!("== scheduler fan-out on moto, {n} tenants: done");
-        }
-        fanouts
-    };
+    let mut fanouts = Vec::new();
+    for n in &sched {
+        eprintln!("== scheduler fan-out on moto, {n} tenants");
+        fanouts.push(fleet_sched::measure(&sched_counter, *n).await);
+    }
+    let setting = "before the fleet below, alone";
+    let deadline = crate::arg(args, "--fleet-deadline-s")
+        .and_then(|s| s.parse().ok())
+        .map(std::time::Duration::from_secs);
     eprintln!("== fleet of {tenants} tenants");
-    let (fanouts, fleet) = tokio::join!(scheduler, fleet::run(&counter, tenants));
-    let setting = if sched_moto == moto {
-        "at the same time as the fleet below, on the same moto server"
-    } else {
-        "at the same time as the fleet below, on a moto server of their own"
-    };
+    let counter = CallCounter::start(&moto).await;
+    let fleet = fleet::run(&counter, tenants, deadline).await;
     let command = format!(
-        "cargo run{} -p suites --bin bench -- --fleet {tenants} --fleet-scheduler {}",
+        "cargo run{} -p suites --bin bench -- --fleet {tenants} --fleet-scheduler {}{}",
         if cfg!(debug_assertions) {
             ""
         } else {
@@ -63,7 +57,11 @@ pub async fn cli(args: &[String]) {
             .iter()
             .map(|n| n.to_string())
             .collect::<Vec<_>>()
-            .join(",")
+            .join(","),
+        deadline.map_or(String::new(), |d| format!(
+            " --fleet-deadline-s {}",
+            d.as_secs()
+        ))
     );
     let md = render(
         &fanouts,
@@ -193,6 +191,9 @@ fn fleet_part(md: &mut String, f: &Fleet) {
     let (cs, csd) = calls(&f.consume_calls, "SQS");
     let (fd, _) = calls(&f.fanout_calls, "DynamoDB");
     let (fs, _) = calls(&f.fanout_calls, "SQS");
+    if let (Some(left), Some(d)) = (f.not_started, f.deadline_s) {
+        let _ = writeln!(md, "**This run was cut at its deadline** (`--fleet-deadline-s {d:.0}`, to fit this session's time on 2 shared cores): after {d:.0} s no invocation took a new job. {} of {n} tenants ({} visitors) finished; {left} were never started and were still in the queue, so their wait is at least {d:.0} s and is not in the wait figures below. Throughput and per-tenant figures are over the tenants that ran.\n", r.len(), r.iter().map(|x| x.n).sum::<usize>());
+    }
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let rows: Vec<(String, String)> = vec![
         ("fan-out into the fleet's queue".into(), format!("{:.1} s, {} jobs, {fd} DynamoDB + {fs} SQS calls", f.fanout_s, f.fanout.enqueued)),
@@ -218,8 +219,8 @@ fn fleet_part(md: &mut String, f: &Fleet) {
     }
     md.push('\n');
     let last_start = r.iter().map(|x| x.wait_s).fold(0.0_f64, f64::max);
-    let starved = r.len() < n || ok.len() < n;
-    let _ = writeln!(md, "- {} of {n} tenants finished a successful run{}. The longest wait from enqueue to start was {:.0} s, {:.0} % of the fleet's wall time: with {} invocations of up to {} jobs at a time the queue drains at the fleet's pace, so the wait is set by the position in the queue (and by the jobs ahead in the same batch: an invocation handles its up to {} jobs one after the other), and every tenant started within the run{}.", ok.len(), if starved { " — the others did NOT" } else { "" }, last_start, 100.0 * last_start / f.wall_s, t.max_concurrency, t.batch_size, t.batch_size, if starved { " (except those listed in outcomes)" } else { ": none starved" });
+    let starved = ok.len() < r.len();
+    let _ = writeln!(md, "- {} of the {} tenants that ran finished a successful run{}. The longest wait from enqueue to start was {:.0} s, {:.0} % of the fleet's wall time: with {} invocations of up to {} jobs at a time the queue drains at the fleet's pace, so the wait is set by the position in the queue (and by the jobs ahead in the same batch: an invocation handles its up to {} jobs one after the other), and every tenant that ran started within the run{}.", ok.len(), r.len(), if starved { " — the others did NOT" } else { "" }, last_start, 100.0 * last_start / f.wall_s, t.max_concurrency, t.batch_size, t.batch_size, if starved { " (except those listed in outcomes)" } else { ": none starved" });
     let _ = writeln!(
         md,
         "- Per-portal budgets: {}",
