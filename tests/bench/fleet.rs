@@ -163,6 +163,8 @@ pub struct Fleet {
     pub peak_rss_kb: u64,
     /// Set when the run was cut at its deadline: tenants not started by then.
     pub not_started: Option<usize>,
+    /// Tenants cut while waiting for a continuation (their invocation's Timeout came first).
+    pub cut_continuing: usize,
     pub deadline_s: Option<f64>,
 }
 
@@ -225,6 +227,7 @@ pub async fn run(counter: &CallCounter, tenants: usize, deadline: Option<Duratio
     let consume_calls = counter.take();
     let _ = pool.sqs.delete_queue().queue_url(&pool.url).send().await;
     let results = std::mem::take(&mut *pool.results.lock().unwrap());
+    let continuing = pool.live.lock().unwrap().len();
     Fleet {
         template,
         sizes,
@@ -239,7 +242,8 @@ pub async fn run(counter: &CallCounter, tenants: usize, deadline: Option<Duratio
         invocations: pool.invocations.load(Ordering::Relaxed),
         jobs: pool.jobs.load(Ordering::Relaxed),
         peak_rss_kb: crate::child::self_usage().0,
-        not_started: deadline.map(|_| pool.remaining.load(Ordering::Relaxed)),
+        not_started: deadline.map(|_| pool.remaining.load(Ordering::Relaxed) - continuing),
+        cut_continuing: continuing,
         deadline_s: deadline.map(|d| d.as_secs_f64()),
     }
 }

@@ -192,7 +192,7 @@ fn fleet_part(md: &mut String, f: &Fleet) {
     let (fd, _) = calls(&f.fanout_calls, "DynamoDB");
     let (fs, _) = calls(&f.fanout_calls, "SQS");
     if let (Some(left), Some(d)) = (f.not_started, f.deadline_s) {
-        let _ = writeln!(md, "**This run was cut at its deadline** (`--fleet-deadline-s {d:.0}`, to fit this session's time on 2 shared cores): after {d:.0} s no invocation took a new job. {} of {n} tenants ({} visitors) finished; {left} were never started and were still in the queue, so their wait is at least {d:.0} s and is not in the wait figures below. Throughput and per-tenant figures are over the tenants that ran.\n", r.len(), r.iter().map(|x| x.n).sum::<usize>());
+        let _ = writeln!(md, "**This run was cut at its deadline** (`--fleet-deadline-s {d:.0}`, to fit this session's time on 2 shared cores): after {d:.0} s no invocation took a new job. {} of {n} tenants ({} visitors) finished; {left} were never started and were still in the queue, so their wait is at least {d:.0} s and is not in the wait figures below; {} had started but were waiting for their continuation (their invocation's Timeout came first) and are not in the figures either. Throughput and per-tenant figures are over the tenants that finished.\n", r.len(), r.iter().map(|x| x.n).sum::<usize>(), f.cut_continuing);
     }
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let rows: Vec<(String, String)> = vec![
