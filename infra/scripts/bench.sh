@@ -33,9 +33,11 @@ CONVERGE_ROUNDS="${CONVERGE_ROUNDS:-30}" CONVERGE_SEED="${CONVERGE_SEED:-15}" \
   | grep -E '^converge:|test result' | tee "$ROOT/target/converge.txt"
 "$ROOT/target/release/bench" "$@"
 # Issue 20, many tenants: the scheduler's fan-out on moto (BENCH_FLEET_SCHEDULER tenant counts)
-# and a fleet of BENCH_FLEET tenants; rewrites only BENCHMARKS.md's "Many tenants" section.
+# and a fleet of BENCH_FLEET tenants (BENCH_FLEET_DEADLINE seconds cuts it and says so);
+# rewrites only BENCHMARKS.md's "Many tenants" section.
 "$ROOT/target/release/bench" --fleet "${BENCH_FLEET:-1000}" \
-  --fleet-scheduler "${BENCH_FLEET_SCHEDULER:-1000,10000}"
+  --fleet-scheduler "${BENCH_FLEET_SCHEDULER:-1000,10000}" \
+  ${BENCH_FLEET_DEADLINE:+--fleet-deadline-s "$BENCH_FLEET_DEADLINE"}
 
 # The long fault suite (the test suite runs it short): >= 1000 injected faults and 50 kill -9s,
 # figures into BENCHMARKS.md's "Fault suite" section.
