@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reruns every benchmark and rewrites BENCHMARKS.md. Builds release binaries (the harness and
 # the five Lambda functions for init time) and the arm64 bootstraps for package sizes
-# (infra/scripts/package.sh; BENCH_ARM64=0 skips them), then the long fault suite
+# (infra/scripts/package.sh; BENCH_ARM64=0 skips them), then the many-tenants fleet (BENCH_FLEET
+# tenants, default 1000), then the long fault suite
 # (BENCH_FAULTS injected faults, default 1000; BENCH_KILLS kill -9s, default 50). Arguments go
 # to the harness; without any, the full set runs (the three tenant sizes side by side, the
 # naive baseline on 2 000 visitors):
@@ -35,6 +36,12 @@ if [ "$#" -eq 0 ]; then
   set -- --sizes 10000,100000,1000000 --baseline 2000 --sizes-at-once
 fi
 "$ROOT/target/release/bench" "$@"
+# Issue 20, many tenants: the scheduler's fan-out on moto (BENCH_FLEET_SCHEDULER tenant counts)
+# and a fleet of BENCH_FLEET tenants (BENCH_FLEET_DEADLINE seconds cuts it and says so);
+# rewrites only BENCHMARKS.md's "Many tenants" section.
+"$ROOT/target/release/bench" --fleet "${BENCH_FLEET:-1000}" \
+  --fleet-scheduler "${BENCH_FLEET_SCHEDULER:-1000,10000}" \
+  ${BENCH_FLEET_DEADLINE:+--fleet-deadline-s "$BENCH_FLEET_DEADLINE"}
 
 # The long fault suite (the test suite runs it short): >= 1000 injected faults and 50 kill -9s,
 # figures into BENCHMARKS.md's "Fault suite" section.

@@ -9,6 +9,11 @@ mod child;
 mod counting_store;
 mod events;
 mod extras;
+mod fleet;
+mod fleet_report;
+mod fleet_sched;
+mod fleet_store;
+mod fleet_tenant;
 mod live;
 mod prices;
 mod reference;
@@ -83,6 +88,11 @@ async fn main() {
     }
     if let Some(n) = arg(&args, "--events").and_then(|n| n.parse().ok()) {
         print!("{}", events::section(n).await);
+        return;
+    }
+    if args.iter().any(|a| a == "--fleet") {
+        // Issue 20's section only: the scheduler on moto and a fleet of tenants.
+        fleet_report::cli(&args).await;
         return;
     }
     if args.iter().any(|a| a == "--live") {
