@@ -6,9 +6,9 @@
 //! synced are alive at a time.
 
 use sandboxes::hubspot::{HubSpotSandbox, HubSpotSandboxConfig};
-use sandboxes::pendo::data::{account_id, visitor_id, DatasetConfig};
+use sandboxes::pendo::data::DatasetConfig;
 use sandboxes::pendo::{PendoSandbox, PendoSandboxConfig};
-use shared::domain::{PendoRegion, SyncConfig, TenantId};
+use shared::domain::{PendoRegion, TenantId};
 use shared::hubspot::HubSpotConfig;
 use shared::secret::SecretString;
 use shared::secrets::local::LocalSecrets;
@@ -16,7 +16,6 @@ use shared::secrets::AppSecret;
 use shared::store::repo::Repo;
 use shared::store::sqlite::SqliteStore;
 use shared::worker::SecretConnectors;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::fleet_store::{Ledger, LedgerStore, TenantUnits};
@@ -84,37 +83,7 @@ async fn start_sandboxes(
 impl TenantWorld {
     pub async fn start(tenant: &TenantId, n: usize, ledger: &Arc<Ledger>) -> TenantWorld {
         let (hubspot, pendo, stop) = start_sandboxes(n).await;
-        // Every visitor has a contact and every account a company, linked by our id properties.
-        let (emails, accounts) = pendo.with(|s| {
-            (
-                (0..n).map(|v| s.data.email(v)).collect::<Vec<_>>(),
-                (0..s.data.cfg.accounts)
-                    .map(|a| s.data.account_domain(a))
-                    .collect::<Vec<_>>(),
-            )
-        });
-        hubspot.with(|s| {
-            for (v, email) in emails.into_iter().enumerate() {
-                s.insert(
-                    "contacts",
-                    BTreeMap::from([
-                        ("email".to_string(), email),
-                        ("pendo_visitor_id".to_string(), visitor_id(v)),
-                        ("jobtitle".to_string(), format!("Role {}", v % 7)),
-                    ]),
-                );
-            }
-            for (a, domain) in accounts.into_iter().enumerate() {
-                s.insert(
-                    "companies",
-                    BTreeMap::from([
-                        ("domain".to_string(), domain),
-                        ("pendo_account_id".to_string(), account_id(a)),
-                        ("industry".to_string(), format!("Industry {}", a % 5)),
-                    ]),
-                );
-            }
-        });
+        crate::world::seed_crm(&hubspot, &pendo);
         let dir = tempfile::tempdir().expect("tempdir");
         let sqlite = Arc::new(SqliteStore::open(dir.path().join("store.db")).expect("store"));
         // Setup writes go around the ledger: they are the admin API's, not the sync's.
@@ -138,15 +107,7 @@ impl TenantWorld {
             &hubspot,
         )
         .await;
-        let ds = pendo.with(|s| s.data.cfg.clone());
-        let config: SyncConfig = serde_json::from_value(serde_json::json!({
-            "pull": [
-                {"object": "visitor", "hubspot_property": "jobtitle", "pendo_field": "hubspot_jobtitle"},
-                {"object": "account", "hubspot_property": "industry", "pendo_field": "hubspot_industry"}
-            ],
-            "nps": {"guide_id": ds.nps_guide_id, "score_poll_id": ds.nps_score_poll, "text_poll_id": ds.nps_text_poll}
-        }))
-        .expect("config");
+        let config = crate::world::tenant_config(&pendo);
         setup.put_config(tenant, &config).await.expect("config");
         let units = Arc::new(TenantUnits::default());
         let repo = Repo::new(Arc::new(LedgerStore {
@@ -165,7 +126,7 @@ impl TenantWorld {
         });
         TenantWorld {
             n,
-            today: ds.today - 1,
+            today: pendo.with(|s| s.data.cfg.today) - 1,
             hubspot,
             pendo,
             repo,

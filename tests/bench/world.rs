@@ -37,37 +37,7 @@ impl World {
         })
         .await
         .unwrap();
-        // Every visitor has a contact and every account a company, linked by our id properties.
-        let (emails, accounts) = pendo.with(|s| {
-            (
-                (0..n).map(|v| s.data.email(v)).collect::<Vec<_>>(),
-                (0..s.data.cfg.accounts)
-                    .map(|a| s.data.account_domain(a))
-                    .collect::<Vec<_>>(),
-            )
-        });
-        hubspot.with(|s| {
-            for (v, email) in emails.iter().enumerate() {
-                s.insert(
-                    "contacts",
-                    BTreeMap::from([
-                        ("email".to_string(), email.clone()),
-                        ("pendo_visitor_id".to_string(), visitor_id(v)),
-                        ("jobtitle".to_string(), format!("Role {}", v % 7)),
-                    ]),
-                );
-            }
-            for (a, domain) in accounts.iter().enumerate() {
-                s.insert(
-                    "companies",
-                    BTreeMap::from([
-                        ("domain".to_string(), domain.clone()),
-                        ("pendo_account_id".to_string(), account_id(a)),
-                        ("industry".to_string(), format!("Industry {}", a % 5)),
-                    ]),
-                );
-            }
-        });
+        seed_crm(&hubspot, &pendo);
         let dir = tempfile::tempdir().unwrap();
         let repo = Repo::new(Arc::new(
             SqliteStore::open(dir.path().join("store.db")).unwrap(),
@@ -84,15 +54,7 @@ impl World {
             .unwrap();
         let tenant = TenantId::parse("bench-tenant").unwrap();
         suites::connected_tenant(&repo, &secrets, &tenant, PendoRegion::Us, &pendo, &hubspot).await;
-        let ds = pendo.with(|s| s.data.cfg.clone());
-        let config: SyncConfig = serde_json::from_value(serde_json::json!({
-            "pull": [
-                {"object": "visitor", "hubspot_property": "jobtitle", "pendo_field": "hubspot_jobtitle"},
-                {"object": "account", "hubspot_property": "industry", "pendo_field": "hubspot_industry"}
-            ],
-            "nps": {"guide_id": ds.nps_guide_id, "score_poll_id": ds.nps_score_poll, "text_poll_id": ds.nps_text_poll}
-        }))
-        .unwrap();
+        let config = tenant_config(&pendo);
         repo.put_config(&tenant, &config).await.unwrap();
         World {
             n,
@@ -134,4 +96,54 @@ impl World {
             }
         });
     }
+}
+
+/// Every visitor gets a contact and every account a company, linked by our id properties, with
+/// one pulled property each (`jobtitle`, `industry`).
+pub fn seed_crm(hubspot: &HubSpotSandbox, pendo: &PendoSandbox) {
+    let (emails, accounts) = pendo.with(|s| {
+        (
+            (0..s.data.cfg.visitors)
+                .map(|v| s.data.email(v))
+                .collect::<Vec<_>>(),
+            (0..s.data.cfg.accounts)
+                .map(|a| s.data.account_domain(a))
+                .collect::<Vec<_>>(),
+        )
+    });
+    hubspot.with(|s| {
+        for (v, email) in emails.into_iter().enumerate() {
+            s.insert(
+                "contacts",
+                BTreeMap::from([
+                    ("email".to_string(), email),
+                    ("pendo_visitor_id".to_string(), visitor_id(v)),
+                    ("jobtitle".to_string(), format!("Role {}", v % 7)),
+                ]),
+            );
+        }
+        for (a, domain) in accounts.into_iter().enumerate() {
+            s.insert(
+                "companies",
+                BTreeMap::from([
+                    ("domain".to_string(), domain),
+                    ("pendo_account_id".to_string(), account_id(a)),
+                    ("industry".to_string(), format!("Industry {}", a % 5)),
+                ]),
+            );
+        }
+    });
+}
+
+/// The bench tenant's configuration: both pulls and the dataset's NPS guide.
+pub fn tenant_config(pendo: &PendoSandbox) -> SyncConfig {
+    let ds = pendo.with(|s| s.data.cfg.clone());
+    serde_json::from_value(serde_json::json!({
+        "pull": [
+            {"object": "visitor", "hubspot_property": "jobtitle", "pendo_field": "hubspot_jobtitle"},
+            {"object": "account", "hubspot_property": "industry", "pendo_field": "hubspot_industry"}
+        ],
+        "nps": {"guide_id": ds.nps_guide_id, "score_poll_id": ds.nps_score_poll, "text_poll_id": ds.nps_text_poll}
+    }))
+    .expect("config")
 }
