@@ -134,8 +134,13 @@ impl PendoClient {
                 Some(&body),
             )
             .await?;
-        match v.get("results") {
-            Some(Value::Array(rows)) => Ok(rows.clone()),
+        // Taken out, not cloned: a backfill page is thousands of rows.
+        let rows = match v {
+            Value::Object(mut body) => body.remove("results"),
+            _ => None,
+        };
+        match rows {
+            Some(Value::Array(rows)) => Ok(rows),
             _ => Err(PendoError::Decode {
                 operation: "aggregation".into(),
                 message: "response has no results array".into(),

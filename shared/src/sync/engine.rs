@@ -48,6 +48,8 @@ pub(crate) struct RunCtx<'a> {
     pub in_flight: Arc<super::in_flight::InFlight>,
     /// The pull's next search page, fetched while the current one was processed.
     pub prefetched: Option<super::pull::Prefetched>,
+    /// The usage backfill's next page, read while the current one was stored.
+    pub prefetched_rollups: Option<(super::usage::Page, Vec<crate::pendo::DayRollup>)>,
 }
 
 /// What a run context is built from; the rest starts empty.
@@ -82,6 +84,7 @@ impl<'a> RunCtx<'a> {
             enum_labels: HashMap::new(),
             in_flight: Arc::default(),
             prefetched: None,
+            prefetched_rollups: None,
         }
     }
 
@@ -268,6 +271,8 @@ impl SyncEngine {
                     pull_after: None,
                     link_phase: None,
                     link_after: None,
+                    backfill_phase: None,
+                    backfill_after: None,
                     continuations: 0,
                 };
                 if let Some(old) = stored.filter(|_| !opts.dry_run) {

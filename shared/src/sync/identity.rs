@@ -17,10 +17,13 @@ pub(crate) type Matched = (Candidate, String, bool);
 
 /// HubSpot records claimed by a Pendo record in one invocation. A daily run claims every
 /// linked record (a million at the largest tenants), so each claim is 16 bytes: the HubSpot id
-/// and a 64-bit digest of the Pendo id (two Pendo ids sharing a digest is a 2⁻⁶⁴ event).
+/// and a 64-bit digest of the Pendo id (two Pendo ids sharing a digest is a 2⁻⁶⁴ event). One
+/// table per kind keeps the kind out of the key (24 bytes a claim with it, and a table that
+/// doubles at a million holds both sizes for a moment: 39 MB against 27 MB).
 #[derive(Default)]
 pub(crate) struct Claims {
-    by_record: HashMap<(ObjectKind, u64), u64>,
+    contacts: HashMap<u64, u64>,
+    companies: HashMap<u64, u64>,
 }
 
 fn digest(s: &str) -> u64 {
@@ -37,7 +40,11 @@ impl Claims {
         // HubSpot ids are numeric; anything else is keyed by its digest.
         let record = hs.parse::<u64>().unwrap_or_else(|_| digest(hs));
         let mine = digest(pendo_id);
-        *self.by_record.entry((kind, record)).or_insert(mine) == mine
+        let table = match kind {
+            ObjectKind::Visitor => &mut self.contacts,
+            ObjectKind::Account => &mut self.companies,
+        };
+        *table.entry(record).or_insert(mine) == mine
     }
 }
 

@@ -5,13 +5,15 @@
 //! hubspot.md "Rate limits"). The push lane (activity → NPS → push → rules) spends the first,
 //! the pull lane (the keyset search of modified contacts and companies, then Pendo metadata
 //! writes) mostly the second. One after the other, each leaves the other's budget idle; side by
-//! side a sync takes about as long as its busier lane. Segments and custom events run after
-//! both (events need the links the push stamps).
+//! side a sync takes about as long as its busier lane. Two more lanes keep the push from
+//! waiting on work that is not its own: the link lane matches not-yet-linked records during
+//! the usage backfill, and the backfill lane reads the accounts' usage beside the visitors'.
+//! Segments and custom events run after all of them (events need the links the push stamps).
 //!
 //! The lanes touch different state (the push: object states and links; the pull: pull states
 //! and its cursor) except where the pull reads back what the push owns to find hand edits
 //! (`drift`); [`super::in_flight`] keeps those two apart. Each lane checkpoints its own
-//! position, and both stop at their next step once the invocation's time budget is spent.
+//! position, and all stop at their next step once the invocation's time budget is spent.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,8 +28,12 @@ pub(crate) const CHECKPOINT: &str = "checkpoint";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Lane {
-    /// Pendo → HubSpot: activity, NPS, push, rules. The push waits for the link lane.
+    /// Pendo → HubSpot: visitor activity, NPS, push, rules. The push waits for the link and
+    /// backfill lanes.
     Push,
+    /// The accounts' usage backfill, beside the visitors' (their histories are separate items;
+    /// NPS shares the visitors' and stays behind them in the push lane).
+    Backfill,
     /// Matching not-yet-linked records, beside the usage backfill (see [`super::link`]).
     Link,
     /// HubSpot → Pendo: pull of contacts and companies.
@@ -43,7 +49,8 @@ impl Lane {
     /// The lane's phases (numbers into [`PHASES`]), in order.
     fn phases(self) -> &'static [usize] {
         match self {
-            Lane::Push => &[1, 2, 3, 4, 5, 6],
+            Lane::Push => &[1, 3, 4, 5, 6],
+            Lane::Backfill => &[2],
             Lane::Link => &[11, 12],
             Lane::Pull => &[7, 8],
             Lane::Finish => &[9, 10],
@@ -78,6 +85,10 @@ impl Lane {
                 cp.link_phase.unwrap_or(self.phases()[0]),
                 cp.link_after.clone(),
             ),
+            Lane::Backfill => (
+                cp.backfill_phase.unwrap_or(self.phases()[0]),
+                cp.backfill_after.clone(),
+            ),
             Lane::Push | Lane::Finish => (cp.phase, cp.after.clone()),
         }
     }
@@ -91,6 +102,10 @@ impl Lane {
             Lane::Link => {
                 cp.link_phase = Some(phase);
                 cp.link_after = after;
+            }
+            Lane::Backfill => {
+                cp.backfill_phase = Some(phase);
+                cp.backfill_after = after;
             }
             Lane::Push | Lane::Finish => {
                 cp.phase = phase;
@@ -112,7 +127,7 @@ impl Lane {
             .iter()
             .chain(pendo.iter())
             .filter(|(k, _)| match self {
-                Lane::Push | Lane::Link => !pulls(k),
+                Lane::Push | Lane::Link | Lane::Backfill => !pulls(k),
                 Lane::Pull => pulls(k),
                 Lane::Finish => true,
             })
@@ -123,6 +138,22 @@ impl Lane {
 
 /// Reads a checkpoint written before the lanes (one phase index for everything) as lanes.
 fn as_lanes(cp: &mut Checkpoint) {
+    if cp.backfill_phase.is_none() {
+        let accounts = Lane::Backfill.phases()[0];
+        if cp.phase == accounts {
+            // Stopped inside the accounts' backfill: it goes on in its lane, the push lane
+            // with NPS.
+            cp.backfill_phase = Some(accounts);
+            cp.backfill_after = cp.after.take();
+            cp.phase = Lane::Push.after(Lane::Push.phases()[0]);
+        } else {
+            cp.backfill_phase = Some(if cp.phase < accounts {
+                accounts
+            } else {
+                Lane::Backfill.end()
+            });
+        }
+    }
     if cp.link_phase.is_none() {
         // Not started, or a checkpoint from before the link lane: the push matches for itself
         // once it has begun.
@@ -151,6 +182,8 @@ struct Shared {
     cp: Mutex<Checkpoint>,
     /// Set when the link lane returns, done or out of budget.
     link_returned: std::sync::atomic::AtomicBool,
+    /// The same for the backfill lane.
+    backfill_returned: std::sync::atomic::AtomicBool,
     /// Record errors stored so far in this run (the next error's index).
     errors_recorded: AtomicU64,
     started: Instant,
@@ -184,6 +217,7 @@ pub(crate) async fn drive(
         cp: Mutex::new(cp.clone()),
         errors_recorded: AtomicU64::new(ctx.run.errors_recorded),
         link_returned: Default::default(),
+        backfill_returned: Default::default(),
         started,
     };
     let result = side_by_side_then_finish(ctx, &shared).await;
@@ -199,6 +233,7 @@ async fn side_by_side_then_finish(
     let pull_left = !Lane::Pull.done(&shared.cp());
     if shared.cp().phase < Lane::Finish.phases()[0] {
         let mut link_ctx = lane_ctx(ctx);
+        let mut backfill_ctx = lane_ctx(ctx);
         let mut pull_ctx = lane_ctx(ctx);
         pull_ctx.in_flight = Arc::clone(&ctx.in_flight);
         ctx.in_flight.watch(pull_left);
@@ -206,7 +241,15 @@ async fn side_by_side_then_finish(
             lane(ctx, Lane::Push, shared),
             async {
                 let r = lane(&mut link_ctx, Lane::Link, shared).await;
+                // Its claims (a million at the largest tenants) need not sit beside the push's:
+                // the push claims for itself and finds earlier holders in the stored links.
+                link_ctx.claimed = Default::default();
                 shared.link_returned.store(true, Ordering::SeqCst);
+                r
+            },
+            async {
+                let r = lane(&mut backfill_ctx, Lane::Backfill, shared).await;
+                shared.backfill_returned.store(true, Ordering::SeqCst);
                 r
             },
             async {
@@ -217,11 +260,11 @@ async fn side_by_side_then_finish(
             }
         );
         ctx.in_flight.watch(false);
-        for other in [link_ctx, pull_ctx] {
+        for other in [link_ctx, backfill_ctx, pull_ctx] {
             merge(ctx, other);
         }
-        let (push_done, link_done, pull_done) = lanes?;
-        if !(push_done && link_done && pull_done) {
+        let (push_done, link_done, backfill_done, pull_done) = lanes?;
+        if !(push_done && link_done && backfill_done && pull_done) {
             return Ok(false);
         }
         let mut cp = shared.cp();
@@ -297,7 +340,7 @@ async fn lane(ctx: &mut RunCtx<'_>, lane: Lane, shared: &Shared) -> Result<bool,
         if phase >= lane.end() {
             return Ok(true);
         }
-        if lane == Lane::Push && phase == PUSH_VISITORS && !wait_for_link(shared).await {
+        if lane == Lane::Push && phase == PUSH_VISITORS && !wait_for_inputs(shared).await {
             return Ok(false);
         }
         let (t0, c0) = (Instant::now(), lane.calls(ctx));
@@ -356,13 +399,19 @@ async fn lane(ctx: &mut RunCtx<'_>, lane: Lane, shared: &Shared) -> Result<bool,
     }
 }
 
-/// Waits until the link lane has returned; `false` when it stopped short (out of budget), so
-/// the push must not start without its matches.
-async fn wait_for_link(shared: &Shared) -> bool {
-    while !shared.link_returned.load(Ordering::SeqCst) && !Lane::Link.done(&shared.cp()) {
+/// Waits until the link and backfill lanes have returned; `false` when one stopped short (out
+/// of budget), so the push must not start without its matches or the accounts' usage.
+async fn wait_for_inputs(shared: &Shared) -> bool {
+    let returned = |flag: &std::sync::atomic::AtomicBool, lane: Lane| {
+        flag.load(Ordering::SeqCst) || lane.done(&shared.cp())
+    };
+    while !(returned(&shared.link_returned, Lane::Link)
+        && returned(&shared.backfill_returned, Lane::Backfill))
+    {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Lane::Link.done(&shared.cp())
+    let cp = shared.cp();
+    Lane::Link.done(&cp) && Lane::Backfill.done(&cp)
 }
 
 /// Stores the record errors collected so far; each lane reserves its range of indexes first.
@@ -396,6 +445,8 @@ mod tests {
             pull_after: None,
             link_phase: None,
             link_after: None,
+            backfill_phase: None,
+            backfill_after: None,
             continuations: 0,
         }
     }
@@ -411,9 +462,25 @@ mod tests {
         );
         assert_eq!(mid_push.pull_phase, Some(7));
         assert_eq!(mid_push.link_phase, Some(13), "the push matches for itself");
+        assert_eq!(mid_push.backfill_phase, Some(3), "accounts were backfilled");
         let mut fresh = cp(0, None);
         as_lanes(&mut fresh);
-        assert_eq!((fresh.link_phase, fresh.pull_phase), (Some(11), Some(7)));
+        assert_eq!(
+            (fresh.link_phase, fresh.pull_phase, fresh.backfill_phase),
+            (Some(11), Some(7), Some(2))
+        );
+        let mut mid_accounts = cp(2, Some("acct-7"));
+        as_lanes(&mut mid_accounts);
+        assert_eq!(
+            (
+                mid_accounts.phase,
+                mid_accounts.backfill_phase,
+                mid_accounts.backfill_after.as_deref()
+            ),
+            (3, Some(2), Some("acct-7")),
+            "the accounts' backfill goes on in its lane, NPS in the push lane"
+        );
+        assert_eq!(mid_accounts.after, None);
         let mut mid_pull = cp(8, Some("search"));
         as_lanes(&mut mid_pull);
         assert_eq!(mid_pull.phase, 7, "the push lane is done");

@@ -153,6 +153,12 @@ pub struct Checkpoint {
     pub link_phase: Option<usize>,
     #[serde(default)]
     pub link_after: Option<String>,
+    /// The account usage backfill's phase, beside the visitors' (`None`: a checkpoint from
+    /// before that lane, whose push lane ran it).
+    #[serde(default)]
+    pub backfill_phase: Option<usize>,
+    #[serde(default)]
+    pub backfill_after: Option<String>,
     pub continuations: u32,
 }
 

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::engine::{RunCtx, Step};
-use super::reread::{current_plan, finish_plan, save_plan, Source};
+use super::reread::{current_plan, finish_plan, save_plan, ReadPlan, Source};
 use super::SyncError;
 use crate::domain::ObjectKind;
+use crate::pendo::{DayRollup, PendoApi, PendoError};
 
 const CHUNK_DAYS: i32 = 30;
 const ROLLUP_PAGE: usize = 5000;
@@ -25,10 +26,16 @@ pub(crate) async fn activity_step(
     let start = plan.next;
     let days = CHUNK_DAYS.min(today - start + 1);
     let end = start + days - 1;
-    let rows = ctx
-        .pendo
-        .daily_rollups(kind, start, days as u32, after.as_deref(), ROLLUP_PAGE)
-        .await?;
+    let page = Page {
+        kind,
+        first_day: start,
+        days: days as u32,
+        after,
+    };
+    let rows = match ctx.prefetched_rollups.take() {
+        Some((p, rows)) if p == page => rows,
+        _ => page.read(ctx.pendo).await?,
+    };
     if rows.is_empty() {
         tracing::info!(
             phase = %format!("activity:{}", kind.pendo_kind()),
@@ -46,6 +53,55 @@ pub(crate) async fn activity_step(
         return Ok(Step::More(None));
     }
     let last = rows.last().map(|r| r.id.clone());
+    // The next page is read while this one is folded and stored: Pendo's side of the work and
+    // ours overlap instead of taking turns.
+    let next = Page {
+        after: last.clone(),
+        ..page
+    };
+    let pendo = ctx.pendo;
+    let prefetch = async {
+        let rows = next.read(pendo).await.ok()?;
+        Some((next.clone(), rows))
+    };
+    let (stored, prefetched) = tokio::join!(fold_and_store(ctx, &plan, &page, end, rows), prefetch);
+    stored?;
+    ctx.prefetched_rollups = prefetched;
+    Ok(Step::More(last))
+}
+
+/// One page of one chunk of the usage backfill.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Page {
+    kind: ObjectKind,
+    first_day: i32,
+    days: u32,
+    after: Option<String>,
+}
+
+impl Page {
+    async fn read(&self, pendo: &dyn PendoApi) -> Result<Vec<DayRollup>, PendoError> {
+        pendo
+            .daily_rollups(
+                self.kind,
+                self.first_day,
+                self.days,
+                self.after.as_deref(),
+                ROLLUP_PAGE,
+            )
+            .await
+    }
+}
+
+/// Folds one page of rollups into the stored histories (days `page.first_day..=end`).
+async fn fold_and_store(
+    ctx: &RunCtx<'_>,
+    plan: &ReadPlan,
+    page: &Page,
+    end: i32,
+    rows: Vec<DayRollup>,
+) -> Result<(), SyncError> {
+    let (kind, start) = (page.kind, page.first_day);
     let mut by_id: BTreeMap<String, Vec<(i32, u32)>> = BTreeMap::new();
     for r in rows {
         by_id.entry(r.id).or_default().push((r.day, r.minutes));
@@ -67,5 +123,5 @@ pub(crate) async fn activity_step(
         }
     }
     ctx.repo.put_activity(ctx.tenant, kind, &out).await?;
-    Ok(Step::More(last))
+    Ok(())
 }

@@ -194,20 +194,30 @@ fn source_rows(
         if guide != ds.cfg.nps_guide_id {
             return Ok((vec![], None));
         }
-        let rows = ds
-            .polls
-            .iter()
-            .filter(|p| p.poll_id == poll)
-            .filter(|p| {
-                let d = p.browser_time.div_euclid(DAY_MS) as i32;
-                d >= start && d < end
-            })
-            .map(|p| {
-                json!({"visitorId": visitor_id(p.visitor), "accountId": account_id(ds.primary_account(p.visitor)),
+        // Answers are generated in visitor order; a keyset page then starts at its first
+        // visitor and stops after the visitor that fills it (later steps sort, filter and cut
+        // as before), instead of building every answer on every call.
+        let in_order = ds.polls.windows(2).all(|p| p[0].visitor <= p[1].visitor);
+        let keyset = w.as_ref().filter(|w| w.key == "visitorId" && in_order);
+        let first = keyset.map_or(0, |_| {
+            let from = first_index(w, "visitorId");
+            ds.polls.partition_point(|p| p.visitor < from)
+        });
+        let mut rows = Vec::new();
+        let mut last = None;
+        for p in &ds.polls[first..] {
+            if keyset.is_some_and(|w| rows.len() >= w.limit && last != Some(p.visitor)) {
+                break;
+            }
+            let d = p.browser_time.div_euclid(DAY_MS) as i32;
+            if p.poll_id != poll || d < start || d >= end {
+                continue;
+            }
+            last = Some(p.visitor);
+            rows.push(json!({"visitorId": visitor_id(p.visitor), "accountId": account_id(ds.primary_account(p.visitor)),
                        "guideId": guide, "pollId": p.poll_id, "pollResponse": p.response,
-                       "browserTime": p.browser_time, "type": "pollResponse"})
-            })
-            .collect();
+                       "browserTime": p.browser_time, "type": "pollResponse"}));
+        }
         return Ok((rows, None));
     }
     if let Some(params) = src.get("featureEvents") {
@@ -465,7 +475,7 @@ fn field_spec(name: &str, f: &Value) -> Result<(String, String, Value), AggError
 }
 
 pub fn run(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
-    if let Some(rows) = super::rollups::visitor_rollups(ds, pipeline) {
+    if let Some(rows) = super::rollups::daily_rollups(ds, pipeline) {
         return Ok(rows);
     }
     run_general(ds, pipeline)

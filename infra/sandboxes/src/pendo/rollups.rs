@@ -1,56 +1,93 @@
-//! The daily-rollup aggregation the sync's usage backfill sends (events over ≤30 days, grouped
-//! by visitor and day, summed, sorted, keyset-paged), answered without building, grouping and
+//! The daily-rollup aggregations the sync's usage backfill sends (events over ≤30 days, grouped
+//! by visitor or account and day, summed, sorted, keyset-paged), answered without building, grouping and
 //! sorting one JSON row per event: a million-visitor backfill is ~15 000 such calls. The answer
 //! is the general pipeline's, row for row (see the test).
 
 use serde_json::{json, Value};
 
-use super::data::{visitor_id, Dataset, DAY_MS};
+use super::data::{account_id, visitor_id, Dataset, DAY_MS};
 
-/// The rows of `pipeline` if it is exactly the visitor daily-rollup shape, else `None`.
-pub(crate) fn visitor_rollups(ds: &Dataset, pipeline: &[Value]) -> Option<Vec<Value>> {
+/// The rows of `pipeline` if it is exactly the daily-rollup shape (grouped by visitor or by
+/// account, and day), else `None`.
+pub(crate) fn daily_rollups(ds: &Dataset, pipeline: &[Value]) -> Option<Vec<Value>> {
     let [source, identified, group, sort, rest @ ..] = pipeline else {
         return None;
     };
-    let expected_group = json!({"group": {"group": ["visitorId", "day"],
+    let key = group["group"]["group"][0].as_str()?;
+    if key != "visitorId" && key != "accountId" {
+        return None;
+    }
+    let expected_group = json!({"group": {"group": [key, "day"],
         "fields": {"minutes": {"sum": "numMinutes"}, "events": {"sum": "numEvents"}}}});
     if source["source"]["events"] != Value::Null
         || source["source"].as_object()?.len() != 2
         || *identified != json!({"identified": "visitorId"})
         || *group != expected_group
-        || *sort != json!({"sort": ["visitorId", "day"]})
+        || *sort != json!({"sort": [key, "day"]})
     {
         return None;
     }
     let (after, limit) = match rest {
         [limit] => (None, limit["limit"].as_u64()?),
         [filter, limit] => {
-            let lit = filter["filter"].as_str()?.strip_prefix("visitorId>")?;
+            let lit = filter["filter"]
+                .as_str()?
+                .strip_prefix(key)?
+                .strip_prefix('>')?;
             if lit.starts_with('=') || lit.contains("&&") || lit.contains("||") {
                 return None;
             }
             let lit = lit.trim().trim_matches('`').trim_matches('"');
-            (
-                Some(super::data::parse_visitor(lit)?),
-                limit["limit"].as_u64()?,
-            )
+            let parsed = if key == "visitorId" {
+                super::data::parse_visitor(lit)?
+            } else {
+                super::data::parse_account(lit)?
+            };
+            (Some(parsed), limit["limit"].as_u64()?)
         }
         _ => return None,
     };
     let (start, end) =
         super::pipeline::time_range(&source["source"]["timeSeries"], ds.cfg.today).ok()?;
     let limit = limit as usize;
+    let first = after.map_or(0, |a| a + 1);
     let mut rows = Vec::with_capacity(limit.min(100_000));
-    for v in after.map_or(0, |a| a + 1)..ds.cfg.visitors {
-        let id = visitor_id(v);
-        for d in start..end {
-            if let Some((minutes, events)) = ds.activity(v, d) {
-                rows.push(json!({"visitorId": id, "day": d as i64 * DAY_MS,
-                                 "minutes": minutes as f64, "events": events as f64}));
+    let row = |id: &str, d: i32, minutes: u32, events: u32| json!({key: id, "day": d as i64 * DAY_MS, "minutes": minutes as f64, "events": events as f64});
+    if key == "visitorId" {
+        for v in first..ds.cfg.visitors {
+            let id = visitor_id(v);
+            for d in start..end {
+                if let Some((minutes, events)) = ds.activity(v, d) {
+                    rows.push(row(&id, d, minutes, events));
+                }
+            }
+            if rows.len() >= limit {
+                break;
             }
         }
-        if rows.len() >= limit {
-            break;
+    } else {
+        // An event's account is its visitor's primary account (as the events source has it).
+        let mut sums = vec![None::<(u32, u32)>; (end - start).max(0) as usize];
+        for a in first..ds.cfg.accounts {
+            sums.iter_mut().for_each(|s| *s = None);
+            for v in ds.visitors_of(a) {
+                for (i, d) in (start..end).enumerate() {
+                    if let Some((m, e)) = ds.activity(*v, d) {
+                        let s = sums[i].get_or_insert((0, 0));
+                        s.0 += m;
+                        s.1 += e;
+                    }
+                }
+            }
+            let id = account_id(a);
+            for (i, s) in sums.iter().enumerate() {
+                if let Some((m, e)) = s {
+                    rows.push(row(&id, start + i as i32, *m, *e));
+                }
+            }
+            if rows.len() >= limit {
+                break;
+            }
         }
     }
     rows.truncate(limit);
@@ -59,19 +96,30 @@ pub(crate) fn visitor_rollups(ds: &Dataset, pipeline: &[Value]) -> Option<Vec<Va
 
 #[cfg(test)]
 mod tests {
-    use super::visitor_rollups;
-    use crate::pendo::data::{visitor_id, Dataset, DatasetConfig, DAY_MS};
+    use super::daily_rollups;
+    use crate::pendo::data::{account_id, visitor_id, Dataset, DatasetConfig, DAY_MS};
     use serde_json::{json, Value};
 
-    fn pipeline(first_day: i32, days: u32, after: Option<usize>, limit: usize) -> Vec<Value> {
+    fn pipeline(
+        key: &str,
+        first_day: i32,
+        days: u32,
+        after: Option<usize>,
+        limit: usize,
+    ) -> Vec<Value> {
         let mut p = vec![
             json!({"source": {"events": null, "timeSeries": {"period": "dayRange", "first": first_day as i64 * DAY_MS, "count": days}}}),
             json!({"identified": "visitorId"}),
-            json!({"group": {"group": ["visitorId", "day"], "fields": {"minutes": {"sum": "numMinutes"}, "events": {"sum": "numEvents"}}}}),
-            json!({"sort": ["visitorId", "day"]}),
+            json!({"group": {"group": [key, "day"], "fields": {"minutes": {"sum": "numMinutes"}, "events": {"sum": "numEvents"}}}}),
+            json!({"sort": [key, "day"]}),
         ];
         if let Some(a) = after {
-            p.push(json!({"filter": format!("visitorId>`{}`", visitor_id(a))}));
+            let id = if key == "visitorId" {
+                visitor_id(a)
+            } else {
+                account_id(a)
+            };
+            p.push(json!({"filter": format!("{key}>`{id}`")}));
         }
         p.push(json!({"limit": limit}));
         p
@@ -88,27 +136,77 @@ mod tests {
         let today = ds.cfg.today;
         ds.overrides.insert((7, today - 3), (0, 0));
         ds.overrides.insert((8, today - 2), (42, 9));
+        // A visitor who changed company: its events count for the new account.
+        ds.move_visitor(9, 3);
         let mut compared = 0;
-        for (first, days) in [(today - 30, 30), (today - 359, 30), (today - 4, 4)] {
-            for after in [None, Some(0), Some(150), Some(299)] {
-                for limit in [31, 500, 5000] {
-                    let p = pipeline(first, days, after, limit);
-                    let fast = visitor_rollups(&ds, &p).expect("the rollup shape");
-                    let general = crate::pendo::pipeline::run_general(&ds, &p).expect("runs");
-                    assert_eq!(
-                        fast, general,
-                        "first {first}, after {after:?}, limit {limit}"
-                    );
-                    compared += fast.len();
+        for (key, last) in [("visitorId", 299), ("accountId", 19)] {
+            for (first, days) in [(today - 30, 30), (today - 359, 30), (today - 4, 4)] {
+                for after in [None, Some(0), Some(last / 2), Some(last)] {
+                    for limit in [31, 500, 5000] {
+                        let p = pipeline(key, first, days, after, limit);
+                        let fast = daily_rollups(&ds, &p).expect("the rollup shape");
+                        let general = crate::pendo::pipeline::run_general(&ds, &p).expect("runs");
+                        assert_eq!(
+                            fast, general,
+                            "{key}: first {first}, after {after:?}, limit {limit}"
+                        );
+                        compared += fast.len();
+                    }
                 }
             }
         }
-        assert!(compared > 1000, "{compared} rows compared");
-        let mut other = pipeline(today - 30, 30, None, 10);
+        assert!(compared > 2000, "{compared} rows compared");
+        let mut other = pipeline("visitorId", today - 30, 30, None, 10);
         other[3] = json!({"sort": ["day"]});
         assert!(
-            visitor_rollups(&ds, &other).is_none(),
+            daily_rollups(&ds, &other).is_none(),
             "other shapes go the general way"
         );
+    }
+
+    /// A keyset page of NPS answers (the sync's pipeline F) holds the same rows whether the
+    /// sandbox starts at the page's first visitor or builds every answer.
+    #[test]
+    fn nps_pages_start_at_their_first_visitor() {
+        let ds = Dataset::generate(DatasetConfig {
+            visitors: 400,
+            accounts: 20,
+            ..Default::default()
+        });
+        let today = ds.cfg.today;
+        let nps = |after: Option<usize>, limit: Option<usize>| {
+            let mut p = vec![
+                json!({"source": {"pollEvents": {"guideId": ds.cfg.nps_guide_id, "pollId": ds.cfg.nps_score_poll},
+                                  "timeSeries": {"period": "dayRange", "first": (today - 365) as i64 * DAY_MS, "count": 365}}}),
+                json!({"identified": "visitorId"}),
+                json!({"select": {"visitorId": "visitorId", "accountId": "accountId", "response": "pollResponse", "at": "browserTime"}}),
+                json!({"sort": ["visitorId", "-at"]}),
+            ];
+            if let Some(a) = after {
+                p.push(json!({"filter": format!("visitorId>`{}`", visitor_id(a))}));
+            }
+            if let Some(n) = limit {
+                p.push(json!({"limit": n}));
+            }
+            crate::pendo::pipeline::run(&ds, &p).expect("runs")
+        };
+        let all = nps(None, None);
+        assert!(all.len() > 50, "{} answers", all.len());
+        for after in [None, Some(0), Some(200), Some(399)] {
+            for limit in [1, 7, 50, 10_000] {
+                let from = after.map_or(String::new(), visitor_id);
+                let expected: Vec<Value> = all
+                    .iter()
+                    .filter(|r| after.is_none() || r["visitorId"].as_str().unwrap() > from.as_str())
+                    .take(limit)
+                    .cloned()
+                    .collect();
+                assert_eq!(
+                    nps(after, Some(limit)),
+                    expected,
+                    "after {after:?}, limit {limit}"
+                );
+            }
+        }
     }
 }
