@@ -64,6 +64,7 @@ pub async fn run(a: ChildArgs<'_>) {
     let store = CountingStore {
         inner: Arc::new(SqliteStore::open(dir.join("store.db")).expect("store")),
         counts: counts.clone(),
+        ledger: None,
     };
     let repo = Repo::new(Arc::new(store));
     // Not counted: reading the run's errors back is the harness's work, not the sync's.

@@ -369,8 +369,8 @@ fn finish(pool: &Pool, live: Live, outcome: Result<shared::domain::RunRecord, St
         .hubspot
         .with(|s| (s.burst.peak, s.burst.rejected + s.search.rejected));
     let (read, write) = (
-        w.units.read.load(Ordering::Relaxed),
-        w.units.write.load(Ordering::Relaxed),
+        w.units.read_units.load(Ordering::Relaxed),
+        w.units.write_units.load(Ordering::Relaxed),
     );
     let (label, run) = match outcome {
         Ok(r) => (format!("{:?}", r.status), Some(r)),

@@ -5,8 +5,8 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
 use shared::domain::{PendoRegion, Tenant, TenantId, TenantStatus};
@@ -43,11 +43,7 @@ impl CallCounter {
         let app = axum::Router::new()
             .fallback(forward)
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let endpoint = suites::aws_recorder::serve_local(app).await;
         CallCounter { inner, endpoint }
     }
 
@@ -91,29 +87,7 @@ async fn forward(
         })
         .unwrap_or_else(|| "other".into());
     *p.calls.lock().unwrap().entry(op).or_default() += 1;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut req = p
-        .http
-        .request(method, format!("{}{path}", p.upstream))
-        .body(body);
-    for (k, v) in &headers {
-        if k != "host" && k != "content-length" {
-            req = req.header(k, v);
-        }
-    }
-    match req.send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            let mut h = HeaderMap::new();
-            for (k, v) in resp.headers() {
-                if k != "content-length" && k != "transfer-encoding" {
-                    h.insert(k, v.clone());
-                }
-            }
-            (status, h, resp.bytes().await.unwrap_or_default()).into_response()
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    }
+    suites::aws_recorder::relay(&p.http, &p.upstream, method, &uri, &headers, body).await
 }
 
 pub struct Aws {

@@ -1,10 +1,9 @@
-//! A `Store` decorator for the fleet: DynamoDB-equivalent capacity units per partition key and
-//! per second, and the largest item as the DynamoDB adapter would store it. The fleet's worker
-//! state lives in embedded SQLite stores (moto cannot hold millions of items here); this is
-//! what those writes would cost DynamoDB, and where they would land.
+//! The fleet's DynamoDB picture: capacity units per partition key and per second, and the
+//! largest item as the DynamoDB adapter would store it, filled by [`CountingStore`]s.
+//!
+//! [`CountingStore`]: crate::counting_store::CountingStore
 
-use async_trait::async_trait;
-use shared::store::{Condition, Item, Page, Store, StoreError};
+use shared::store::Item;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -40,7 +39,7 @@ impl Ledger {
         })
     }
 
-    fn add(&self, pk: &str, read: u64, write: u64) {
+    pub fn add(&self, pk: &str, read: u64, write: u64) {
         let sec = self.started.elapsed().as_secs();
         let mut parts = self.partitions.lock().unwrap();
         let p = parts.entry(pk.to_string()).or_default();
@@ -51,8 +50,8 @@ impl Ledger {
         s.1 += write;
     }
 
-    fn saw(&self, item: &Item) {
-        let bytes = item_bytes(item);
+    pub fn saw(&self, item: &Item) {
+        let bytes = crate::counting_store::item_bytes(item);
         let mut l = self.largest.lock().unwrap();
         if bytes > l.bytes {
             *l = Largest {
@@ -60,103 +59,5 @@ impl Ledger {
                 sk: item.sk.clone(),
             };
         }
-    }
-}
-
-/// DynamoDB's item size: attribute names plus values (strings by UTF-8 length, numbers about
-/// one byte per two significant digits plus one), for the attributes the adapter writes
-/// (`pk`, `sk`, `version`, `data`, optional `expires_at`; shared/src/store/dynamo.rs).
-pub fn item_bytes(i: &Item) -> usize {
-    let number = |n: u64| n.to_string().len().div_ceil(2) + 1;
-    2 + i.pk.len()
-        + 2
-        + i.sk.len()
-        + 7
-        + number(i.version)
-        + 4
-        + i.data.len()
-        + i.expires_at.map_or(0, |e| 10 + number(e.unsigned_abs()))
-}
-
-/// Strongly consistent reads: 1 unit per 4 KB; writes: 1 unit per 1 KB, per item.
-fn read_units(bytes: usize) -> u64 {
-    (bytes as u64).div_ceil(4096).max(1)
-}
-fn write_units(bytes: usize) -> u64 {
-    (bytes as u64).div_ceil(1024).max(1)
-}
-
-/// One tenant's totals, for its cost; the ledger keeps the per-partition picture.
-#[derive(Default)]
-pub struct TenantUnits {
-    pub read: std::sync::atomic::AtomicU64,
-    pub write: std::sync::atomic::AtomicU64,
-}
-
-pub struct LedgerStore {
-    pub inner: Arc<dyn Store>,
-    pub ledger: Arc<Ledger>,
-    pub tenant: Arc<TenantUnits>,
-}
-
-impl LedgerStore {
-    fn add(&self, pk: &str, read: u64, write: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.ledger.add(pk, read, write);
-        self.tenant.read.fetch_add(read, Relaxed);
-        self.tenant.write.fetch_add(write, Relaxed);
-    }
-}
-
-#[async_trait]
-impl Store for LedgerStore {
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let r = self.inner.get(pk, sk).await?;
-        self.add(pk, r.as_ref().map_or(1, |i| read_units(item_bytes(i))), 0);
-        Ok(r)
-    }
-    async fn get_many(&self, pk: &str, sks: &[String]) -> Result<Vec<Item>, StoreError> {
-        let r = self.inner.get_many(pk, sks).await?;
-        let units: u64 =
-            r.iter().map(|i| read_units(item_bytes(i))).sum::<u64>() + (sks.len() - r.len()) as u64;
-        self.add(pk, units, 0);
-        Ok(r)
-    }
-    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.ledger.saw(&item);
-        self.add(&item.pk, 0, write_units(item_bytes(&item)));
-        self.inner.put(item, condition).await
-    }
-    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let mut by_pk: HashMap<&str, u64> = HashMap::new();
-        for i in &items {
-            self.ledger.saw(i);
-            *by_pk.entry(&i.pk).or_default() += write_units(item_bytes(i));
-        }
-        for (pk, units) in by_pk {
-            self.add(pk, 0, units);
-        }
-        self.inner.put_many(items).await
-    }
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        self.add(pk, 0, 1);
-        self.inner.delete(pk, sk, condition).await
-    }
-    async fn query(
-        &self,
-        pk: &str,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-        descending: bool,
-    ) -> Result<Page<Item>, StoreError> {
-        let r = self
-            .inner
-            .query(pk, prefix, after, limit, descending)
-            .await?;
-        // A Query is charged on the summed size of the items it returns, not per item.
-        let bytes: usize = r.items.iter().map(item_bytes).sum();
-        self.add(pk, read_units(bytes), 0);
-        Ok(r)
     }
 }

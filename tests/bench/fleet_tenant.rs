@@ -18,7 +18,8 @@ use shared::store::sqlite::SqliteStore;
 use shared::worker::SecretConnectors;
 use std::sync::Arc;
 
-use crate::fleet_store::{Ledger, LedgerStore, TenantUnits};
+use crate::counting_store::{CountingStore, Counts};
+use crate::fleet_store::Ledger;
 
 pub struct TenantWorld {
     pub n: usize,
@@ -26,7 +27,7 @@ pub struct TenantWorld {
     pub pendo: PendoSandbox,
     pub repo: Repo,
     pub connectors: Arc<SecretConnectors>,
-    pub units: Arc<TenantUnits>,
+    pub units: Arc<Counts>,
     pub today: i32,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -109,11 +110,11 @@ impl TenantWorld {
         .await;
         let config = crate::world::tenant_config(&pendo);
         setup.put_config(tenant, &config).await.expect("config");
-        let units = Arc::new(TenantUnits::default());
-        let repo = Repo::new(Arc::new(LedgerStore {
+        let units = Arc::new(Counts::default());
+        let repo = Repo::new(Arc::new(CountingStore {
             inner: sqlite,
-            ledger: ledger.clone(),
-            tenant: units.clone(),
+            counts: units.clone(),
+            ledger: Some(ledger.clone()),
         }));
         let connectors = Arc::new(SecretConnectors {
             secrets,

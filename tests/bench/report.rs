@@ -438,6 +438,7 @@ mod tests {
             pulls: &[],
             diff: &DiffRate {
                 records: m,
+                changed: m / 5,
                 cpu_seconds: 1.6,
                 history_bytes_avg: 800.0,
                 active_days_avg: 72.0,

@@ -51,11 +51,7 @@ impl AwsRecorder {
             calls: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(forward).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let endpoint = serve_local(app).await;
         Self { inner, endpoint }
     }
 
@@ -86,12 +82,32 @@ async fn forward(
             resource,
         });
     }
+    relay(&r.http, &r.upstream, method, &uri, &headers, body).await
+}
+
+/// Serves `app` on a free local port, in the background; returns its base URL.
+pub async fn serve_local(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    endpoint
+}
+
+/// Sends one request on to `upstream` as it came (bar `host` and `content-length`, which the
+/// client sets again) and answers with what came back; a transport failure is a 502.
+pub async fn relay(
+    http: &reqwest::Client,
+    upstream: &str,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut req = r
-        .http
-        .request(method, format!("{}{path}", r.upstream))
-        .body(body);
-    for (k, v) in &headers {
+    let mut req = http.request(method, format!("{upstream}{path}")).body(body);
+    for (k, v) in headers {
         if k != "host" && k != "content-length" {
             req = req.header(k, v);
         }

@@ -154,22 +154,40 @@ impl ActivityHistory {
     /// Records a day's rollup (replacing an earlier value for the same day) and drops days
     /// older than the two windows ending at `day`.
     pub fn record(&mut self, day: i32, minutes: u32) {
-        match self.days.binary_search_by_key(&day, |(d, _)| *d) {
-            Ok(i) => self.days[i].1 = minutes,
-            Err(i) => self.days.insert(i, (day, minutes)),
+        self.put(day, minutes);
+        self.forget_old();
+    }
+
+    /// Sets one day, keeping `days` sorted and unique; a day after the last is a push.
+    fn put(&mut self, day: i32, minutes: u32) {
+        match self.days.last() {
+            Some((last, _)) if *last < day => self.days.push((day, minutes)),
+            _ => match self.days.binary_search_by_key(&day, |(d, _)| *d) {
+                Ok(i) => self.days[i].1 = minutes,
+                Err(i) => self.days.insert(i, (day, minutes)),
+            },
         }
         self.through_day = self.through_day.max(day);
+    }
+
+    /// Drops days older than the two windows ending at `through_day`.
+    fn forget_old(&mut self) {
         let oldest = self.through_day - 2 * WINDOW_DAYS + 1;
-        self.days.retain(|(d, _)| *d >= oldest);
+        if self.days.first().is_some_and(|(d, _)| *d < oldest) {
+            self.days.retain(|(d, _)| *d >= oldest);
+        }
     }
 
     /// Replaces the days in `[first, last]` with `rows` (day, minutes): a re-read of that range,
-    /// so late days appear, corrected days change and erased days go.
+    /// so late days appear, corrected days change and erased days go. The same as recording
+    /// the rows one by one (a later row for a day wins), with old days dropped once at the end
+    /// rather than after every row (the cutoff only moves forward).
     pub fn replace_range(&mut self, first: i32, last: i32, rows: &[(i32, u32)]) {
         self.days.retain(|(d, _)| *d < first || *d > last);
         for (day, minutes) in rows {
-            self.record(*day, *minutes);
+            self.put(*day, *minutes);
         }
+        self.forget_old();
     }
 
     /// This history as of the last completed full re-reads: parts rebuilt in an older
@@ -184,27 +202,40 @@ impl ActivityHistory {
         self
     }
 
-    fn window(&self, today: i32, offset: i32) -> impl Iterator<Item = &(i32, u32)> {
+    /// The days of the 180-day window ending `offset` days before `today`; `days` is sorted,
+    /// so the window is found by two binary searches.
+    fn window(&self, today: i32, offset: i32) -> &[(i32, u32)] {
         let end = today - offset;
         let start = end - WINDOW_DAYS + 1;
-        self.days
-            .iter()
-            .filter(move |(d, _)| *d >= start && *d <= end)
+        let from = self.days.partition_point(|(d, _)| *d < start);
+        let to = self.days.partition_point(|(d, _)| *d <= end);
+        &self.days[from..to.max(from)]
+    }
+
+    /// The usage figures of the window ending at `today` and the one before it.
+    pub fn usage(&self, today: i32) -> Usage {
+        let current = self.window(today, 0);
+        Usage {
+            days_active: current.len() as u32,
+            minutes: current.iter().map(|(_, m)| u64::from(*m)).sum(),
+            prior_minutes: self.prior_minutes(today),
+        }
     }
 
     /// Active days in the 180 days ending at `today` (inclusive).
     pub fn days_active(&self, today: i32) -> u32 {
-        self.window(today, 0).count() as u32
+        self.window(today, 0).len() as u32
     }
 
     /// Minutes on app in the 180 days ending at `today`.
     pub fn minutes(&self, today: i32) -> u64 {
-        self.window(today, 0).map(|(_, m)| *m as u64).sum()
+        self.window(today, 0).iter().map(|(_, m)| *m as u64).sum()
     }
 
     /// Minutes on app in the 180 days before the current window.
     pub fn prior_minutes(&self, today: i32) -> u64 {
         self.window(today, WINDOW_DAYS)
+            .iter()
             .map(|(_, m)| *m as u64)
             .sum()
     }
@@ -218,8 +249,23 @@ impl ActivityHistory {
     /// The same in tenths of a percent, computed in integers: 28.75 % is 288, −28.75 % is −288
     /// (binary floating point would hold 28.749… and round it down).
     pub fn trending_tenths(&self, today: i32) -> Option<i64> {
-        let current = i128::from(self.minutes(today));
-        let prior = i128::from(self.prior_minutes(today));
+        self.usage(today).trending_tenths()
+    }
+}
+
+/// A history's figures for one day: the current 180-day window and the one before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub days_active: u32,
+    pub minutes: u64,
+    pub prior_minutes: u64,
+}
+
+impl Usage {
+    /// Usage trending in tenths of a percent, see [`ActivityHistory::trending_tenths`].
+    pub fn trending_tenths(&self) -> Option<i64> {
+        let current = i128::from(self.minutes);
+        let prior = i128::from(self.prior_minutes);
         if prior == 0 {
             return None;
         }
@@ -256,6 +302,48 @@ mod tests {
         assert_eq!(h.minutes(today), 60);
         assert_eq!(h.trending(today), Some(100.0));
         assert_eq!(h.days.len(), 4);
+    }
+
+    /// Folding a re-read range at once gives what recording its rows one by one gives, and the
+    /// windows found by binary search hold the days a scan finds, for rows in any order, with
+    /// repeated days, and ranges before, inside and after what is stored.
+    #[test]
+    fn replace_range_and_windows_match_the_row_by_row_fold() {
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let today = 20_000;
+        for _ in 0..300 {
+            let mut fast = ActivityHistory::default();
+            for _ in 0..next(4) {
+                let first = today - next(800) as i32;
+                let last = first + next(40) as i32;
+                let rows: Vec<(i32, u32)> = (0..next(50))
+                    .map(|_| (first + next(45) as i32, next(90) as u32))
+                    .collect();
+                let mut slow = fast.clone();
+                slow.days.retain(|(d, _)| *d < first || *d > last);
+                for (d, m) in &rows {
+                    slow.record(*d, *m);
+                }
+                fast.replace_range(first, last, &rows);
+                assert_eq!(fast, slow, "range {first}..={last}, rows {rows:?}");
+                for at in [today - 400, today - 100, today, today + 30] {
+                    for offset in [0, WINDOW_DAYS] {
+                        let scanned: Vec<_> = fast
+                            .days
+                            .iter()
+                            .filter(|(d, _)| *d > at - offset - WINDOW_DAYS && *d <= at - offset)
+                            .collect();
+                        assert_eq!(fast.window(at, offset).iter().collect::<Vec<_>>(), scanned);
+                    }
+                }
+            }
+        }
     }
 
     /// Issue 15, case 5: exactly 28.75 % is pushed as 28.8 and −28.75 % as −28.8.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::domain::{ObjectKind, Rule, RuleKind};
 use crate::hubspot::WriteInput;
 use crate::sync::engine::RunCtx;
-use crate::sync::fields::{date_ms, fingerprint};
+use crate::sync::fields::{date_ms, fingerprint_texts};
 use crate::sync::SyncError;
 
 const PAGE: usize = 5000;
@@ -110,7 +110,7 @@ pub(crate) async fn adoption(ctx: &mut RunCtx<'_>, rule: &Rule) -> Result<(), Sy
                     .unwrap_or_default();
                 values.insert(ms.completed_property.clone(), completed);
             }
-            let fp = fingerprint(&values);
+            let fp = fingerprint_texts(&values);
             if previous.get(v) == Some(&fp) {
                 continue;
             }

@@ -9,17 +9,85 @@ use crate::domain::{ActivityHistory, PushField};
 use crate::hubspot::validate_value;
 use crate::pendo::NpsCategory;
 
+/// A `datetime` property value: `2025-11-30T14:03:09.042Z` (UTC, milliseconds); `""` out of
+/// chrono's range. Written digit by digit: a format string is parsed on every call, and this
+/// runs for every record of every run.
 pub fn iso_ms(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
+    let mut s = String::with_capacity(24);
+    push_iso(&mut s, ms);
+    s
 }
 
 /// A `date` property value: the UTC day, which HubSpot stores as midnight UTC.
 pub fn date_ms(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+    let mut s = String::with_capacity(10);
+    push_date(&mut s, ms);
+    s
+}
+
+/// Appends [`iso_ms`] of `ms` (nothing out of range).
+fn push_iso(s: &mut String, ms: i64) {
+    use chrono::Timelike;
+    let Some(d) = DateTime::<Utc>::from_timestamp_millis(ms) else {
+        return;
+    };
+    push_ymd(s, &d);
+    s.push('T');
+    digits(s, d.hour(), 2);
+    s.push(':');
+    digits(s, d.minute(), 2);
+    s.push(':');
+    digits(s, d.second(), 2);
+    s.push('.');
+    digits(s, d.timestamp_subsec_millis(), 3);
+    s.push('Z');
+}
+
+/// Appends [`date_ms`] of `ms` (nothing out of range).
+fn push_date(s: &mut String, ms: i64) {
+    if let Some(d) = DateTime::<Utc>::from_timestamp_millis(ms) {
+        push_ymd(s, &d);
+    }
+}
+
+/// `YYYY-MM-DD`; a year past 9999 is written whole (and fails validation).
+fn push_ymd(s: &mut String, d: &DateTime<Utc>) {
+    use chrono::Datelike;
+    match u32::try_from(d.year()) {
+        Ok(y) if y <= 9999 => digits(s, y, 4),
+        _ => s.push_str(&d.year().to_string()),
+    }
+    s.push('-');
+    digits(s, d.month(), 2);
+    s.push('-');
+    digits(s, d.day(), 2);
+}
+
+/// Appends `n` in decimal.
+fn number(s: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+/// `n` in `width` decimal digits, zero-padded (`n` < 10^width).
+fn digits(s: &mut String, n: u32, width: usize) {
+    let mut buf = [b'0'; 4];
+    let mut n = n;
+    for b in buf[..width].iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    s.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
 }
 
 pub struct FieldInputs<'a> {
@@ -35,52 +103,200 @@ pub fn push_values(
     input: &FieldInputs<'_>,
     today: i32,
 ) -> (BTreeMap<String, String>, Vec<(PushField, String)>) {
-    let mut out = BTreeMap::new();
+    let (values, invalid) = compute(fields, input, today);
+    (values.to_map(), invalid)
+}
+
+/// One record's values against what was last written for it.
+pub struct RecordDiff {
+    pub fingerprint: String,
+    /// The property map to write; `None` when the fingerprint equals the stored one.
+    pub values: Option<BTreeMap<String, String>>,
+    /// Fields whose value failed validation (left out of the values).
+    pub invalid: Vec<(PushField, String)>,
+}
+
+/// Computes one record's values and fingerprint and compares it with `stored`: an unchanged
+/// record costs its values written into one buffer and one hash, no property map.
+pub fn diff_record(
+    fields: impl Iterator<Item = PushField>,
+    input: &FieldInputs<'_>,
+    today: i32,
+    stored: Option<&str>,
+) -> RecordDiff {
+    let (values, invalid) = compute(fields, input, today);
+    let fingerprint = fingerprint_entries(values.entries());
+    RecordDiff {
+        values: (stored != Some(fingerprint.as_str())).then(|| values.to_map()),
+        fingerprint,
+        invalid,
+    }
+}
+
+/// A record's values in one buffer: (property, start, end) spans into `text`, sorted by
+/// property (the order of the map they become).
+struct Values {
+    text: String,
+    spans: Vec<(&'static str, usize, usize)>,
+}
+
+impl Values {
+    fn entries(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.spans
+            .iter()
+            .map(|(k, a, b)| (*k as &str, &self.text[*a..*b]))
+    }
+
+    fn to_map(&self) -> BTreeMap<String, String> {
+        self.entries()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+fn compute(
+    fields: impl Iterator<Item = PushField>,
+    input: &FieldInputs<'_>,
+    today: i32,
+) -> (Values, Vec<(PushField, String)>) {
+    let mut text = String::with_capacity(256);
+    let mut spans = Vec::with_capacity(12);
     let mut invalid = Vec::new();
     let nps = input.history.and_then(|h| h.nps.as_ref());
+    let usage = input.history.map(|h| h.usage(today)).unwrap_or_default();
     // No value on Pendo's side is "" on HubSpot's: it clears what an earlier run wrote, and
     // epoch 0 (Pendo's "never") is never written as 1970-01-01.
     let known = |ms: Option<i64>| ms.filter(|m| *m > 0);
     for f in fields {
-        let v = match f {
-            PushField::FirstVisit => known(input.first_visit_ms).map(iso_ms).unwrap_or_default(),
-            PushField::LastVisit => known(input.last_visit_ms).map(iso_ms).unwrap_or_default(),
-            PushField::UsageTrending => input
-                .history
-                .and_then(|h| h.trending_tenths(today))
-                .map(crate::domain::format_tenths)
-                .unwrap_or_default(),
-            PushField::NpsScore => nps.map(|n| n.score.to_string()).unwrap_or_default(),
-            PushField::NpsText => nps
-                .and_then(|n| n.text.as_deref())
-                .map(str::trim)
-                .unwrap_or_default()
-                .to_string(),
-            PushField::NpsDate => known(nps.map(|n| n.at_ms)).map(date_ms).unwrap_or_default(),
-            PushField::NpsCategory => nps
-                .map(|n| NpsCategory::of(n.score).as_str().to_string())
-                .unwrap_or_default(),
-            PushField::DaysActive => input
-                .history
-                .map_or(0, |h| h.days_active(today))
-                .to_string(),
-            PushField::TimeOnApp => input.history.map_or(0, |h| h.minutes(today)).to_string(),
-            PushField::TotalVisitors => input.total_visitors.unwrap_or(0).to_string(),
-        };
-        match validate_value(f, &v) {
-            Ok(()) => {
-                out.insert(f.property().to_string(), v);
+        let start = text.len();
+        let t = &mut text;
+        match f {
+            PushField::FirstVisit => known(input.first_visit_ms)
+                .into_iter()
+                .for_each(|ms| push_iso(t, ms)),
+            PushField::LastVisit => known(input.last_visit_ms)
+                .into_iter()
+                .for_each(|ms| push_iso(t, ms)),
+            PushField::UsageTrending => {
+                if let Some(tenths) = usage.trending_tenths() {
+                    if tenths < 0 {
+                        t.push('-');
+                    }
+                    let abs = tenths.unsigned_abs();
+                    number(t, abs / 10);
+                    t.push('.');
+                    number(t, abs % 10);
+                }
             }
-            Err(e) => invalid.push((f, e)),
+            PushField::NpsScore => nps.into_iter().for_each(|n| number(t, u64::from(n.score))),
+            PushField::NpsText => t.push_str(
+                nps.and_then(|n| n.text.as_deref())
+                    .map(str::trim)
+                    .unwrap_or_default(),
+            ),
+            PushField::NpsDate => known(nps.map(|n| n.at_ms))
+                .into_iter()
+                .for_each(|ms| push_date(t, ms)),
+            PushField::NpsCategory => t.push_str(
+                nps.map(|n| NpsCategory::of(n.score).as_str())
+                    .unwrap_or_default(),
+            ),
+            PushField::DaysActive => number(t, u64::from(usage.days_active)),
+            PushField::TimeOnApp => number(t, usage.minutes),
+            PushField::TotalVisitors => number(t, input.total_visitors.unwrap_or(0)),
+        }
+        let v = &text[start..];
+        // Numbers formatted above are valid by construction, and so are dates in years 1000
+        // to 9999 (the fixed length says so); what Pendo sent as an answer (the NPS score, its
+        // category and text) and a date in a five-digit year are checked against the property.
+        let checked = match f {
+            PushField::NpsScore | PushField::NpsText | PushField::NpsCategory => true,
+            PushField::FirstVisit | PushField::LastVisit => !matches!(v.len(), 0 | 24),
+            PushField::NpsDate => !matches!(v.len(), 0 | 10),
+            _ => false,
+        };
+        match if checked {
+            validate_value(f, v)
+        } else {
+            Ok(())
+        } {
+            Ok(()) => spans.push((f.property(), start, text.len())),
+            Err(e) => {
+                invalid.push((f, e));
+                text.truncate(start);
+            }
         }
     }
-    (out, invalid)
+    spans.sort_unstable_by_key(|(k, _, _)| *k);
+    (Values { text, spans }, invalid)
 }
 
-/// Stable fingerprint of a value map (sorted keys), 128 bits of SHA-256.
+/// Stable fingerprint of a value map (sorted keys), 128 bits of SHA-256 of its compact JSON.
 pub fn fingerprint<V: serde::Serialize>(values: &BTreeMap<String, V>) -> String {
     let bytes = serde_json::to_vec(values).expect("values serialise");
     hex::encode(&Sha256::digest(bytes)[..16])
+}
+
+/// [`fingerprint`] of a map of strings, the same to the bit (stored fingerprints stay valid),
+/// with the JSON written here: every record of every run is fingerprinted, and serde's
+/// machinery was half the cost of diffing one.
+pub fn fingerprint_texts(values: &BTreeMap<String, String>) -> String {
+    fingerprint_entries(values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// The fingerprint of entries given in key order (as a map holds them).
+fn fingerprint_entries<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut json = Vec::with_capacity(512);
+    json.push(b'{');
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        json_string(&mut json, k);
+        json.push(b':');
+        json_string(&mut json, v);
+    }
+    json.push(b'}');
+    let digest = Sha256::digest(&json);
+    let mut hex = String::with_capacity(32);
+    for b in &digest[..16] {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xF)]));
+    }
+    hex
+}
+
+/// A JSON string as serde_json writes it: `"` and `\` escaped, the control characters as
+/// `\b \t \n \f \r` or `\u00xx` (lower-case hex), everything else as its UTF-8 bytes.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut unicode = *b"\\u0000";
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0A => b"\\n",
+            0x0C => b"\\f",
+            0x0D => b"\\r",
+            0x00..=0x1F => {
+                unicode[4] = HEX[usize::from(b >> 4)];
+                unicode[5] = HEX[usize::from(b & 0xF)];
+                &unicode
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// Free-mail domains never identify a company.
@@ -188,6 +404,37 @@ mod tests {
         assert!(!v.contains_key("pendo_total_visitors"));
         let fp = fingerprint(&v);
         assert_eq!(fp, fingerprint(&v.clone()));
+        // The hand-written formats are chrono's, and a year past 9999 is still refused.
+        for ms in [1, 1_764_000_000_042, 253_402_300_799_999] {
+            let d = DateTime::<Utc>::from_timestamp_millis(ms).expect("in range");
+            assert_eq!(iso_ms(ms), d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+            assert_eq!(date_ms(ms), d.format("%Y-%m-%d").to_string());
+        }
+        let far = FieldInputs {
+            first_visit_ms: Some(253_402_300_800_000),
+            ..input
+        };
+        let (_, invalid) = push_values(cfg.push_for(ObjectKind::Visitor), &far, 20_000);
+        assert_eq!(invalid.len(), 1, "year 10000: {invalid:?}");
+        // Written by hand, the same bytes as serde_json's: every control character, quotes,
+        // backslashes, non-ASCII, an empty map.
+        let mut tricky: BTreeMap<String, String> = (0u8..0x80)
+            .map(|b| (format!("k{b:02x}"), format!("a{}z", char::from(b))))
+            .collect();
+        tricky.insert("ünï\"cødé\\".into(), "日本語 \u{7f} \u{2028} ✓".into());
+        tricky.insert(String::new(), String::new());
+        for m in [&v, &tricky, &BTreeMap::new()] {
+            assert_eq!(fingerprint_texts(m), fingerprint(m));
+        }
+        // A diff against the stored fingerprint: the same values need no map, others do.
+        let fields = || cfg.push_for(ObjectKind::Visitor);
+        let same = diff_record(fields(), &input, 20_000, Some(&fp));
+        assert_eq!(
+            (same.fingerprint.as_str(), same.values),
+            (fp.as_str(), None)
+        );
+        let other = diff_record(fields(), &input, 20_000, Some("stale"));
+        assert_eq!(other.values.as_ref(), Some(&v));
         let mut changed = v.clone();
         changed.insert("pendo_days_active".into(), "2".into());
         assert_ne!(fp, fingerprint(&changed));

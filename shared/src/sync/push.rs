@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::create::create_missing;
 use super::engine::{RunCtx, Step};
-use super::fields::{fingerprint, normalise_domain, normalise_email, push_values, FieldInputs};
+use super::fields::{diff_record, normalise_domain, normalise_email, FieldInputs};
 use super::identity::{already_synced, claim, resolve, Matched};
 use super::{PlannedWrite, SyncError};
 use crate::domain::{Direction, Failure, ObjectKind, ObjectState, RecordError};
@@ -133,8 +133,15 @@ pub(crate) async fn push_records(
                 .as_ref()
                 .map(|m| m.get(&id).copied().unwrap_or(0)),
         };
-        let (values, invalid) = push_values(fields.iter().copied(), &input, today);
-        for (f, message) in invalid {
+        let state = states.remove(&id).unwrap_or_default();
+        // What was last written, if the record is linked and nothing failed since: an equal
+        // fingerprint makes it unchanged below, and its values are not needed.
+        let stored = state
+            .fingerprint
+            .as_deref()
+            .filter(|_| state.hubspot_id.is_some() && state.failure.is_none());
+        let diff = diff_record(fields.iter().copied(), &input, today, stored);
+        for (f, message) in diff.invalid {
             ctx.errors.push(RecordError {
                 direction: Direction::Push,
                 object: kind,
@@ -143,14 +150,13 @@ pub(crate) async fn push_records(
                 message,
             });
         }
-        let fingerprint = fingerprint(&values);
         candidates.push(Candidate {
-            state: states.remove(&id).unwrap_or_default(),
+            state,
             email: email.as_deref().and_then(normalise_email),
             domain: domain.as_deref().and_then(normalise_domain),
             id,
-            values,
-            fingerprint,
+            values: diff.values.unwrap_or_default(),
+            fingerprint: diff.fingerprint,
         });
     }
 
@@ -267,9 +273,11 @@ pub(crate) async fn flush(
     let mut by_hs: HashMap<String, Candidate> = HashMap::new();
     let mut inputs = Vec::with_capacity(batch.len());
     let join = ctx.config.join_property(kind).to_string();
+    // Records this write stamps with the join property, and records it links for the first
+    // time (one matched by the push after an earlier attempt stamped it and stopped).
     let stamps: std::collections::HashSet<String> = batch
         .iter()
-        .filter(|p| p.properties.contains_key(&join))
+        .filter(|p| p.properties.contains_key(&join) || p.candidate.state.hubspot_id.is_none())
         .map(|p| p.hubspot_id.clone())
         .collect();
     for p in batch {
@@ -314,13 +322,16 @@ pub(crate) async fn flush(
             done_states.push(failed(ctx, kind, c, f, now, gone, ""));
         }
     }
+    // The pull lane may have passed these before they carried the join property. Pulled
+    // before their states are stored: an invocation that stops in between writes them again
+    // (and stamps and pulls them again) when it resumes, where once stored as written they
+    // would count as unchanged and never be pulled this run.
+    super::pull::pull_stamped(ctx, kind, stamped).await?;
     ctx.repo
         .put_object_states(ctx.tenant, kind, &done_states)
         .await?;
     // After an error above the ids stay "being written": the run stops anyway.
     in_flight.end(ids.iter().map(String::as_str));
-    // The pull lane may have passed these before they carried the join property.
-    super::pull::pull_stamped(ctx, kind, stamped).await?;
     Ok(())
 }
 

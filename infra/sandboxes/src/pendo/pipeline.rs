@@ -54,12 +54,15 @@ pub(crate) fn time_range(ts: &Value, today: i32) -> Result<(i32, i32), AggError>
 struct Window {
     key: String,
     after: Option<usize>,
+    /// The last id the page may hold (sources may give more; the filter step cuts).
+    through: Option<usize>,
     limit: usize,
 }
 
 fn window(pipeline: &[Value]) -> Option<Window> {
     let mut key = None;
     let mut after = None;
+    let mut through = None;
     let mut limit = None;
     for step in &pipeline[1..] {
         if let Some(keys) = step["sort"].as_array() {
@@ -69,12 +72,20 @@ fn window(pipeline: &[Value]) -> Option<Window> {
             key = g.first().and_then(|k| k.as_str()).map(str::to_string);
         }
         if let Some(f) = step["filter"].as_str() {
-            match f.split_once('>') {
-                Some((k, lit)) if !lit.starts_with('=') && !f.contains("&&") => {
-                    let lit = lit.trim().trim_matches('`').trim_matches('"');
-                    after = Some((k.trim().to_string(), lit.to_string()));
+            // `key>a`, optionally `&& key<=b` (a keyset page up to a bound).
+            for part in f.split("&&") {
+                let unquote =
+                    |lit: &str| lit.trim().trim_matches('`').trim_matches('"').to_string();
+                if let Some((k, lit)) = part.split_once("<=") {
+                    through = Some((k.trim().to_string(), unquote(lit)));
+                } else {
+                    match part.split_once('>') {
+                        Some((k, lit)) if !lit.starts_with('=') && !part.contains("||") => {
+                            after = Some((k.trim().to_string(), unquote(lit)));
+                        }
+                        _ => return None,
+                    }
                 }
-                _ => return None,
             }
         }
         if let Some(n) = step["limit"].as_u64() {
@@ -89,16 +100,23 @@ fn window(pipeline: &[Value]) -> Option<Window> {
     }
     let key = key?;
     let limit = limit?;
-    let after = match after {
-        Some((k, lit)) if k == key => Some(match key.as_str() {
-            "visitorId" => super::data::parse_visitor(&lit)?,
-            "accountId" => super::data::parse_account(&lit)?,
-            _ => return None,
-        }),
-        Some(_) => return None,
-        None => None,
+    let parse = |bound: Option<(String, String)>| match bound {
+        Some((k, lit)) if k == key => match key.as_str() {
+            "visitorId" => super::data::parse_visitor(&lit).map(Some),
+            "accountId" => super::data::parse_account(&lit).map(Some),
+            _ => None,
+        },
+        Some(_) => None,
+        None => Some(None),
     };
-    Some(Window { key, after, limit })
+    let after = parse(after)?;
+    let through = parse(through)?;
+    Some(Window {
+        key,
+        after,
+        through,
+        limit,
+    })
 }
 
 fn first_index(w: &Option<Window>, key: &str) -> usize {
@@ -206,7 +224,10 @@ fn source_rows(
         let mut rows = Vec::new();
         let mut last = None;
         for p in &ds.polls[first..] {
-            if keyset.is_some_and(|w| rows.len() >= w.limit && last != Some(p.visitor)) {
+            if keyset.is_some_and(|w| {
+                (rows.len() >= w.limit && last != Some(p.visitor))
+                    || w.through.is_some_and(|t| p.visitor > t)
+            }) {
                 break;
             }
             let d = p.browser_time.div_euclid(DAY_MS) as i32;

@@ -174,7 +174,7 @@ mod tests {
             ..Default::default()
         });
         let today = ds.cfg.today;
-        let nps = |after: Option<usize>, limit: Option<usize>| {
+        let nps = |after: Option<usize>, through: Option<usize>, limit: Option<usize>| {
             let mut p = vec![
                 json!({"source": {"pollEvents": {"guideId": ds.cfg.nps_guide_id, "pollId": ds.cfg.nps_score_poll},
                                   "timeSeries": {"period": "dayRange", "first": (today - 365) as i64 * DAY_MS, "count": 365}}}),
@@ -182,30 +182,44 @@ mod tests {
                 json!({"select": {"visitorId": "visitorId", "accountId": "accountId", "response": "pollResponse", "at": "browserTime"}}),
                 json!({"sort": ["visitorId", "-at"]}),
             ];
+            let mut filter: Vec<String> = Vec::new();
             if let Some(a) = after {
-                p.push(json!({"filter": format!("visitorId>`{}`", visitor_id(a))}));
+                filter.push(format!("visitorId>`{}`", visitor_id(a)));
+            }
+            if let Some(t) = through {
+                filter.push(format!("visitorId<=`{}`", visitor_id(t)));
+            }
+            if !filter.is_empty() {
+                p.push(json!({"filter": filter.join(" && ")}));
             }
             if let Some(n) = limit {
                 p.push(json!({"limit": n}));
             }
             crate::pendo::pipeline::run(&ds, &p).expect("runs")
         };
-        let all = nps(None, None);
+        let all = nps(None, None, None);
         assert!(all.len() > 50, "{} answers", all.len());
         for after in [None, Some(0), Some(200), Some(399)] {
-            for limit in [1, 7, 50, 10_000] {
-                let from = after.map_or(String::new(), visitor_id);
-                let expected: Vec<Value> = all
-                    .iter()
-                    .filter(|r| after.is_none() || r["visitorId"].as_str().unwrap() > from.as_str())
-                    .take(limit)
-                    .cloned()
-                    .collect();
-                assert_eq!(
-                    nps(after, Some(limit)),
-                    expected,
-                    "after {after:?}, limit {limit}"
-                );
+            for through in [None, Some(250)] {
+                for limit in [1, 7, 50, 10_000] {
+                    let from = after.map_or(String::new(), visitor_id);
+                    let upto = through.map(visitor_id);
+                    let expected: Vec<Value> = all
+                        .iter()
+                        .filter(|r| {
+                            let v = r["visitorId"].as_str().unwrap();
+                            (after.is_none() || v > from.as_str())
+                                && upto.as_deref().is_none_or(|u| v <= u)
+                        })
+                        .take(limit)
+                        .cloned()
+                        .collect();
+                    assert_eq!(
+                        nps(after, through, Some(limit)),
+                        expected,
+                        "after {after:?}, through {through:?}, limit {limit}"
+                    );
+                }
             }
         }
     }
