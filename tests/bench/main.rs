@@ -329,8 +329,7 @@ async fn sync(world: &World, name: &str, _edited: usize) -> Scenario {
         (s.burst.rejected + s.search.rejected, s.inputs_written)
     });
     let before_pendo: u64 = world.pendo.counts().values().sum();
-    let exe = std::env::current_exe().expect("exe");
-    let out = tokio::process::Command::new(exe)
+    let out = tokio::process::Command::new(own_binary())
         .args([
             "--child",
             "--dir",
@@ -391,5 +390,17 @@ async fn sync(world: &World, name: &str, _edited: usize) -> Scenario {
         child,
         pulled_expected: 0,
         end,
+    }
+}
+
+/// This process's own binary, for the child syncs: `/proc/self/exe` stays this very file even
+/// when a rebuild replaces it on disk during an hour-long run (its path then no longer exists,
+/// and children started from it would run other code).
+fn own_binary() -> std::path::PathBuf {
+    let proc_exe = std::path::PathBuf::from("/proc/self/exe");
+    if proc_exe.exists() {
+        proc_exe
+    } else {
+        std::env::current_exe().expect("exe")
     }
 }
