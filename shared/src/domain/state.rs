@@ -277,9 +277,17 @@ impl Usage {
 
 /// Tenths as the decimal HubSpot receives: `288` → `"28.8"`, `-5` → `"-0.5"`.
 pub fn format_tenths(tenths: i64) -> String {
+    let mut s = String::new();
+    push_tenths(&mut s, tenths);
+    s
+}
+
+/// Appends [`format_tenths`] of `tenths` (the push writes a record's values into one buffer).
+pub fn push_tenths(s: &mut String, tenths: i64) {
+    use std::fmt::Write;
     let sign = if tenths < 0 { "-" } else { "" };
     let abs = tenths.unsigned_abs();
-    format!("{sign}{}.{}", abs / 10, abs % 10)
+    let _ = write!(s, "{sign}{}.{}", abs / 10, abs % 10);
 }
 
 #[cfg(test)]

@@ -177,17 +177,10 @@ fn compute(
             PushField::LastVisit => known(input.last_visit_ms)
                 .into_iter()
                 .for_each(|ms| push_iso(t, ms)),
-            PushField::UsageTrending => {
-                if let Some(tenths) = usage.trending_tenths() {
-                    if tenths < 0 {
-                        t.push('-');
-                    }
-                    let abs = tenths.unsigned_abs();
-                    number(t, abs / 10);
-                    t.push('.');
-                    number(t, abs % 10);
-                }
-            }
+            PushField::UsageTrending => usage
+                .trending_tenths()
+                .into_iter()
+                .for_each(|tenths| crate::domain::push_tenths(t, tenths)),
             PushField::NpsScore => nps.into_iter().for_each(|n| number(t, u64::from(n.score))),
             PushField::NpsText => t.push_str(
                 nps.and_then(|n| n.text.as_deref())

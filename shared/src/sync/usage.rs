@@ -64,7 +64,7 @@ pub(crate) async fn activity_step(
         let rows = next.read(pendo).await.ok()?;
         Some((next.clone(), rows))
     };
-    let (stored, prefetched) = tokio::join!(fold_and_store(ctx, &plan, &page, end, rows), prefetch);
+    let (stored, prefetched) = tokio::join!(fold_and_store(ctx, &plan, &page, rows), prefetch);
     stored?;
     ctx.prefetched_rollups = prefetched;
     Ok(Step::More(last))
@@ -93,15 +93,16 @@ impl Page {
     }
 }
 
-/// Folds one page of rollups into the stored histories (days `page.first_day..=end`).
+/// Folds one page of rollups into the stored histories (the page's days replace what was
+/// stored for them).
 async fn fold_and_store(
     ctx: &RunCtx<'_>,
     plan: &ReadPlan,
     page: &Page,
-    end: i32,
     rows: Vec<DayRollup>,
 ) -> Result<(), SyncError> {
     let (kind, start) = (page.kind, page.first_day);
+    let end = start + page.days as i32 - 1;
     let mut by_id: BTreeMap<String, Vec<(i32, u32)>> = BTreeMap::new();
     for r in rows {
         by_id.entry(r.id).or_default().push((r.day, r.minutes));
