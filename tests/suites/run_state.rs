@@ -31,6 +31,34 @@ pub async fn dump(lab: &Lab) -> Vec<Item> {
     out
 }
 
+/// A dry run of the lab's tenant through the engine, as the admin API's preview starts one.
+async fn dry_run(lab: &Lab) -> shared::sync::RunResult {
+    let tenant = lab.repo.get_tenant(&lab.tenant).await.unwrap().unwrap();
+    let config = lab.repo.get_config(&lab.tenant).await.unwrap().unwrap();
+    let hubspot = lab
+        .worker
+        .connectors
+        .hubspot(&tenant, Default::default())
+        .await
+        .unwrap();
+    let pendo = lab.worker.connectors.pendo(&tenant).await.unwrap();
+    let mut opts = SyncOptions::new(lab.today());
+    opts.dry_run = true;
+    SyncEngine::new(lab.repo.clone())
+        .run(RunRequest {
+            tenant: &tenant,
+            config: &config,
+            hubspot: hubspot.as_ref(),
+            pendo: pendo.as_ref(),
+            trigger: Trigger::DryRun,
+            job_id: "dry-run",
+            resume: None,
+            opts: &opts,
+        })
+        .await
+        .unwrap()
+}
+
 fn pull_config() -> serde_json::Value {
     serde_json::json!({
         "identity": {"match_contacts_by_email": true},
@@ -81,30 +109,7 @@ async fn dry_run_changes_nothing_and_a_failed_record_is_attempted_once_per_run()
         )
     });
     let before = dump(&lab).await;
-    let tenant = lab.repo.get_tenant(&lab.tenant).await.unwrap().unwrap();
-    let config = lab.repo.get_config(&lab.tenant).await.unwrap().unwrap();
-    let hubspot = lab
-        .worker
-        .connectors
-        .hubspot(&tenant, Default::default())
-        .await
-        .unwrap();
-    let pendo = lab.worker.connectors.pendo(&tenant).await.unwrap();
-    let mut opts = SyncOptions::new(lab.today());
-    opts.dry_run = true;
-    let dry = SyncEngine::new(lab.repo.clone())
-        .run(RunRequest {
-            tenant: &tenant,
-            config: &config,
-            hubspot: hubspot.as_ref(),
-            pendo: pendo.as_ref(),
-            trigger: Trigger::DryRun,
-            job_id: "dry-run",
-            resume: None,
-            opts: &opts,
-        })
-        .await
-        .unwrap();
+    let dry = dry_run(&lab).await;
     assert!(dry.run.counts.pushed >= 1, "{:?}", dry.run.counts);
     let after = dump(&lab).await;
     assert_eq!(before.len(), after.len());
@@ -211,4 +216,83 @@ async fn a_killed_run_is_marked_interrupted_and_resumed_by_the_next_job() {
             .with(|s| crate::sync_fixture::expected_visitor(&s.data, v, today));
         crate::sync_fixture::assert_pushed(&lab.contact(*id), &expected, &format!("v{v}"));
     }
+}
+
+/// The pull searches pages ahead while a page is written to Pendo. When that write fails for
+/// good (Pendo refuses the key), the run must end and say so, not leave the search ahead
+/// waiting to hand over its next page for ever.
+#[tokio::test]
+async fn a_pull_page_that_fails_ends_the_run_with_pages_searched_ahead() {
+    let mut lab = Lab::new(30, 3, pull_config()).await;
+    let linked: Vec<u64> = lab.contacts(
+        (0..30)
+            .map(|v| props(&[("email", &lab.email_of(v)), ("jobtitle", "Engineer")]))
+            .collect(),
+    );
+    lab.finished_run().await;
+    // The linked contacts (first in id order) change, and ten pages of others follow them.
+    lab.hubspot.with(|s| {
+        for id in &linked {
+            s.edit_pairs("contacts", *id, &[("jobtitle", "CTO")]);
+        }
+    });
+    lab.contacts(
+        (0..2000)
+            .map(|i| props(&[("email", &format!("other{i}@example.org"))]))
+            .collect(),
+    );
+    lab.pendo.inject(sandboxes::Fault {
+        kind: "403".into(),
+        count: 1000,
+        delay_ms: 0,
+        path_contains: Some("/custom/value".into()),
+        retry_after_secs: None,
+    });
+    lab.worker.today_override = Some(lab.today());
+    let job = shared::domain::Job::full(lab.tenant.clone(), Trigger::RunNow, chrono::Utc::now());
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        lab.worker.handle(&job, None),
+    )
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the run did not end after its Pendo write failed"
+    );
+    let writes = lab
+        .pendo
+        .counts()
+        .iter()
+        .filter(|(k, _)| k.contains("metadata"))
+        .map(|(_, v)| *v)
+        .sum::<u64>();
+    assert!(writes >= 1, "the failing write was attempted");
+}
+
+/// A dry run works on a copy-on-write view of the store, so it keeps its own pull cursor: a
+/// pass longer than one pull step (16 search pages) goes on from where the step ended instead
+/// of searching its first page again for ever.
+#[tokio::test]
+async fn a_dry_run_pull_longer_than_one_step_ends() {
+    let mut lab = Lab::new(10, 2, pull_config()).await;
+    lab.finished_run().await;
+    lab.contacts(
+        (0..3600)
+            .map(|i| props(&[("email", &format!("other{i}@example.org"))]))
+            .collect(),
+    );
+    let before = dump(&lab).await;
+    let dry = tokio::time::timeout(std::time::Duration::from_secs(120), dry_run(&lab))
+        .await
+        .expect("the dry run ended");
+    let searches = lab
+        .hubspot
+        .counts()
+        .iter()
+        .filter(|(k, _)| k.ends_with("/contacts/search"))
+        .map(|(_, v)| *v)
+        .sum::<u64>();
+    assert!(searches >= 18, "the pass read past one step: {searches}");
+    assert!(matches!(dry.outcome, shared::sync::SyncOutcome::Finished));
+    assert_eq!(before, dump(&lab).await, "a dry run changed the store");
 }

@@ -77,11 +77,11 @@ impl HubSpotClient {
         loop {
             attempt += 1;
             self.cfg.cancel.check()?;
-            match lane {
+            let token = self.access_token().await?;
+            let sent = match lane {
                 Lane::Standard => self.limits.burst.acquire().await,
                 Lane::Search => self.limits.search.acquire().await,
-            }
-            let token = self.access_token().await?;
+            };
             self.calls.incr(kind);
             let mut req = self
                 .http
@@ -91,6 +91,7 @@ impl HubSpotClient {
                 req = req.json(b);
             }
             let outcome = req.send().await;
+            sent.answered();
             let (retry_reason, retry_after) = match outcome {
                 // Never connected: the request cannot have reached HubSpot.
                 Err(e) if !idempotent && e.is_connect() => {
@@ -149,8 +150,8 @@ impl HubSpotClient {
                                 Lane::Standard => self.cfg.window,
                             };
                             match lane {
-                                Lane::Search => self.limits.search.penalize(pause).await,
-                                Lane::Standard => self.limits.burst.penalize(pause).await,
+                                Lane::Search => self.limits.search.penalize(pause),
+                                Lane::Standard => self.limits.burst.penalize(pause),
                             }
                             (
                                 format!("429 {policy}"),

@@ -72,7 +72,7 @@ impl PendoClient {
         loop {
             attempt += 1;
             self.cfg.cancel.check()?;
-            self.limiter.acquire().await;
+            let sent = self.limiter.acquire().await;
             self.calls.incr(kind);
             let mut req = self
                 .http
@@ -82,7 +82,9 @@ impl PendoClient {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let reason = match req.send().await {
+            let response = req.send().await;
+            sent.answered();
+            let reason = match response {
                 Err(e) => format!("transport: {}", e.without_url()),
                 Ok(resp) => {
                     let status = resp.status().as_u16();

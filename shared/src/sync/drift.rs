@@ -46,7 +46,7 @@ pub(crate) async fn check(
         // Written by the push lane since the search was sent: HubSpot's value and the stored
         // one may be from either side of the write. No await from here to the store write
         // below, so a write beginning after this check stores its state after ours.
-        if ctx.in_flight.touched_since(&r.id, mark) {
+        if ctx.in_flight.touched_since(&r.id, &mark) {
             continue;
         }
         let Some(stored) = states.remove(pendo_id) else {

@@ -269,6 +269,8 @@ impl SyncEngine {
                     after: None,
                     pull_phase: None,
                     pull_after: None,
+                    pull_accounts_phase: None,
+                    pull_accounts_after: None,
                     link_phase: None,
                     link_after: None,
                     backfill_phase: None,
@@ -284,6 +286,7 @@ impl SyncEngine {
                         .await?;
                     cp.phase = old.phase;
                     cp.pull_phase = old.pull_phase;
+                    cp.pull_accounts_phase = old.pull_accounts_phase;
                     run.resumed_from = Some(old.run_id);
                 }
                 (cp, run)

@@ -36,8 +36,11 @@ enum Lane {
     Backfill,
     /// Matching not-yet-linked records, beside the usage backfill (see [`super::link`]).
     Link,
-    /// HubSpot → Pendo: pull of contacts and companies.
+    /// HubSpot → Pendo: pull of contacts.
     Pull,
+    /// The pull of companies, beside the contacts': both spend search's budget, and each
+    /// search fills the gaps the other leaves while it writes to Pendo.
+    PullAccounts,
     /// Segments and custom events, once the lanes above are done.
     Finish,
 }
@@ -52,7 +55,8 @@ impl Lane {
             Lane::Push => &[1, 3, 4, 5, 6],
             Lane::Backfill => &[2],
             Lane::Link => &[11, 12],
-            Lane::Pull => &[7, 8],
+            Lane::Pull => &[7],
+            Lane::PullAccounts => &[8],
             Lane::Finish => &[9, 10],
         }
     }
@@ -81,6 +85,10 @@ impl Lane {
                 cp.pull_phase.unwrap_or(self.phases()[0]),
                 cp.pull_after.clone(),
             ),
+            Lane::PullAccounts => (
+                cp.pull_accounts_phase.unwrap_or(self.phases()[0]),
+                cp.pull_accounts_after.clone(),
+            ),
             Lane::Link => (
                 cp.link_phase.unwrap_or(self.phases()[0]),
                 cp.link_after.clone(),
@@ -98,6 +106,10 @@ impl Lane {
             Lane::Pull => {
                 cp.pull_phase = Some(phase);
                 cp.pull_after = after;
+            }
+            Lane::PullAccounts => {
+                cp.pull_accounts_phase = Some(phase);
+                cp.pull_accounts_after = after;
             }
             Lane::Link => {
                 cp.link_phase = Some(phase);
@@ -118,7 +130,8 @@ impl Lane {
     /// counters are shared, so calls are told apart by kind: searches and Pendo metadata
     /// writes are the pull's, the rest the push's (the pull's read-back of failed records and
     /// the push's rare identity searches land on the other side). The link lane's batch reads
-    /// and Pendo pages are counted in whichever push-side phase runs beside them.
+    /// and Pendo pages are counted in whichever push-side phase runs beside them, and the two
+    /// pull lanes' searches and writes in both pull phases.
     fn calls(self, ctx: &RunCtx<'_>) -> u64 {
         let hubspot = ctx.hubspot.calls().snapshot();
         let pendo = ctx.pendo.calls().snapshot();
@@ -128,7 +141,7 @@ impl Lane {
             .chain(pendo.iter())
             .filter(|(k, _)| match self {
                 Lane::Push | Lane::Link | Lane::Backfill => !pulls(k),
-                Lane::Pull => pulls(k),
+                Lane::Pull | Lane::PullAccounts => pulls(k),
                 Lane::Finish => true,
             })
             .map(|(_, v)| v)
@@ -163,17 +176,36 @@ fn as_lanes(cp: &mut Checkpoint) {
             Lane::Link.end()
         });
     }
-    if cp.pull_phase.is_some() {
-        return;
+    if cp.pull_phase.is_none() {
+        // Before the lanes the pull ran after the push, contacts (7) then companies (8).
+        if [7, 8].contains(&cp.phase) {
+            cp.pull_phase = Some(cp.phase);
+            cp.pull_after = cp.after.take();
+            cp.phase = Lane::Push.end();
+        } else if cp.phase < Lane::Push.end() {
+            cp.pull_phase = Some(7);
+        } else {
+            cp.pull_phase = Some(9);
+        }
     }
-    if Lane::Pull.phases().contains(&cp.phase) {
-        cp.pull_phase = Some(cp.phase);
-        cp.pull_after = cp.after.take();
-        cp.phase = Lane::Push.end();
-    } else if cp.phase < Lane::Push.end() {
-        cp.pull_phase = Some(Lane::Pull.phases()[0]);
-    } else {
-        cp.pull_phase = Some(Lane::Pull.end());
+    if cp.pull_accounts_phase.is_none() {
+        // One pull lane did contacts (7), then companies (8), then ended (9): the companies go
+        // on in their own lane from where it was.
+        let (contacts, accounts) = (Lane::Pull, Lane::PullAccounts);
+        match cp.pull_phase {
+            Some(p) if p <= contacts.phases()[0] => {
+                cp.pull_accounts_phase = Some(accounts.phases()[0]);
+            }
+            Some(p) if p == accounts.phases()[0] => {
+                cp.pull_accounts_phase = Some(p);
+                cp.pull_accounts_after = cp.pull_after.take();
+                cp.pull_phase = Some(contacts.end());
+            }
+            _ => {
+                cp.pull_accounts_phase = Some(accounts.end());
+                cp.pull_phase = Some(contacts.end());
+            }
+        }
     }
 }
 
@@ -184,6 +216,8 @@ struct Shared {
     link_returned: std::sync::atomic::AtomicBool,
     /// The same for the backfill lane.
     backfill_returned: std::sync::atomic::AtomicBool,
+    /// Woken when the link or the backfill lane returns (the push waits for both).
+    inputs_returned: tokio::sync::Notify,
     /// Record errors stored so far in this run (the next error's index).
     errors_recorded: AtomicU64,
     started: Instant,
@@ -218,6 +252,7 @@ pub(crate) async fn drive(
         errors_recorded: AtomicU64::new(ctx.run.errors_recorded),
         link_returned: Default::default(),
         backfill_returned: Default::default(),
+        inputs_returned: Default::default(),
         started,
     };
     let result = side_by_side_then_finish(ctx, &shared).await;
@@ -230,13 +265,26 @@ async fn side_by_side_then_finish(
     ctx: &mut RunCtx<'_>,
     shared: &Shared,
 ) -> Result<bool, SyncError> {
-    let pull_left = !Lane::Pull.done(&shared.cp());
+    let pulls_left = [Lane::Pull, Lane::PullAccounts]
+        .iter()
+        .filter(|l| !l.done(&shared.cp()))
+        .count();
     if shared.cp().phase < Lane::Finish.phases()[0] {
         let mut link_ctx = lane_ctx(ctx);
         let mut backfill_ctx = lane_ctx(ctx);
         let mut pull_ctx = lane_ctx(ctx);
+        let mut pull_accounts_ctx = lane_ctx(ctx);
         pull_ctx.in_flight = Arc::clone(&ctx.in_flight);
-        ctx.in_flight.watch(pull_left);
+        pull_accounts_ctx.in_flight = Arc::clone(&ctx.in_flight);
+        ctx.in_flight.watch(pulls_left > 0);
+        let pulls_running = std::sync::atomic::AtomicUsize::new(2);
+        // Nothing is read back once both pull lanes have returned: stop keeping the push's
+        // writes.
+        let pull_returned = |in_flight: &super::in_flight::InFlight| {
+            if pulls_running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                in_flight.watch(false);
+            }
+        };
         let lanes = tokio::try_join!(
             lane(ctx, Lane::Push, shared),
             async {
@@ -245,26 +293,32 @@ async fn side_by_side_then_finish(
                 // the push claims for itself and finds earlier holders in the stored links.
                 link_ctx.claimed = Default::default();
                 shared.link_returned.store(true, Ordering::SeqCst);
+                shared.inputs_returned.notify_waiters();
                 r
             },
             async {
                 let r = lane(&mut backfill_ctx, Lane::Backfill, shared).await;
                 shared.backfill_returned.store(true, Ordering::SeqCst);
+                shared.inputs_returned.notify_waiters();
                 r
             },
             async {
                 let r = lane(&mut pull_ctx, Lane::Pull, shared).await;
-                // Nothing is read back any more: stop keeping the push's writes.
-                pull_ctx.in_flight.watch(false);
+                pull_returned(&pull_ctx.in_flight);
+                r
+            },
+            async {
+                let r = lane(&mut pull_accounts_ctx, Lane::PullAccounts, shared).await;
+                pull_returned(&pull_accounts_ctx.in_flight);
                 r
             }
         );
         ctx.in_flight.watch(false);
-        for other in [link_ctx, backfill_ctx, pull_ctx] {
+        for other in [link_ctx, backfill_ctx, pull_ctx, pull_accounts_ctx] {
             merge(ctx, other);
         }
-        let (push_done, link_done, backfill_done, pull_done) = lanes?;
-        if !(push_done && link_done && backfill_done && pull_done) {
+        let (push_done, link_done, backfill_done, pull_done, pull_accounts_done) = lanes?;
+        if !(push_done && link_done && backfill_done && pull_done && pull_accounts_done) {
             return Ok(false);
         }
         let mut cp = shared.cp();
@@ -405,10 +459,17 @@ async fn wait_for_inputs(shared: &Shared) -> bool {
     let returned = |flag: &std::sync::atomic::AtomicBool, lane: Lane| {
         flag.load(Ordering::SeqCst) || lane.done(&shared.cp())
     };
-    while !(returned(&shared.link_returned, Lane::Link)
-        && returned(&shared.backfill_returned, Lane::Backfill))
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    loop {
+        // Registered before the check, so a lane returning in between still wakes us.
+        let notified = shared.inputs_returned.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if returned(&shared.link_returned, Lane::Link)
+            && returned(&shared.backfill_returned, Lane::Backfill)
+        {
+            break;
+        }
+        notified.await;
     }
     let cp = shared.cp();
     Lane::Link.done(&cp) && Lane::Backfill.done(&cp)
@@ -443,6 +504,8 @@ mod tests {
             after: after.map(String::from),
             pull_phase: None,
             pull_after: None,
+            pull_accounts_phase: None,
+            pull_accounts_after: None,
             link_phase: None,
             link_after: None,
             backfill_phase: None,
@@ -460,7 +523,10 @@ mod tests {
             (mid_push.phase, mid_push.after.as_deref()),
             (4, Some("v-9"))
         );
-        assert_eq!(mid_push.pull_phase, Some(7));
+        assert_eq!(
+            (mid_push.pull_phase, mid_push.pull_accounts_phase),
+            (Some(7), Some(8))
+        );
         assert_eq!(mid_push.link_phase, Some(13), "the push matches for itself");
         assert_eq!(mid_push.backfill_phase, Some(3), "accounts were backfilled");
         let mut fresh = cp(0, None);
@@ -485,11 +551,51 @@ mod tests {
         as_lanes(&mut mid_pull);
         assert_eq!(mid_pull.phase, 7, "the push lane is done");
         assert_eq!(
-            (mid_pull.pull_phase, mid_pull.pull_after.as_deref()),
-            (Some(8), Some("search"))
+            (
+                mid_pull.pull_phase,
+                mid_pull.pull_accounts_phase,
+                mid_pull.pull_accounts_after.as_deref()
+            ),
+            (Some(8), Some(8), Some("search")),
+            "contacts done, the companies go on in their lane"
         );
         let mut finishing = cp(10, Some("3"));
         as_lanes(&mut finishing);
-        assert_eq!((finishing.phase, finishing.pull_phase), (10, Some(9)));
+        assert_eq!(
+            (
+                finishing.phase,
+                finishing.pull_phase,
+                finishing.pull_accounts_phase
+            ),
+            (10, Some(8), Some(9))
+        );
+    }
+
+    /// A checkpoint from one pull lane (contacts, then companies) resumes in two.
+    #[test]
+    fn one_pull_lane_checkpoints_resume_in_two() {
+        let lanes = |pull_phase: usize, pull_after: Option<&str>| {
+            let mut c = cp(4, Some("v-1"));
+            c.pull_phase = Some(pull_phase);
+            c.pull_after = pull_after.map(String::from);
+            c.link_phase = Some(13);
+            c.backfill_phase = Some(3);
+            as_lanes(&mut c);
+            (
+                c.pull_phase,
+                c.pull_after,
+                c.pull_accounts_phase,
+                c.pull_accounts_after,
+            )
+        };
+        assert_eq!(
+            lanes(7, Some("search")),
+            (Some(7), Some("search".into()), Some(8), None)
+        );
+        assert_eq!(
+            lanes(8, Some("search")),
+            (Some(8), None, Some(8), Some("search".into()))
+        );
+        assert_eq!(lanes(9, None), (Some(8), None, Some(9), None));
     }
 }

@@ -147,6 +147,12 @@ pub struct Checkpoint {
     /// The pull lane's position inside its phase.
     #[serde(default)]
     pub pull_after: Option<String>,
+    /// The companies' pull lane, beside the contacts' (`None`: a checkpoint from before it,
+    /// whose pull lane pulled both, contacts first).
+    #[serde(default)]
+    pub pull_accounts_phase: Option<usize>,
+    #[serde(default)]
+    pub pull_accounts_after: Option<String>,
     /// The link lane's phase, beside the usage backfill (`None`: not started, or a checkpoint
     /// from before it).
     #[serde(default)]

@@ -20,6 +20,11 @@ use std::sync::Arc;
 /// one by this much so a late-indexed record is never missed.
 const INDEX_LAG_MS: i64 = 5 * 60 * 1000;
 const MAX_PULL_ATTEMPTS: u32 = 5;
+/// Search pages one pull step reads (about 3 s at search's 5/s).
+const PAGES_PER_STEP: usize = 16;
+/// Search pages fetched and waiting while one is processed: a page whose Pendo writes wait
+/// behind the push lane's calls does not hold the search back.
+const PAGES_AHEAD: usize = 3;
 
 /// A search page fetched ahead, while the page before it was processed.
 pub(crate) struct Prefetched {
@@ -103,67 +108,93 @@ pub(crate) async fn pull_step(
         after_id: cursor.after_id,
         skip: cursor.skip.clone(),
     };
-    let (page, mark) = match ctx.prefetched.take() {
-        Some(p) if p.kind == kind && p.cursor == here => (p.page, p.mark),
+    let first = match ctx.prefetched.take() {
+        Some(p) if p.kind == kind && p.cursor == here => p,
         _ => {
             // Taken before the search: records the push lane writes from here on are judged
             // next pass.
             let mark = ctx.in_flight.mark();
-            (
-                ctx.hubspot.search_modified(kind, &here, &props).await?,
+            Prefetched {
+                kind,
+                page: ctx.hubspot.search_modified(kind, &here, &props).await?,
+                cursor: here,
                 mark,
-            )
+            }
         }
     };
-    let SearchPage { records, next } = page;
-    // The next page is searched while this one is checked and written to Pendo, so the pass
-    // runs at search's own limit (5/s) rather than at search + Pendo write + store latency.
+    // Up to PAGES_PER_STEP pages a step, searched ahead by a fetcher while the pages before
+    // them are checked, written to Pendo and their cursor stored: the search never waits for
+    // our own work or the engine's bookkeeping between steps, so the pass keeps search's own
+    // pace (5/s). The page after the step's last is kept for the next step.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Prefetched>(PAGES_AHEAD);
     let (hubspot, in_flight) = (ctx.hubspot, Arc::clone(&ctx.in_flight));
-    let prefetch = async {
-        let n = next.clone()?;
-        let mark = in_flight.mark();
-        let page = hubspot.search_modified(kind, &n, &props).await.ok()?;
-        Some(Prefetched {
-            kind,
-            cursor: n,
-            mark,
-            page,
-        })
+    let mut next = first.page.next.clone();
+    let fetcher = async move {
+        for fetched in 1..=PAGES_PER_STEP {
+            let n = next?;
+            let mark = in_flight.mark();
+            // A failed search ahead is repeated, and reported, by the step that needs it.
+            let page = hubspot.search_modified(kind, &n, &props).await.ok()?;
+            next = page.next.clone();
+            let ahead = Prefetched {
+                kind,
+                cursor: n,
+                mark,
+                page,
+            };
+            if fetched == PAGES_PER_STEP {
+                return Some(ahead);
+            }
+            tx.send(ahead).await.ok()?;
+        }
+        None
     };
     let work = async {
-        super::drift::check(ctx, kind, &join, &records, mark).await?;
-        if pulls {
-            process(ctx, kind, &join, records).await?;
+        // Owned here, so it closes when the work ends, early or not: a fetcher waiting to hand
+        // over a page then stops instead of waiting for ever.
+        let mut rx = rx;
+        let mut current = first;
+        loop {
+            let Prefetched {
+                page: SearchPage { records, next },
+                mark,
+                ..
+            } = current;
+            super::drift::check(ctx, kind, &join, &records, mark).await?;
+            if pulls {
+                process(ctx, kind, &join, records).await?;
+            }
+            // The cursor advances only after the page's writes and state are stored.
+            let next = match next {
+                Some(n) => PullCursor {
+                    after_id: n.after_id,
+                    ..cursor.clone()
+                },
+                None => PullCursor {
+                    since_ms: cursor.pass_started_ms.unwrap_or(cursor.since_ms) - INDEX_LAG_MS,
+                    after_id: 0,
+                    pass_started_ms: None,
+                    skip: Vec::new(),
+                },
+            };
+            let finished = next.pass_started_ms.is_none();
+            // Stored in a dry run too: it works on a copy-on-write view of the store, and a
+            // pass longer than one step must go on from here, not from its first page.
+            ctx.repo
+                .put_cursor(ctx.tenant, &cursor_name(kind), &next)
+                .await?;
+            if finished {
+                return Ok::<_, SyncError>(Step::Done);
+            }
+            match rx.recv().await {
+                Some(ahead) => current = ahead,
+                None => return Ok(Step::More(Some("search".into()))),
+            }
         }
-        Ok::<_, SyncError>(())
     };
-    let (done, prefetched) = tokio::join!(work, prefetch);
-    done?;
-    ctx.prefetched = prefetched;
-    // The cursor advances only after the page's writes and state are stored.
-    let next = match next {
-        Some(n) => PullCursor {
-            after_id: n.after_id,
-            ..cursor
-        },
-        None => PullCursor {
-            since_ms: cursor.pass_started_ms.unwrap_or(cursor.since_ms) - INDEX_LAG_MS,
-            after_id: 0,
-            pass_started_ms: None,
-            skip: Vec::new(),
-        },
-    };
-    let finished = next.pass_started_ms.is_none();
-    if !ctx.opts.dry_run {
-        ctx.repo
-            .put_cursor(ctx.tenant, &cursor_name(kind), &next)
-            .await?;
-    }
-    Ok(if finished {
-        Step::Done
-    } else {
-        Step::More(Some("search".into()))
-    })
+    let (step, ahead) = tokio::join!(work, fetcher);
+    ctx.prefetched = ahead;
+    step
 }
 
 /// The pulled properties of records the push just stamped with the join property, read by id
