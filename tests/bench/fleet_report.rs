@@ -192,7 +192,7 @@ fn fleet_part(md: &mut String, f: &Fleet) {
     let (fd, _) = calls(&f.fanout_calls, "DynamoDB");
     let (fs, _) = calls(&f.fanout_calls, "SQS");
     if let (Some(left), Some(d)) = (f.not_started, f.deadline_s) {
-        let _ = writeln!(md, "**This run was cut at its deadline** (`--fleet-deadline-s {d:.0}`, to fit this session's time on 2 shared cores): after {d:.0} s no invocation took a new job. {} of {n} tenants ({} visitors) finished; {left} were never started and were still in the queue, so their wait is at least {d:.0} s and is not in the wait figures below; {} had started but were waiting for their continuation (their invocation's Timeout came first) and are not in the figures either. Throughput and per-tenant figures are over the tenants that finished.\n", r.len(), r.iter().map(|x| x.n).sum::<usize>(), f.cut_continuing);
+        let _ = writeln!(md, "**This run was cut at its deadline** (`--fleet-deadline-s {d:.0}`): after {d:.0} s no invocation took a new job. {} of {n} tenants ({} visitors) finished; {left} were never started and were still in the queue, so their wait is at least {d:.0} s and is not in the wait figures below; {} had started but were waiting for their continuation (their invocation's Timeout came first) and are not in the figures either. Throughput and per-tenant figures are over the tenants that finished.\n", r.len(), r.iter().map(|x| x.n).sum::<usize>(), f.cut_continuing);
     }
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let rows: Vec<(String, String)> = vec![
@@ -372,7 +372,7 @@ pub fn render(
 ) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "{HEADER}\n");
-    let _ = writeln!(md, "Issue 20. Measured {} with `{command}` ({} build, moto from `infra/scripts/moto.sh start` as `MOTO_ENDPOINT`), on this 2-core machine shared with other builds; the whole run took {:.0} s. On moto: the tenants table, the fan-out's dedupe markers and the job queue (DynamoDB and SQS through the real adapters). Embedded: each tenant's sync state (SQLite, with DynamoDB-equivalent units counted per partition key).\n", Utc::now().format("%Y-%m-%d"), if cfg!(debug_assertions) { "debug" } else { "release" }, run_s);
+    let _ = writeln!(md, "Issue 20. Measured {} with `{command}` ({} build, moto from `infra/scripts/moto.sh start` as `MOTO_ENDPOINT`), on {}; the whole run took {:.0} s. On moto: the tenants table, the fan-out's dedupe markers and the job queue (DynamoDB and SQS through the real adapters). Embedded: each tenant's sync state (SQLite, with DynamoDB-equivalent units counted per partition key).\n", Utc::now().format("%Y-%m-%d"), if cfg!(debug_assertions) { "debug" } else { "release" }, crate::report::machine(), run_s);
     scheduler_part(&mut md, fanouts, setting);
     fleet_part(&mut md, fleet);
     dynamo_part(&mut md, fleet);

@@ -122,15 +122,7 @@ fn command(args: &[String]) -> String {
 }
 
 fn header(md: &mut String, r: &Run) {
-    let machine = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let machine = machine();
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {
@@ -150,7 +142,7 @@ fn header(md: &mut String, r: &Run) {
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
-        "Measured {} on {cores} cores ({machine}), {profile} build, with `{}`: tenant sizes {} \
+        "Measured {} on {machine}, {profile} build, with `{}`: tenant sizes {} \
          visitors; {budget}. The sandboxes run in-process with HubSpot's limits on ({} requests \
          / {} s per portal, search {} / s). {} {:.0} s.\n",
         chrono::Utc::now().format("%Y-%m-%d"),
@@ -382,6 +374,20 @@ pub fn render(r: &Run) -> String {
     crate::report_more::lambdas(&mut md, r.lambdas);
     crate::report_more::cost(&mut md, r.scenarios);
     md
+}
+
+/// The machine a run measured, as the report names it: "2 cores (AMD EPYC 7B13)".
+pub fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores ({model})")
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use shared::domain::{ObjectKind, PullState, Trigger};
 use shared::store::Item;
-use shared::sync::{RunRequest, SyncEngine, SyncOptions};
+use shared::sync::SyncEngine;
 
 use crate::record_lab::{props, Lab};
 
@@ -42,19 +42,14 @@ async fn dry_run(lab: &Lab) -> shared::sync::RunResult {
         .await
         .unwrap();
     let pendo = lab.worker.connectors.pendo(&tenant).await.unwrap();
-    let mut opts = SyncOptions::new(lab.today());
-    opts.dry_run = true;
     SyncEngine::new(lab.repo.clone())
-        .run(RunRequest {
-            tenant: &tenant,
-            config: &config,
-            hubspot: hubspot.as_ref(),
-            pendo: pendo.as_ref(),
-            trigger: Trigger::DryRun,
-            job_id: "dry-run",
-            resume: None,
-            opts: &opts,
-        })
+        .dry_run(
+            &tenant,
+            &config,
+            hubspot.as_ref(),
+            pendo.as_ref(),
+            lab.today(),
+        )
         .await
         .unwrap()
 }

@@ -211,6 +211,32 @@ impl SyncEngine {
         engine.run_inner(req).instrument(span).await
     }
 
+    /// What a sync of `tenant` as of day `today` (days since 1970-01-01) would write, planned
+    /// by the engine itself on a copy-on-write view: `RunResult::planned` lists the writes and
+    /// nothing stored changes. Errors as [`SyncEngine::run`].
+    pub async fn dry_run(
+        &self,
+        tenant: &Tenant,
+        config: &SyncConfig,
+        hubspot: &dyn HubSpotApi,
+        pendo: &dyn PendoApi,
+        today: i32,
+    ) -> Result<RunResult, SyncError> {
+        let mut opts = SyncOptions::new(today);
+        opts.dry_run = true;
+        self.run(RunRequest {
+            tenant,
+            config,
+            hubspot,
+            pendo,
+            trigger: Trigger::DryRun,
+            job_id: "dry-run",
+            resume: None,
+            opts: &opts,
+        })
+        .await
+    }
+
     /// The store as a run sees it: every write is refused once `cancel` is told to stop.
     pub(crate) fn fenced_repo(&self, cancel: &crate::http::Cancel) -> Repo {
         Repo::new(Arc::new(FencedStore::new(

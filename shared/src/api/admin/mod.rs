@@ -30,7 +30,7 @@ use crate::domain::{
 };
 use crate::hubspot::oauth::{self, OAuthApp};
 use crate::secret::SecretString;
-use crate::sync::{RunRequest, SyncEngine, SyncOptions};
+use crate::sync::SyncEngine;
 
 use account::*;
 use catalog::*;

@@ -145,19 +145,9 @@ pub(super) async fn dry_run(
         .pendo(&t)
         .await
         .map_err(|_| ApiError::conflict("save the Pendo key first"))?;
-    let mut opts = SyncOptions::new(crate::domain::day_number(Utc::now().date_naive()) - 1);
-    opts.dry_run = true;
+    let today = crate::domain::day_number(Utc::now().date_naive()) - 1;
     let result = SyncEngine::new(s.repo.clone())
-        .run(RunRequest {
-            tenant: &t,
-            config: &config,
-            hubspot: hubspot.as_ref(),
-            pendo: pendo.as_ref(),
-            trigger: Trigger::DryRun,
-            job_id: "dry-run",
-            resume: None,
-            opts: &opts,
-        })
+        .dry_run(&t, &config, hubspot.as_ref(), pendo.as_ref(), today)
         .await
         .map_err(|e| upstream_err("dry run failed", e))?;
     let mut would_write = result.planned;
