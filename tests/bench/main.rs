@@ -90,6 +90,18 @@ async fn main() {
         print!("{}", events::section(n).await);
         return;
     }
+    if let Some(n) = arg(&args, "--diff-rate").and_then(|n| n.parse().ok()) {
+        // The engine's diff alone (the "Engine alone" figure), for profiling it.
+        let d = extras::diff_rate(n);
+        println!(
+            "{} records, {} changed, {:.2} CPU s: {:.0} records per CPU-second",
+            d.records,
+            d.changed,
+            d.cpu_seconds,
+            d.records as f64 / d.cpu_seconds
+        );
+        return;
+    }
     if args.iter().any(|a| a == "--fleet") {
         // Issue 20's section only: the scheduler on moto and a fleet of tenants.
         fleet_report::cli(&args).await;
