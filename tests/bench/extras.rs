@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde_json::json;
 use shared::domain::{ActivityHistory, LatestNps, ObjectKind, SyncConfig};
 use shared::secret::SecretString;
-use shared::sync::fields::{diff_record, FieldInputs};
+use shared::sync::fields::{diff_record, in_property_order, FieldInputs};
 use std::time::{Duration, Instant};
 
 use crate::world::World;
@@ -117,7 +117,9 @@ pub fn diff_rate(n: usize) -> DiffRate {
             history: Some(h),
             total_visitors: None,
         };
-        let fields = || config.push_for(ObjectKind::Visitor);
+        // As the push: the fields listed once (per page there), in property order.
+        let fields = in_property_order(config.push_for(ObjectKind::Visitor));
+        let fields = || fields.iter().copied();
         let yesterday: Vec<String> = histories
             .iter()
             .map(|h| diff_record(fields(), &input(h), today - 1, None).fingerprint)

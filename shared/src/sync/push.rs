@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::create::create_missing;
 use super::engine::{RunCtx, Step};
-use super::fields::{diff_record, normalise_domain, normalise_email, FieldInputs};
+use super::fields::{
+    diff_record, in_property_order, normalise_domain, normalise_email, FieldInputs,
+};
 use super::identity::{already_synced, claim, resolve, Matched};
 use super::{PlannedWrite, SyncError};
 use crate::domain::{Direction, Failure, ObjectKind, ObjectState, RecordError};
@@ -107,11 +109,11 @@ pub(crate) async fn push_records(
     page: Vec<PendoRecord>,
 ) -> Result<(), SyncError> {
     let today = ctx.opts.today;
-    let fields: Vec<_> = ctx
-        .config
-        .push_for(kind)
-        .filter(|f| !ctx.excluded_fields.contains(f))
-        .collect();
+    let fields = in_property_order(
+        ctx.config
+            .push_for(kind)
+            .filter(|f| !ctx.excluded_fields.contains(f)),
+    );
     let ids: Vec<String> = page.iter().map(|p| p.0.clone()).collect();
     let mut states = ctx.repo.get_object_states(ctx.tenant, kind, &ids).await?;
     let generations = super::reread::generations(ctx, kind).await?;
