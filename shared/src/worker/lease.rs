@@ -39,6 +39,8 @@ pub async fn acquire(
 pub struct LeaseKeeper {
     lease: Arc<Mutex<Lease>>,
     task: tokio::task::JoinHandle<()>,
+    /// Asks the renewals to end after the one in progress, if any (see [`LeaseKeeper::stop`]).
+    done: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for LeaseKeeper {
@@ -57,9 +59,14 @@ impl LeaseKeeper {
     ) -> Self {
         let lease = Arc::new(Mutex::new(lease));
         let held = lease.clone();
+        let done = Arc::new(tokio::sync::Notify::new());
+        let asked = done.clone();
         let task = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = asked.notified() => return,
+                }
                 let mut l = held.lock().await;
                 match repo.is_tombstoned(&l.tenant_id).await {
                     Ok(true) => return cancel.stop(Stopped::TenantDeleted),
@@ -77,12 +84,18 @@ impl LeaseKeeper {
                 }
             }
         });
-        Self { lease, task }
+        Self { lease, task, done }
     }
 
     /// Stops renewing; the lease as last renewed (for release or purge).
-    pub async fn stop(self) -> Lease {
-        self.task.abort();
+    ///
+    /// A renewal in progress is let finish, not aborted: its conditional write can land after
+    /// an abort (the store call goes on without the task), and the lease returned would then
+    /// carry the version before it, so releasing it would fail and the tenant's next job be
+    /// deferred until the lease expired.
+    pub async fn stop(mut self) -> Lease {
+        self.done.notify_one();
+        let _ = (&mut self.task).await;
         self.lease.lock().await.clone()
     }
 }
