@@ -19,7 +19,7 @@ use shared::queue::sqs::SqsQueue;
 use shared::scheduler::{fan_out, FanOutSummary};
 use shared::worker::{JobResult, Worker};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -122,7 +122,16 @@ struct Live {
     wait_s: f64,
     setup_s: f64,
     first_start: Instant,
-    jobs: u64,
+}
+
+/// A tenant whose run has started and not ended. Every job of the tenant, including one
+/// delivered while another invocation still holds the tenant (a continuation received before
+/// the previous job let go of its lease), runs against the same world, so the worker's lease
+/// and checkpoints decide what happens, as they would on the shared DynamoDB table.
+#[derive(Default)]
+struct Slot {
+    live: tokio::sync::OnceCell<Live>,
+    jobs: AtomicU64,
 }
 
 struct Pool {
@@ -132,9 +141,15 @@ struct Pool {
     template: Template,
     sizes: Vec<usize>,
     ledger: Arc<Ledger>,
-    live: Mutex<HashMap<usize, Live>>,
-    results: Mutex<Vec<TenantResult>>,
-    remaining: AtomicUsize,
+    slots: Mutex<HashMap<usize, Arc<Slot>>>,
+    /// One result per tenant, keyed by tenant index.
+    results: Mutex<BTreeMap<usize, TenantResult>>,
+    /// Jobs received for a tenant whose run had already ended (deleted, not run again).
+    late_jobs: AtomicUsize,
+    /// Invocations in progress.
+    busy: AtomicUsize,
+    /// Set when every tenant has a result, the deadline passed, or the queue drained.
+    done: AtomicBool,
     /// After this, no invocation takes a new job: the run stops with what finished.
     stop_at: Option<Instant>,
     /// Tenants whose sandboxes are up (being synced, or waiting for a continuation).
@@ -166,6 +181,11 @@ pub struct Fleet {
     /// Tenants cut while waiting for a continuation (their invocation's Timeout came first).
     pub cut_continuing: usize,
     pub deadline_s: Option<f64>,
+    /// Without a deadline: tenants with no result when the queue had drained and no
+    /// invocation was running (a job lost between the queue and the worker).
+    pub lost: usize,
+    /// Jobs received for a tenant whose run had already ended.
+    pub late_jobs: usize,
 }
 
 /// Runs the fleet; with `deadline`, stops taking jobs after that long (from the fan-out) and
@@ -206,9 +226,11 @@ pub async fn run(counter: &CallCounter, tenants: usize, deadline: Option<Duratio
         template: template.clone(),
         sizes: sizes.clone(),
         ledger: Ledger::new(),
-        live: Mutex::new(HashMap::new()),
-        results: Mutex::new(Vec::new()),
-        remaining: AtomicUsize::new(tenants),
+        slots: Mutex::new(HashMap::new()),
+        results: Mutex::new(BTreeMap::new()),
+        late_jobs: AtomicUsize::new(0),
+        busy: AtomicUsize::new(0),
+        done: AtomicBool::new(false),
         stop_at: deadline.map(|d| started + d),
         alive: AtomicUsize::new(0),
         alive_peak: AtomicUsize::new(0),
@@ -219,15 +241,20 @@ pub async fn run(counter: &CallCounter, tenants: usize, deadline: Option<Duratio
     let pollers: Vec<_> = (0..template.max_concurrency)
         .map(|_| tokio::spawn(poll(pool.clone())))
         .collect();
+    let watchdog = tokio::spawn(watch_drained(pool.clone()));
     for p in pollers {
         p.await.expect("poller");
     }
+    watchdog.abort();
     pool.bar.finish();
     let wall_s = started.elapsed().as_secs_f64();
     let consume_calls = counter.take();
     let _ = pool.sqs.delete_queue().queue_url(&pool.url).send().await;
-    let results = std::mem::take(&mut *pool.results.lock().unwrap());
-    let continuing = pool.live.lock().unwrap().len();
+    let results: Vec<_> = std::mem::take(&mut *pool.results.lock().unwrap())
+        .into_values()
+        .collect();
+    let continuing = pool.slots.lock().unwrap().len();
+    let unfinished = tenants - results.len();
     Fleet {
         template,
         sizes,
@@ -242,20 +269,54 @@ pub async fn run(counter: &CallCounter, tenants: usize, deadline: Option<Duratio
         invocations: pool.invocations.load(Ordering::Relaxed),
         jobs: pool.jobs.load(Ordering::Relaxed),
         peak_rss_kb: crate::child::self_usage().0,
-        not_started: deadline.map(|_| pool.remaining.load(Ordering::Relaxed) - continuing),
+        not_started: deadline.map(|_| unfinished - continuing),
         cut_continuing: continuing,
         deadline_s: deadline.map(|d| d.as_secs_f64()),
+        lost: if deadline.is_some() { 0 } else { unfinished },
+        late_jobs: pool.late_jobs.load(Ordering::Relaxed),
+    }
+}
+
+fn stopping(pool: &Pool) -> bool {
+    pool.stop_at.is_some_and(|t| Instant::now() >= t)
+}
+
+/// Ends the run if the queue holds nothing (visible, in flight or delayed), no invocation is
+/// running and no tenant waits for a continuation, twice in a row 15 s apart: whatever has no
+/// result then will never get one, and the report says how many.
+async fn watch_drained(pool: Arc<Pool>) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let mut idle_checks = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let idle = pool.busy.load(Ordering::SeqCst) == 0 && pool.slots.lock().unwrap().is_empty();
+        let queued = pool
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&pool.url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.attributes)
+            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum::<u64>());
+        idle_checks = if idle && queued == Some(0) { idle_checks + 1 } else { 0 };
+        if idle_checks >= 2 {
+            pool.bar
+                .println("queue drained with no tenant running: ending the fleet run");
+            pool.done.store(true, Ordering::SeqCst);
+            return;
+        }
     }
 }
 
 /// One of the event source mapping's concurrent pollers: receive up to BatchSize messages,
 /// invoke the "function" with them, delete what it handled.
-fn stopping(pool: &Pool) -> bool {
-    pool.stop_at.is_some_and(|t| Instant::now() >= t)
-}
-
 async fn poll(pool: Arc<Pool>) {
-    while pool.remaining.load(Ordering::Relaxed) > 0 && !stopping(&pool) {
+    while !pool.done.load(Ordering::SeqCst) && !stopping(&pool) {
+        pool.busy.fetch_add(1, Ordering::SeqCst);
         let got = pool
             .sqs
             .receive_message()
@@ -268,6 +329,7 @@ async fn poll(pool: Arc<Pool>) {
             Ok(out) => {
                 let msgs = out.messages.unwrap_or_default();
                 if msgs.is_empty() {
+                    pool.busy.fetch_sub(1, Ordering::SeqCst);
                     // At the tail only (continuations not visible yet, or nothing left).
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
@@ -279,6 +341,22 @@ async fn poll(pool: Arc<Pool>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+        pool.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Starts the tenant's sandboxes (harness time, measured apart from the sync).
+async fn start_live(pool: &Pool, job: &shared::domain::Job, i: usize) -> Live {
+    let taken = Instant::now();
+    let wait_s = (Utc::now() - job.enqueued_at).num_milliseconds() as f64 / 1e3;
+    let alive = pool.alive.fetch_add(1, Ordering::Relaxed) + 1;
+    pool.alive_peak.fetch_max(alive, Ordering::Relaxed);
+    let world = TenantWorld::start(&job.tenant_id, pool.sizes[i], &pool.ledger).await;
+    Live {
+        world,
+        wait_s,
+        setup_s: taken.elapsed().as_secs_f64(),
+        first_start: taken,
     }
 }
 
@@ -289,7 +367,8 @@ async fn invoke(pool: &Pool, msgs: Vec<Message>) {
     pool.jobs.fetch_add(msgs.len(), Ordering::Relaxed);
     let mut handled = Vec::new();
     for m in msgs {
-        if stopping(pool) && !pool.live.lock().unwrap().contains_key(&tenant_of(&m)) {
+        let i = tenant_of(&m);
+        if stopping(pool) && !pool.slots.lock().unwrap().contains_key(&i) {
             // Cut at the deadline: jobs not started stay in the queue, undeleted.
             continue;
         }
@@ -298,26 +377,14 @@ async fn invoke(pool: &Pool, msgs: Vec<Message>) {
                 .println("undecodable message left for the dead-letter queue");
             continue;
         };
-        let i = index(&job.tenant_id);
-        let taken = Instant::now();
-        let existing = pool.live.lock().unwrap().remove(&i);
-        let mut live = match existing {
-            Some(l) => l,
-            None => {
-                let wait_s = (Utc::now() - job.enqueued_at).num_milliseconds() as f64 / 1e3;
-                let alive = pool.alive.fetch_add(1, Ordering::Relaxed) + 1;
-                pool.alive_peak.fetch_max(alive, Ordering::Relaxed);
-                let world = TenantWorld::start(&job.tenant_id, pool.sizes[i], &pool.ledger).await;
-                Live {
-                    world,
-                    wait_s,
-                    setup_s: taken.elapsed().as_secs_f64(),
-                    first_start: taken,
-                    jobs: 0,
-                }
-            }
-        };
-        live.jobs += 1;
+        if pool.results.lock().unwrap().contains_key(&i) {
+            pool.late_jobs.fetch_add(1, Ordering::Relaxed);
+            handled.push(m);
+            continue;
+        }
+        let slot = pool.slots.lock().unwrap().entry(i).or_default().clone();
+        let live = slot.live.get_or_init(|| start_live(pool, &job, i)).await;
+        slot.jobs.fetch_add(1, Ordering::Relaxed);
         let mut worker = Worker::new(
             live.world.repo.clone(),
             pool.queue.clone(),
@@ -326,8 +393,7 @@ async fn invoke(pool: &Pool, msgs: Vec<Message>) {
         worker.today_override = Some(live.world.today);
         let outcome = match worker.handle(&job, Some(deadline)).await {
             Ok(JobResult::Continued | JobResult::Deferred) => {
-                // The rest of the run comes back through the queue: keep the tenant's world.
-                pool.live.lock().unwrap().insert(i, live);
+                // The rest of the run comes back through the queue: the slot keeps the world.
                 handled.push(m);
                 continue;
             }
@@ -335,7 +401,7 @@ async fn invoke(pool: &Pool, msgs: Vec<Message>) {
             Ok(JobResult::Skipped(why)) => Err(format!("skipped: {why}")),
             Err(e) => Err(format!("error: {e}")),
         };
-        finish(pool, live, outcome);
+        finish(pool, i, &slot, outcome);
         handled.push(m);
     }
     let entries: Vec<_> = handled
@@ -363,7 +429,21 @@ async fn invoke(pool: &Pool, msgs: Vec<Message>) {
     }
 }
 
-fn finish(pool: &Pool, live: Live, outcome: Result<shared::domain::RunRecord, String>) {
+/// Records the tenant's one result and lets its world go (dropped with the last job holding
+/// the slot).
+fn finish(
+    pool: &Pool,
+    i: usize,
+    slot: &Arc<Slot>,
+    outcome: Result<shared::domain::RunRecord, String>,
+) {
+    {
+        let mut slots = pool.slots.lock().unwrap();
+        if slots.get(&i).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(&i);
+        }
+    }
+    let live = slot.live.get().expect("a finished tenant was started");
     let w = &live.world;
     let (peak, rejected) = w
         .hubspot
@@ -395,23 +475,27 @@ fn finish(pool: &Pool, live: Live, outcome: Result<shared::domain::RunRecord, St
         pendo_requests: w.pendo.counts().values().sum(),
         usage: Usage::of_sync(
             run.as_ref().map_or(0.0, |r| r.busy_seconds),
-            live.jobs,
+            slot.jobs.load(Ordering::Relaxed),
             write,
             read,
         ),
     };
-    let mut results = pool.results.lock().unwrap();
-    results.push(result);
-    let visitors: usize = results.iter().map(|r| r.n).sum();
-    pool.bar.inc(1);
     let alive = pool.alive.fetch_sub(1, Ordering::Relaxed) - 1;
+    let mut results = pool.results.lock().unwrap();
+    if results.contains_key(&i) {
+        pool.late_jobs.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    results.insert(i, result);
+    let visitors: usize = results.values().map(|r| r.n).sum();
+    pool.bar.inc(1);
     pool.bar
         .set_message(format!("{visitors} visitors synced, {alive} tenants up"));
     if pool.bar.is_hidden() && results.len().is_multiple_of(50) {
         // Not a terminal (bench.sh's log): one line per 50 tenants instead of a bar.
         eprintln!("   {} tenants, {visitors} visitors done", results.len());
     }
-    drop(results);
-    pool.remaining.fetch_sub(1, Ordering::Relaxed);
-    // `live` (and with it the tenant's sandboxes and store) is dropped here.
+    if results.len() == pool.sizes.len() {
+        pool.done.store(true, Ordering::SeqCst);
+    }
 }

@@ -194,6 +194,9 @@ fn fleet_part(md: &mut String, f: &Fleet) {
     if let (Some(left), Some(d)) = (f.not_started, f.deadline_s) {
         let _ = writeln!(md, "**This run was cut at its deadline** (`--fleet-deadline-s {d:.0}`): after {d:.0} s no invocation took a new job. {} of {n} tenants ({} visitors) finished; {left} were never started and were still in the queue, so their wait is at least {d:.0} s and is not in the wait figures below; {} had started but were waiting for their continuation (their invocation's Timeout came first) and are not in the figures either. Throughput and per-tenant figures are over the tenants that finished.\n", r.len(), r.iter().map(|x| x.n).sum::<usize>(), f.cut_continuing);
     }
+    if f.lost > 0 {
+        let _ = writeln!(md, "**{} of {n} tenants never got a result**: the queue had drained (nothing visible, in flight or delayed) with no invocation running and no tenant waiting for a continuation, so their jobs were lost between the queue and the worker. The figures below are over the tenants that finished.\n", f.lost);
+    }
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let rows: Vec<(String, String)> = vec![
         ("fan-out into the fleet's queue".into(), format!("{:.1} s, {} jobs, {fd} DynamoDB + {fs} SQS calls", f.fanout_s, f.fanout.enqueued)),
@@ -205,6 +208,7 @@ fn fleet_part(md: &mut String, f: &Fleet) {
         ("sync time per tenant: median / p95 / max".into(), format!("{:.1} / {:.1} / {:.1} s", pct(&syncs, 50.0), pct(&syncs, 95.0), pct(&syncs, 100.0))),
         ("invocations / jobs they carried".into(), format!("{} / {} ({:.2} jobs per invocation)", f.invocations, f.jobs, f.jobs as f64 / f.invocations.max(1) as f64)),
         ("runs that needed a continuation".into(), continued.to_string()),
+        ("jobs received after their tenant's run had ended (deleted, not run again)".into(), f.late_jobs.to_string()),
         ("harness: sandbox start + seed per tenant, median / max / sum".into(), format!("{:.2} / {:.2} / {:.1} s (inside the wall time and the waits)", pct(&setups, 50.0), pct(&setups, 100.0), setups.iter().sum::<f64>())),
         ("tenants alive at once, peak".into(), f.alive_peak.to_string()),
         ("HubSpot requests per 10 s window, per portal: median / max of each portal's peak".into(), format!("{} / {} (budget {HUBSPOT_BURST}); {at_limit} portals reached the budget, {over} went over", pct(&peaks, 50.0), pct(&peaks, 100.0))),
