@@ -269,7 +269,7 @@ pub async fn run(counter: &CallCounter, tenants: usize, deadline: Option<Duratio
         invocations: pool.invocations.load(Ordering::Relaxed),
         jobs: pool.jobs.load(Ordering::Relaxed),
         peak_rss_kb: crate::child::self_usage().0,
-        not_started: deadline.map(|_| unfinished - continuing),
+        not_started: deadline.map(|_| unfinished.saturating_sub(continuing)),
         cut_continuing: continuing,
         deadline_s: deadline.map(|d| d.as_secs_f64()),
         lost: if deadline.is_some() { 0 } else { unfinished },
@@ -281,15 +281,16 @@ fn stopping(pool: &Pool) -> bool {
     pool.stop_at.is_some_and(|t| Instant::now() >= t)
 }
 
-/// Ends the run if the queue holds nothing (visible, in flight or delayed), no invocation is
-/// running and no tenant waits for a continuation, twice in a row 15 s apart: whatever has no
-/// result then will never get one, and the report says how many.
+/// Ends the run if the queue holds nothing (visible, in flight or delayed) and no invocation is
+/// running, twice in a row 15 s apart: whatever has no result then will never get one, and
+/// the report says how many.
 async fn watch_drained(pool: Arc<Pool>) {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let mut idle_checks = 0;
     loop {
         tokio::time::sleep(Duration::from_secs(15)).await;
-        let idle = pool.busy.load(Ordering::SeqCst) == 0 && pool.slots.lock().unwrap().is_empty();
+        // A tenant whose continuation was lost keeps its slot: only running invocations count.
+        let idle = pool.busy.load(Ordering::SeqCst) == 0;
         let queued = pool
             .sqs
             .get_queue_attributes()
@@ -301,8 +302,16 @@ async fn watch_drained(pool: Arc<Pool>) {
             .await
             .ok()
             .and_then(|o| o.attributes)
-            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum::<u64>());
-        idle_checks = if idle && queued == Some(0) { idle_checks + 1 } else { 0 };
+            .map(|a| {
+                a.values()
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .sum::<u64>()
+            });
+        idle_checks = if idle && queued == Some(0) {
+            idle_checks + 1
+        } else {
+            0
+        };
         if idle_checks >= 2 {
             pool.bar
                 .println("queue drained with no tenant running: ending the fleet run");
@@ -377,12 +386,21 @@ async fn invoke(pool: &Pool, msgs: Vec<Message>) {
                 .println("undecodable message left for the dead-letter queue");
             continue;
         };
-        if pool.results.lock().unwrap().contains_key(&i) {
+        // Under the results' lock, as `finish` records a result and frees the slot: a job
+        // checked here either finds the result or the slot, never neither.
+        let slot = {
+            let results = pool.results.lock().unwrap();
+            if results.contains_key(&i) {
+                None
+            } else {
+                Some(pool.slots.lock().unwrap().entry(i).or_default().clone())
+            }
+        };
+        let Some(slot) = slot else {
             pool.late_jobs.fetch_add(1, Ordering::Relaxed);
             handled.push(m);
             continue;
-        }
-        let slot = pool.slots.lock().unwrap().entry(i).or_default().clone();
+        };
         let live = slot.live.get_or_init(|| start_live(pool, &job, i)).await;
         slot.jobs.fetch_add(1, Ordering::Relaxed);
         let mut worker = Worker::new(
@@ -437,12 +455,6 @@ fn finish(
     slot: &Arc<Slot>,
     outcome: Result<shared::domain::RunRecord, String>,
 ) {
-    {
-        let mut slots = pool.slots.lock().unwrap();
-        if slots.get(&i).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-            slots.remove(&i);
-        }
-    }
     let live = slot.live.get().expect("a finished tenant was started");
     let w = &live.world;
     let (peak, rejected) = w
@@ -480,13 +492,14 @@ fn finish(
             read,
         ),
     };
-    let alive = pool.alive.fetch_sub(1, Ordering::Relaxed) - 1;
     let mut results = pool.results.lock().unwrap();
+    pool.slots.lock().unwrap().remove(&i);
     if results.contains_key(&i) {
         pool.late_jobs.fetch_add(1, Ordering::Relaxed);
         return;
     }
     results.insert(i, result);
+    let alive = pool.alive.fetch_sub(1, Ordering::Relaxed) - 1;
     let visitors: usize = results.values().map(|r| r.n).sum();
     pool.bar.inc(1);
     pool.bar

@@ -195,7 +195,7 @@ fn fleet_part(md: &mut String, f: &Fleet) {
         let _ = writeln!(md, "**This run was cut at its deadline** (`--fleet-deadline-s {d:.0}`): after {d:.0} s no invocation took a new job. {} of {n} tenants ({} visitors) finished; {left} were never started and were still in the queue, so their wait is at least {d:.0} s and is not in the wait figures below; {} had started but were waiting for their continuation (their invocation's Timeout came first) and are not in the figures either. Throughput and per-tenant figures are over the tenants that finished.\n", r.len(), r.iter().map(|x| x.n).sum::<usize>(), f.cut_continuing);
     }
     if f.lost > 0 {
-        let _ = writeln!(md, "**{} of {n} tenants never got a result**: the queue had drained (nothing visible, in flight or delayed) with no invocation running and no tenant waiting for a continuation, so their jobs were lost between the queue and the worker. The figures below are over the tenants that finished.\n", f.lost);
+        let _ = writeln!(md, "**{} of {n} tenants never got a result**: the queue had drained (nothing visible, in flight or delayed) with no invocation running, so their first job or a continuation was lost between the queue and the worker. The figures below are over the tenants that finished.\n", f.lost);
     }
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let rows: Vec<(String, String)> = vec![

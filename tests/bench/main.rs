@@ -341,7 +341,20 @@ async fn sync(world: &World, name: &str, _edited: usize) -> Scenario {
         (s.burst.rejected + s.search.rejected, s.inputs_written)
     });
     let before_pendo: u64 = world.pendo.counts().values().sum();
-    let out = tokio::process::Command::new(own_binary())
+    // BENCH_CHILD_WRAPPER runs each child under a tool (`heaptrack -o /tmp/sync`, say) to see
+    // where a sync's memory or time goes.
+    let wrapper: Vec<String> = std::env::var("BENCH_CHILD_WRAPPER")
+        .map(|w| w.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let mut command = match wrapper.split_first() {
+        Some((tool, rest)) => {
+            let mut c = tokio::process::Command::new(tool);
+            c.args(rest).arg(own_binary());
+            c
+        }
+        None => tokio::process::Command::new(own_binary()),
+    };
+    let out = command
         .args([
             "--child",
             "--dir",
@@ -365,10 +378,15 @@ async fn sync(world: &World, name: &str, _edited: usize) -> Scenario {
         Err(e) => panic!("child failed to start: {e}"),
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // The child's figures are its last line of JSON (a wrapping tool may print after it).
     let child: Value = stdout
         .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
+        .rev()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(Value::is_object)
+        })
         .unwrap_or_else(|| panic!("child failed: {}", String::from_utf8_lossy(&out.stderr)));
     let after_hs = world.hubspot.counts();
     let by_endpoint: std::collections::BTreeMap<String, u64> = after_hs

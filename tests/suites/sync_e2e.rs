@@ -307,6 +307,64 @@ async fn tiny_budget_continues_across_invocations_to_the_same_result() {
     );
 }
 
+/// Sends through the real queue, first trying the lease of each job's tenant as the
+/// invocation that receives the job at once would.
+struct LeaseProbe {
+    repo: shared::store::repo::Repo,
+    queue: std::sync::Arc<dyn shared::queue::Queue>,
+    leased_at_send: std::sync::Mutex<Vec<bool>>,
+}
+
+#[async_trait::async_trait]
+impl shared::queue::Queue for LeaseProbe {
+    async fn send(&self, jobs: &[Job], delay: Duration) -> Result<(), shared::queue::QueueError> {
+        for j in jobs {
+            let got = self
+                .repo
+                .acquire_lease(&j.tenant_id, "receiver", chrono::Duration::minutes(1))
+                .await
+                .unwrap();
+            if let Some(l) = &got {
+                self.repo.release_lease(l).await.unwrap();
+            }
+            self.leased_at_send.lock().unwrap().push(got.is_none());
+        }
+        self.queue.send(jobs, delay).await
+    }
+}
+
+#[tokio::test]
+async fn a_continuation_reaches_the_queue_with_its_tenant_free() {
+    // A continuation received the moment it is sent (SQS makes it visible at once) found its
+    // tenant still leased by the job that sent it and was deferred by a minute.
+    let f = Fixture::new().await;
+    let probe = std::sync::Arc::new(LeaseProbe {
+        repo: f.repo.clone(),
+        queue: f.worker.queue.clone(),
+        leased_at_send: Default::default(),
+    });
+    let mut worker =
+        shared::worker::Worker::new(f.repo.clone(), probe.clone(), f.worker.connectors.clone());
+    worker.today_override = f.worker.today_override;
+    worker.budget_override = Some(Duration::from_millis(1));
+    let job = Job::full(f.tenant.clone(), Trigger::RunNow, Utc::now());
+    let first = worker.handle(&job, None).await.unwrap();
+    assert!(matches!(first, JobResult::Continued), "{first:?}");
+    let msgs = crate::queue::receive_all(&f.sqs, &f.queue_url).await;
+    assert_eq!(msgs.len(), 1, "one continuation");
+    let continuation = shared::queue::decode_job(msgs[0].body().unwrap()).unwrap();
+    let next = worker.handle(&continuation, None).await.unwrap();
+    assert!(
+        matches!(next, JobResult::Continued | JobResult::Finished(_)),
+        "the continuation ran at once: {next:?}"
+    );
+    let leased = probe.leased_at_send.lock().unwrap().clone();
+    assert!(
+        !leased.is_empty() && leased.iter().all(|l| !l),
+        "each follow-up was sent after its job let go of the lease: {leased:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_second_worker_defers_while_the_tenant_is_leased() {
     let f = Fixture::new().await;

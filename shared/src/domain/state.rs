@@ -264,11 +264,20 @@ pub struct Usage {
 impl Usage {
     /// Usage trending in tenths of a percent, see [`ActivityHistory::trending_tenths`].
     pub fn trending_tenths(&self) -> Option<i64> {
-        let current = i128::from(self.minutes);
-        let prior = i128::from(self.prior_minutes);
-        if prior == 0 {
+        // Every real history fits i64 arithmetic (2^40 minutes is two million years); 128-bit
+        // division is a library call and this runs for every record of every run.
+        const FAST: u64 = 1 << 40;
+        if self.prior_minutes == 0 {
             return None;
         }
+        if self.minutes < FAST && self.prior_minutes < FAST {
+            let (current, prior) = (self.minutes as i64, self.prior_minutes as i64);
+            let num = (current - prior) * 1000;
+            let tenths = (num.abs() * 2 + prior) / (2 * prior);
+            return Some(tenths * num.signum());
+        }
+        let current = i128::from(self.minutes);
+        let prior = i128::from(self.prior_minutes);
         let num = (current - prior) * 1000;
         let tenths = (num.abs() * 2 + prior) / (2 * prior);
         Some((tenths * num.signum()) as i64)
@@ -284,15 +293,34 @@ pub fn format_tenths(tenths: i64) -> String {
 
 /// Appends [`format_tenths`] of `tenths` (the push writes a record's values into one buffer).
 pub fn push_tenths(s: &mut String, tenths: i64) {
-    use std::fmt::Write;
-    let sign = if tenths < 0 { "-" } else { "" };
+    if tenths < 0 {
+        s.push('-');
+    }
     let abs = tenths.unsigned_abs();
-    let _ = write!(s, "{sign}{}.{}", abs / 10, abs % 10);
+    s.push_str(itoa::Buffer::new().format(abs / 10));
+    s.push('.');
+    s.push(char::from(b'0' + (abs % 10) as u8));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trending_past_the_fast_path_rounds_the_same() {
+        // From 2^40 minutes on, the figures take the 128-bit path: 28.75 % is 28.8 on both.
+        let usage = |minutes, prior_minutes| Usage {
+            days_active: 1,
+            minutes,
+            prior_minutes,
+        };
+        let unit = (1u64 << 41) / 400;
+        for (m, p) in [(515, 400), (unit * 515, unit * 400)] {
+            assert_eq!(usage(m, p).trending_tenths(), Some(288), "{m} / {p}");
+            assert_eq!(usage(p * 285 / 400, p).trending_tenths(), Some(-288));
+        }
+        assert_eq!(usage(7, 0).trending_tenths(), None);
+    }
 
     #[test]
     fn windows_and_trending() {

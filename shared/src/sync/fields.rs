@@ -68,18 +68,7 @@ fn push_ymd(s: &mut String, d: &DateTime<Utc>) {
 
 /// Appends `n` in decimal.
 fn number(s: &mut String, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    s.push_str(ascii(&buf[i..]));
+    s.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Writes `n` in decimal into all of `dst`, zero-padded (`n` < 10^len).
@@ -117,8 +106,10 @@ pub fn push_values(
     input: &FieldInputs<'_>,
     today: i32,
 ) -> (BTreeMap<String, String>, Vec<(PushField, String)>) {
-    let (values, invalid) = compute(fields, input, today);
-    (values.to_map(), invalid)
+    SCRATCH.with_borrow_mut(|s| {
+        let invalid = compute(fields, input, today, s);
+        (s.values().to_map(), invalid)
+    })
 }
 
 /// One record's values against what was last written for it.
@@ -131,34 +122,60 @@ pub struct RecordDiff {
 }
 
 /// Computes one record's values and fingerprint and compares it with `stored`: an unchanged
-/// record costs its values written into one buffer and one hash, no property map.
+/// record costs its values written into one buffer and one hash, no property map and no
+/// allocation but the fingerprint's.
 pub fn diff_record(
     fields: impl Iterator<Item = PushField>,
     input: &FieldInputs<'_>,
     today: i32,
     stored: Option<&str>,
 ) -> RecordDiff {
-    let (values, invalid) = compute(fields, input, today);
-    let fingerprint = fingerprint_entries(values.entries());
-    RecordDiff {
-        values: (stored != Some(fingerprint.as_str())).then(|| values.to_map()),
-        fingerprint,
-        invalid,
+    SCRATCH.with_borrow_mut(|s| {
+        let invalid = compute(fields, input, today, s);
+        let Scratch { text, spans, json } = s;
+        let values = Values { text, spans };
+        let fingerprint = fingerprint_entries(values.entries(), json);
+        RecordDiff {
+            values: (stored != Some(fingerprint.as_str())).then(|| values.to_map()),
+            fingerprint,
+            invalid,
+        }
+    })
+}
+
+/// A record's values as [`compute`] writes them (`text`, with (property, start, end) spans
+/// sorted by property) and the fingerprint's JSON: buffers kept per thread and reused from
+/// record to record, as their allocations were a tenth of a diff.
+#[derive(Default)]
+struct Scratch {
+    text: String,
+    spans: Vec<(&'static str, usize, usize)>,
+    json: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+impl Scratch {
+    fn values(&self) -> Values<'_> {
+        Values {
+            text: &self.text,
+            spans: &self.spans,
+        }
     }
 }
 
-/// A record's values in one buffer: (property, start, end) spans into `text`, sorted by
-/// property (the order of the map they become).
-struct Values {
-    text: String,
-    spans: Vec<(&'static str, usize, usize)>,
+/// A view of one record's values in a [`Scratch`].
+struct Values<'a> {
+    text: &'a str,
+    spans: &'a [(&'static str, usize, usize)],
 }
 
-impl Values {
-    fn entries(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.spans
-            .iter()
-            .map(|(k, a, b)| (*k as &str, &self.text[*a..*b]))
+impl<'a> Values<'a> {
+    fn entries(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let text = self.text;
+        self.spans.iter().map(move |(k, a, b)| (*k, &text[*a..*b]))
     }
 
     fn to_map(&self) -> BTreeMap<String, String> {
@@ -168,13 +185,17 @@ impl Values {
     }
 }
 
+/// Writes one record's values into `scratch` (cleared first); returns the fields whose value
+/// failed validation, left out.
 fn compute(
     fields: impl Iterator<Item = PushField>,
     input: &FieldInputs<'_>,
     today: i32,
-) -> (Values, Vec<(PushField, String)>) {
-    let mut text = String::with_capacity(256);
-    let mut spans = Vec::with_capacity(12);
+    scratch: &mut Scratch,
+) -> Vec<(PushField, String)> {
+    let Scratch { text, spans, .. } = scratch;
+    text.clear();
+    spans.clear();
     let mut invalid = Vec::new();
     let nps = input.history.and_then(|h| h.nps.as_ref());
     let usage = input.history.map(|h| h.usage(today)).unwrap_or_default();
@@ -183,7 +204,7 @@ fn compute(
     let known = |ms: Option<i64>| ms.filter(|m| *m > 0);
     for f in fields {
         let start = text.len();
-        let t = &mut text;
+        let t = &mut *text;
         match f {
             PushField::FirstVisit => known(input.first_visit_ms)
                 .into_iter()
@@ -213,11 +234,12 @@ fn compute(
             PushField::TotalVisitors => number(t, input.total_visitors.unwrap_or(0)),
         }
         let v = &text[start..];
-        // Numbers formatted above are valid by construction, and so are dates in years 1000
-        // to 9999 (the fixed length says so); what Pendo sent as an answer (the NPS score, its
-        // category and text) and a date in a five-digit year are checked against the property.
+        // Numbers formatted above are valid by construction (the NPS score is a u8 written in
+        // decimal), and so are dates in years 1000 to 9999 (the fixed length says so); the
+        // NPS comment as Pendo sent it, the category's label against the property's options
+        // and a date in a five-digit year are checked.
         let checked = match f {
-            PushField::NpsScore | PushField::NpsText | PushField::NpsCategory => true,
+            PushField::NpsText | PushField::NpsCategory => true,
             PushField::FirstVisit | PushField::LastVisit => !matches!(v.len(), 0 | 24),
             PushField::NpsDate => !matches!(v.len(), 0 | 10),
             _ => false,
@@ -237,7 +259,7 @@ fn compute(
     if !spans.is_sorted_by_key(|(k, _, _)| *k) {
         spans.sort_unstable_by_key(|(k, _, _)| *k);
     }
-    (Values { text, spans }, invalid)
+    invalid
 }
 
 /// Stable fingerprint of a value map (sorted keys), 128 bits of SHA-256 of its compact JSON.
@@ -250,24 +272,31 @@ pub fn fingerprint<V: serde::Serialize>(values: &BTreeMap<String, V>) -> String 
 /// with the JSON written here: every record of every run is fingerprinted, and serde's
 /// machinery was half the cost of diffing one.
 pub fn fingerprint_texts(values: &BTreeMap<String, String>) -> String {
-    fingerprint_entries(values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    fingerprint_entries(
+        values.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &mut Vec::new(),
+    )
 }
 
-/// The fingerprint of entries given in key order (as a map holds them).
-fn fingerprint_entries<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+/// The fingerprint of entries given in key order (as a map holds them); `json` is a buffer
+/// to write their JSON into (cleared first).
+fn fingerprint_entries<'a>(
+    entries: impl Iterator<Item = (&'a str, &'a str)>,
+    json: &mut Vec<u8>,
+) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut json = Vec::with_capacity(512);
+    json.clear();
     json.push(b'{');
     for (i, (k, v)) in entries.enumerate() {
         if i > 0 {
             json.push(b',');
         }
-        json_string(&mut json, k);
+        json_string(json, k);
         json.push(b':');
-        json_string(&mut json, v);
+        json_string(json, v);
     }
     json.push(b'}');
-    let digest = Sha256::digest(&json);
+    let digest = Sha256::digest(&json[..]);
     let mut hex = String::with_capacity(32);
     for b in &digest[..16] {
         hex.push(char::from(HEX[usize::from(b >> 4)]));

@@ -172,6 +172,14 @@ pub enum JobResult {
     Skipped(String),
 }
 
+/// What a job came to under the tenant's lease: a result, or the job that carries its run on,
+/// which goes on the queue only once the lease is let go (a poller can receive it within
+/// milliseconds, and finding its tenant still leased would defer it by `defer_delay`).
+enum Locked {
+    Done(JobResult),
+    FollowUp(Job),
+}
+
 pub struct Worker {
     pub repo: Repo,
     pub queue: Arc<dyn Queue>,
@@ -301,14 +309,23 @@ impl Worker {
                 t.needs_attention(e.attention().expect("needs attention"));
                 self.repo.update_tenant(&t, Utc::now()).await?;
                 tracing::warn!(error = %e, "tenant needs attention");
-                Ok(JobResult::Skipped(e.to_string()))
+                Ok(Locked::Done(JobResult::Skipped(e.to_string())))
             }
             Err(e) => Err(e),
         };
         if let Err(e) = self.repo.release_lease(&lease).await {
             tracing::warn!(error = %e, "could not release lease; it expires on its own");
         }
-        outcome
+        match outcome? {
+            Locked::Done(r) => Ok(r),
+            Locked::FollowUp(next) => {
+                self.queue
+                    .send(&[next], Duration::ZERO)
+                    .await
+                    .map_err(|e| SyncError::Infra(e.to_string()))?;
+                Ok(JobResult::Continued)
+            }
+        }
     }
 
     async fn run_locked(
@@ -318,7 +335,7 @@ impl Worker {
         job: &Job,
         deadline: Option<Instant>,
         cancel: &Cancel,
-    ) -> Result<JobResult, SyncError> {
+    ) -> Result<Locked, SyncError> {
         let hubspot = self
             .connectors
             .hubspot_for_run(tenant, config.hubspot_api_version, cancel)
@@ -363,7 +380,7 @@ impl Worker {
         match job.kind {
             JobKind::HubSpotChanges { .. } => return self.drain_changes(&scope).await,
             JobKind::Incremental { .. } => match self.scoped_push(&scope).await? {
-                Some(done) => return Ok(done),
+                Some(done) => return Ok(Locked::Done(done)),
                 None => covers_pendo_log = true,
             },
             _ => {}
@@ -388,7 +405,7 @@ impl Worker {
         });
         let RunResult { run, outcome, .. } = match r.await {
             Err(SyncError::Config(m)) if resume.is_some() && m.contains("no checkpoint") => {
-                return Ok(JobResult::Skipped(m));
+                return Ok(Locked::Done(JobResult::Skipped(m)));
             }
             other => other?,
         };
@@ -398,26 +415,19 @@ impl Worker {
                 .clear_pendo_log(&tenant.id)
                 .await?;
         }
-        match outcome {
-            SyncOutcome::Finished => Ok(JobResult::Finished(Box::new(run))),
+        Ok(match outcome {
+            SyncOutcome::Finished => Locked::Done(JobResult::Finished(Box::new(run))),
             SyncOutcome::Continued {
                 run_id,
                 continuations,
-            } => {
-                let next = Job::continuation(
-                    tenant.id.clone(),
-                    run_id,
-                    trigger,
-                    continuations,
-                    Utc::now(),
-                );
-                self.queue
-                    .send(&[next], Duration::ZERO)
-                    .await
-                    .map_err(|e| SyncError::Infra(e.to_string()))?;
-                Ok(JobResult::Continued)
-            }
-        }
+            } => Locked::FollowUp(Job::continuation(
+                tenant.id.clone(),
+                run_id,
+                trigger,
+                continuations,
+                Utc::now(),
+            )),
+        })
     }
 
     /// Lambda entry: one result per message; failures are reported per message so SQS retries

@@ -2,9 +2,8 @@
 //! push), each syncing only what its events named; see `sync::live` and `sync::scoped`.
 
 use chrono::Utc;
-use std::time::Duration;
 
-use super::{JobResult, Worker};
+use super::{JobResult, Locked, Worker};
 use crate::domain::{Job, JobKind, SyncConfig, Tenant};
 use crate::hubspot::HubSpotApi;
 use crate::pendo::PendoApi;
@@ -25,7 +24,7 @@ pub(super) struct JobScope<'a> {
 impl Worker {
     /// A scoped pull of the tenant's HubSpot change log; out of budget, another drain job
     /// follows at once.
-    pub(super) async fn drain_changes(&self, s: &JobScope<'_>) -> Result<JobResult, SyncError> {
+    pub(super) async fn drain_changes(&self, s: &JobScope<'_>) -> Result<Locked, SyncError> {
         if let JobKind::HubSpotChanges { window } = s.job.kind {
             // Events arriving from now on need a job of their own: this one may have read
             // the log before they were written.
@@ -49,13 +48,9 @@ impl Worker {
                 ..s.job.clone()
             };
             next.enqueued_at = Utc::now();
-            self.queue
-                .send(&[next], Duration::ZERO)
-                .await
-                .map_err(|e| SyncError::Infra(e.to_string()))?;
-            return Ok(JobResult::Continued);
+            return Ok(Locked::FollowUp(next));
         }
-        Ok(JobResult::Finished(Box::new(r.run)))
+        Ok(Locked::Done(JobResult::Finished(Box::new(r.run))))
     }
 
     /// A Pendo webhook job as a scoped push; `None` when it names more ids than a full sync
