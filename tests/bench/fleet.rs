@@ -42,6 +42,8 @@ pub struct Template {
     pub timeout_s: u64,
     pub memory_mb: u64,
     pub visibility_timeout_s: u64,
+    /// Every function's `MALLOC_ARENA_MAX` (Globals), given to the bench's child syncs.
+    pub malloc_arena_max: u64,
 }
 
 /// The first `key: value` under the resource `name` (a two-space-indented key of Resources).
@@ -54,7 +56,7 @@ fn template_value(text: &str, resource: &str, key: &str) -> u64 {
         .find_map(|l| {
             l.trim()
                 .strip_prefix(&format!("{key}:"))
-                .and_then(|v| v.trim().parse().ok())
+                .and_then(|v| v.trim().trim_matches('"').parse().ok())
         })
         .unwrap_or_else(|| panic!("template.yaml: no {key} under {resource}"))
 }
@@ -68,6 +70,7 @@ pub fn read_template() -> Template {
         timeout_s: template_value(&text, "SyncWorkerFunction", "Timeout"),
         memory_mb: template_value(&text, "SyncWorkerFunction", "MemorySize"),
         visibility_timeout_s: template_value(&text, "JobQueue", "VisibilityTimeout"),
+        malloc_arena_max: template_value(&text, "Function", "MALLOC_ARENA_MAX"),
     }
 }
 

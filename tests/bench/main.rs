@@ -354,7 +354,10 @@ async fn sync(world: &World, name: &str, _edited: usize) -> Scenario {
         }
         None => tokio::process::Command::new(own_binary()),
     };
+    // The worker's allocator settings as the template gives them (glibc reads them at start).
+    let arenas = fleet::read_template().malloc_arena_max;
     let out = command
+        .env("MALLOC_ARENA_MAX", arenas.to_string())
         .args([
             "--child",
             "--dir",

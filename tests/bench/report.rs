@@ -162,7 +162,7 @@ fn header(md: &mut String, r: &Run) {
         },
         r.took.as_secs_f64()
     );
-    let _ = writeln!(md, "Every sync runs in its own child process (the worker alone: sandboxes live in the parent), on the embedded SQLite store wrapped in a counter of DynamoDB-equivalent capacity units.\n");
+    let _ = writeln!(md, "Every sync runs in its own child process (the worker alone: sandboxes live in the parent) with the functions' `MALLOC_ARENA_MAX={}` from `template.yaml`, on the embedded SQLite store wrapped in a counter of DynamoDB-equivalent capacity units.\n", crate::fleet::read_template().malloc_arena_max);
 }
 
 fn syncs(md: &mut String, scenarios: &[Scenario]) {
