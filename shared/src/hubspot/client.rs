@@ -88,7 +88,11 @@ impl PortalLimits {
     pub fn new(cfg: &HubSpotConfig) -> Self {
         Self {
             burst: RollingWindowLimiter::new(cfg.requests_per_window, cfg.window),
-            search: RollingWindowLimiter::new(cfg.search_per_second, Duration::from_secs(1)),
+            // Search pages are read one after another (each needs the last one's position).
+            search: RollingWindowLimiter::counting_answers(
+                cfg.search_per_second,
+                Duration::from_secs(1),
+            ),
         }
     }
 

@@ -46,8 +46,8 @@ pub(crate) struct RunCtx<'a> {
     pub enum_labels: HashMap<(ObjectKind, String), HashMap<String, String>>,
     /// HubSpot records being written by the push lane, for the pull lane beside it.
     pub in_flight: Arc<super::in_flight::InFlight>,
-    /// The pull's next search page, fetched while the current one was processed.
-    pub prefetched: Option<super::pull::Prefetched>,
+    /// The pull's next search pages, in order, fetched while the step's last were processed.
+    pub prefetched: std::collections::VecDeque<super::pull::Prefetched>,
     /// The usage backfill's next page, read while the current one was stored.
     pub prefetched_rollups: Option<(super::usage::Page, Vec<crate::pendo::DayRollup>)>,
 }
@@ -83,7 +83,7 @@ impl<'a> RunCtx<'a> {
             claimed: Default::default(),
             enum_labels: HashMap::new(),
             in_flight: Arc::default(),
-            prefetched: None,
+            prefetched: Default::default(),
             prefetched_rollups: None,
         }
     }

@@ -26,7 +26,8 @@ const PAGES_PER_STEP: usize = 16;
 /// behind the push lane's calls does not hold the search back.
 const PAGES_AHEAD: usize = 3;
 
-/// A search page fetched ahead, while the page before it was processed.
+/// A search page fetched ahead, while the page before it was processed; kept, in order, for
+/// the next step when the step ends first.
 pub(crate) struct Prefetched {
     kind: ObjectKind,
     cursor: SearchCursor,
@@ -108,9 +109,18 @@ pub(crate) async fn pull_step(
         after_id: cursor.after_id,
         skip: cursor.skip.clone(),
     };
-    let first = match ctx.prefetched.take() {
-        Some(p) if p.kind == kind && p.cursor == here => p,
-        _ => {
+    // Pages an earlier step searched ahead, if they go on from where the cursor stands (a
+    // retried or resumed step starts afresh).
+    let mut ahead = std::mem::take(&mut ctx.prefetched);
+    if ahead
+        .front()
+        .is_none_or(|p| p.kind != kind || p.cursor != here)
+    {
+        ahead.clear();
+    }
+    let first = match ahead.pop_front() {
+        Some(p) => p,
+        None => {
             // Taken before the search: records the push lane writes from here on are judged
             // next pass.
             let mark = ctx.in_flight.mark();
@@ -123,37 +133,50 @@ pub(crate) async fn pull_step(
         }
     };
     // Up to PAGES_PER_STEP pages a step, searched ahead by a fetcher while the pages before
-    // them are checked, written to Pendo and their cursor stored: the search never waits for
-    // our own work or the engine's bookkeeping between steps, so the pass keeps search's own
-    // pace (5/s). The page after the step's last is kept for the next step.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Prefetched>(PAGES_AHEAD);
+    // them are checked, written to Pendo and their cursor stored. The fetcher keeps going
+    // until the step's work ends, and the pages it searched beyond the step's last go on to
+    // the next step: the search never waits for our own work, a step's last pages or the
+    // engine's bookkeeping between steps, so a pass keeps search's own pace (5/s).
+    // The pages carried over wait in the channel, so they count against the pages ahead.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Prefetched>(PAGES_AHEAD);
+    ahead.truncate(PAGES_AHEAD);
+    let next = ahead
+        .back()
+        .map_or_else(|| first.page.next.clone(), |p| p.page.next.clone());
+    for p in ahead.drain(..) {
+        let _ = tx.try_send(p);
+    }
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let (hubspot, in_flight) = (ctx.hubspot, Arc::clone(&ctx.in_flight));
-    let mut next = first.page.next.clone();
     let fetcher = async move {
-        for fetched in 1..=PAGES_PER_STEP {
-            let n = next?;
+        let mut next = next;
+        while let Some(n) = next.take() {
+            // Room is reserved before the search, so a page searched is never left unsent.
+            let permit = tokio::select! {
+                biased;
+                _ = stopped.wait_for(|s| *s) => return,
+                permit = tx.reserve() => match permit {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
             let mark = in_flight.mark();
             // A failed search ahead is repeated, and reported, by the step that needs it.
-            let page = hubspot.search_modified(kind, &n, &props).await.ok()?;
+            let Ok(page) = hubspot.search_modified(kind, &n, &props).await else {
+                return;
+            };
             next = page.next.clone();
-            let ahead = Prefetched {
+            permit.send(Prefetched {
                 kind,
                 cursor: n,
                 mark,
                 page,
-            };
-            if fetched == PAGES_PER_STEP {
-                return Some(ahead);
-            }
-            tx.send(ahead).await.ok()?;
+            });
         }
-        None
     };
     let work = async {
-        // Owned here, so it closes when the work ends, early or not: a fetcher waiting to hand
-        // over a page then stops instead of waiting for ever.
-        let mut rx = rx;
         let mut current = first;
+        let mut pages = 0;
         loop {
             let Prefetched {
                 page: SearchPage { records, next },
@@ -164,6 +187,7 @@ pub(crate) async fn pull_step(
             if pulls {
                 process(ctx, kind, &join, records).await?;
             }
+            pages += 1;
             // The cursor advances only after the page's writes and state are stored.
             let next = match next {
                 Some(n) => PullCursor {
@@ -186,13 +210,28 @@ pub(crate) async fn pull_step(
             if finished {
                 return Ok::<_, SyncError>(Step::Done);
             }
-            match rx.recv().await {
-                Some(ahead) => current = ahead,
-                None => return Ok(Step::More(Some("search".into()))),
+            if pages >= PAGES_PER_STEP {
+                return Ok(Step::More(Some("search".into())));
             }
+            current = match rx.recv().await {
+                Some(p) => p,
+                None => return Ok(Step::More(Some("search".into()))),
+            };
         }
     };
-    let (step, ahead) = tokio::join!(work, fetcher);
+    let work = async {
+        let step = work.await;
+        // The search under way finishes and is kept; none is started after it.
+        let _ = stop.send(true);
+        step
+    };
+    let (step, ()) = tokio::join!(work, fetcher);
+    while let Ok(p) = rx.try_recv() {
+        ahead.push_back(p);
+    }
+    if !matches!(step, Ok(Step::More(_))) {
+        ahead.clear();
+    }
     ctx.prefetched = ahead;
     step
 }
