@@ -267,20 +267,21 @@ impl Usage {
         // Every real history fits i64 arithmetic (2^40 minutes is two million years); 128-bit
         // division is a library call and this runs for every record of every run.
         const FAST: u64 = 1 << 40;
+        // The change in tenths of a percent, rounded half away from zero, in type `$t`.
+        macro_rules! tenths {
+            ($t:ty) => {{
+                let (current, prior) = (self.minutes as $t, self.prior_minutes as $t);
+                let num = (current - prior) * 1000;
+                ((num.abs() * 2 + prior) / (2 * prior)) * num.signum()
+            }};
+        }
         if self.prior_minutes == 0 {
             return None;
         }
         if self.minutes < FAST && self.prior_minutes < FAST {
-            let (current, prior) = (self.minutes as i64, self.prior_minutes as i64);
-            let num = (current - prior) * 1000;
-            let tenths = (num.abs() * 2 + prior) / (2 * prior);
-            return Some(tenths * num.signum());
+            return Some(tenths!(i64));
         }
-        let current = i128::from(self.minutes);
-        let prior = i128::from(self.prior_minutes);
-        let num = (current - prior) * 1000;
-        let tenths = (num.abs() * 2 + prior) / (2 * prior);
-        Some((tenths * num.signum()) as i64)
+        Some(tenths!(i128) as i64)
     }
 }
 

@@ -268,10 +268,8 @@ impl Worker {
         let Some(lease) =
             lease::acquire(&self.repo, &tenant.id, &self.owner, self.lease_ttl).await?
         else {
-            self.queue
-                .send(std::slice::from_ref(job), self.defer_delay)
-                .await
-                .map_err(|e| SyncError::Infra(e.to_string()))?;
+            self.enqueue(std::slice::from_ref(job), self.defer_delay)
+                .await?;
             tracing::info!("tenant busy; job deferred");
             return Ok(JobResult::Deferred);
         };
@@ -319,13 +317,18 @@ impl Worker {
         match outcome? {
             Locked::Done(r) => Ok(r),
             Locked::FollowUp(next) => {
-                self.queue
-                    .send(&[next], Duration::ZERO)
-                    .await
-                    .map_err(|e| SyncError::Infra(e.to_string()))?;
+                self.enqueue(&[next], Duration::ZERO).await?;
                 Ok(JobResult::Continued)
             }
         }
+    }
+
+    /// Sends `jobs` to the job queue, visible after `delay`.
+    async fn enqueue(&self, jobs: &[Job], delay: Duration) -> Result<(), SyncError> {
+        self.queue
+            .send(jobs, delay)
+            .await
+            .map_err(|e| SyncError::Infra(e.to_string()))
     }
 
     async fn run_locked(
