@@ -55,6 +55,8 @@ mod scheduler;
 mod secrets;
 #[path = "suites/segments.rs"]
 mod segments;
+#[path = "suites/shared_histories.rs"]
+mod shared_histories;
 #[path = "suites/store_contract.rs"]
 mod store_contract;
 #[path = "suites/sync_e2e.rs"]

@@ -14,6 +14,7 @@ use shared::queue::local::LocalQueue;
 use shared::secrets::local::LocalSecrets;
 use shared::store::repo::Repo;
 use shared::store::sqlite::SqliteStore;
+use shared::store::Store;
 use shared::worker::{JobResult, SecretConnectors, Worker};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +32,16 @@ impl Lab {
     /// `visitors` Pendo visitors (and `accounts` accounts), no CRM records yet; `config` is
     /// the tenant's sync configuration (NPS ids of the sandbox are filled in when absent).
     pub async fn new(visitors: usize, accounts: usize, config: serde_json::Value) -> Self {
+        Self::with_store(visitors, accounts, config, |s| s).await
+    }
+
+    /// [`Lab::new`] with the embedded store wrapped by `wrap` (a store that slows or counts).
+    pub async fn with_store(
+        visitors: usize,
+        accounts: usize,
+        config: serde_json::Value,
+        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+    ) -> Self {
         let hubspot = HubSpotSandbox::start(HubSpotSandboxConfig::default())
             .await
             .unwrap();
@@ -45,9 +56,9 @@ impl Lab {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let repo = Repo::new(Arc::new(
+        let repo = Repo::new(wrap(Arc::new(
             SqliteStore::open(dir.path().join("store.db")).unwrap(),
-        ));
+        )));
         let secrets = Arc::new(LocalSecrets::new(dir.path().join("secrets.json")));
         secrets
             .put_app(&suites::sandbox_app_secret(&hubspot, "k"))

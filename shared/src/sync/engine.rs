@@ -50,6 +50,9 @@ pub(crate) struct RunCtx<'a> {
     pub prefetched: std::collections::VecDeque<super::pull::Prefetched>,
     /// The usage backfill's next page, read while the current one was stored.
     pub prefetched_rollups: Option<(super::usage::Page, Vec<crate::pendo::DayRollup>)>,
+    /// Held while usage histories are read, changed and stored: the usage backfill and NPS fold
+    /// into the same items from different lanes, and each stores whole items.
+    pub histories: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What a run context is built from; the rest starts empty.
@@ -85,6 +88,7 @@ impl<'a> RunCtx<'a> {
             in_flight: Arc::default(),
             prefetched: Default::default(),
             prefetched_rollups: None,
+            histories: Arc::default(),
         }
     }
 
@@ -301,6 +305,8 @@ impl SyncEngine {
                     link_after: None,
                     backfill_phase: None,
                     backfill_after: None,
+                    nps_phase: None,
+                    nps_after: None,
                     continuations: 0,
                 };
                 if let Some(old) = stored.filter(|_| !opts.dry_run) {

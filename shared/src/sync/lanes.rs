@@ -7,7 +7,8 @@
 //! writes) mostly the second. One after the other, each leaves the other's budget idle; side by
 //! side a sync takes about as long as its busier lane. Two more lanes keep the push from
 //! waiting on work that is not its own: the link lane matches not-yet-linked records during
-//! the usage backfill, and the backfill lane reads the accounts' usage beside the visitors'.
+//! the usage backfill, the backfill lane reads the accounts' usage beside the visitors', and
+//! the NPS lane reads the answers beside both (each is a Pendo read the push needs whole).
 //! Segments and custom events run after all of them (events need the links the push stamps).
 //!
 //! The lanes touch different state (the push: object states and links; the pull: pull states
@@ -28,12 +29,14 @@ pub(crate) const CHECKPOINT: &str = "checkpoint";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Lane {
-    /// Pendo → HubSpot: visitor activity, NPS, push, rules. The push waits for the link and
-    /// backfill lanes.
+    /// Pendo → HubSpot: visitor activity, push, rules. The push waits for the link, backfill
+    /// and NPS lanes.
     Push,
-    /// The accounts' usage backfill, beside the visitors' (their histories are separate items;
-    /// NPS shares the visitors' and stays behind them in the push lane).
+    /// The accounts' usage backfill, beside the visitors'.
     Backfill,
+    /// NPS answers, beside the usage backfill: both fold into the same histories, one item at a
+    /// time under the run's history lock (`RunCtx::histories`).
+    Nps,
     /// Matching not-yet-linked records, beside the usage backfill (see [`super::link`]).
     Link,
     /// HubSpot → Pendo: pull of contacts.
@@ -52,8 +55,9 @@ impl Lane {
     /// The lane's phases (numbers into [`PHASES`]), in order.
     fn phases(self) -> &'static [usize] {
         match self {
-            Lane::Push => &[1, 3, 4, 5, 6],
+            Lane::Push => &[1, 4, 5, 6],
             Lane::Backfill => &[2],
+            Lane::Nps => &[3],
             Lane::Link => &[11, 12],
             Lane::Pull => &[7],
             Lane::PullAccounts => &[8],
@@ -97,6 +101,10 @@ impl Lane {
                 cp.backfill_phase.unwrap_or(self.phases()[0]),
                 cp.backfill_after.clone(),
             ),
+            Lane::Nps => (
+                cp.nps_phase.unwrap_or(self.phases()[0]),
+                cp.nps_after.clone(),
+            ),
             Lane::Push | Lane::Finish => (cp.phase, cp.after.clone()),
         }
     }
@@ -119,6 +127,10 @@ impl Lane {
                 cp.backfill_phase = Some(phase);
                 cp.backfill_after = after;
             }
+            Lane::Nps => {
+                cp.nps_phase = Some(phase);
+                cp.nps_after = after;
+            }
             Lane::Push | Lane::Finish => {
                 cp.phase = phase;
                 cp.after = after;
@@ -140,7 +152,7 @@ impl Lane {
             .iter()
             .chain(pendo.iter())
             .filter(|(k, _)| match self {
-                Lane::Push | Lane::Link | Lane::Backfill => !pulls(k),
+                Lane::Push | Lane::Link | Lane::Backfill | Lane::Nps => !pulls(k),
                 Lane::Pull | Lane::PullAccounts => pulls(k),
                 Lane::Finish => true,
             })
@@ -151,11 +163,31 @@ impl Lane {
 
 /// Reads a checkpoint written before the lanes (one phase index for everything) as lanes.
 fn as_lanes(cp: &mut Checkpoint) {
+    if cp.link_phase.is_none() {
+        // Not started, or a checkpoint from before the link lane: the push matches for itself
+        // once it has begun.
+        cp.link_phase = Some(if cp.phase < PUSH_VISITORS {
+            Lane::Link.phases()[0]
+        } else {
+            Lane::Link.end()
+        });
+    }
+    if cp.nps_phase.is_none() {
+        // Before its lane, NPS (3) ran in the push lane after the usage backfill.
+        let nps = Lane::Nps.phases()[0];
+        if cp.phase == nps {
+            cp.nps_phase = Some(nps);
+            cp.nps_after = cp.after.take();
+            cp.phase = PUSH_VISITORS;
+        } else {
+            cp.nps_phase = Some(if cp.phase < nps { nps } else { Lane::Nps.end() });
+        }
+    }
     if cp.backfill_phase.is_none() {
         let accounts = Lane::Backfill.phases()[0];
         if cp.phase == accounts {
             // Stopped inside the accounts' backfill: it goes on in its lane, the push lane
-            // with NPS.
+            // with the push (NPS has its own lane).
             cp.backfill_phase = Some(accounts);
             cp.backfill_after = cp.after.take();
             cp.phase = Lane::Push.after(Lane::Push.phases()[0]);
@@ -166,15 +198,6 @@ fn as_lanes(cp: &mut Checkpoint) {
                 Lane::Backfill.end()
             });
         }
-    }
-    if cp.link_phase.is_none() {
-        // Not started, or a checkpoint from before the link lane: the push matches for itself
-        // once it has begun.
-        cp.link_phase = Some(if cp.phase < PUSH_VISITORS {
-            Lane::Link.phases()[0]
-        } else {
-            Lane::Link.end()
-        });
     }
     if cp.pull_phase.is_none() {
         // Before the lanes the pull ran after the push, contacts (7) then companies (8).
@@ -209,14 +232,15 @@ fn as_lanes(cp: &mut Checkpoint) {
     }
 }
 
+/// The lanes whose work the push needs whole: matches, the accounts' usage, NPS answers.
+const INPUTS: [Lane; 3] = [Lane::Link, Lane::Backfill, Lane::Nps];
+
 /// What the lanes of one invocation share.
 struct Shared {
     cp: Mutex<Checkpoint>,
-    /// Set when the link lane returns, done or out of budget.
-    link_returned: std::sync::atomic::AtomicBool,
-    /// The same for the backfill lane.
-    backfill_returned: std::sync::atomic::AtomicBool,
-    /// Woken when the link or the backfill lane returns (the push waits for both).
+    /// Set when the lane of the same index in [`INPUTS`] returns, done or out of budget.
+    returned: [std::sync::atomic::AtomicBool; INPUTS.len()],
+    /// Woken when one of the [`INPUTS`] lanes returns (the push waits for all).
     inputs_returned: tokio::sync::Notify,
     /// Record errors stored so far in this run (the next error's index).
     errors_recorded: AtomicU64,
@@ -226,6 +250,18 @@ struct Shared {
 impl Shared {
     fn cp(&self) -> std::sync::MutexGuard<'_, Checkpoint> {
         self.cp.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs one of the [`INPUTS`] lanes, then wakes the push.
+    async fn input_lane(&self, ctx: &mut RunCtx<'_>, input: Lane) -> Result<bool, SyncError> {
+        let r = lane(ctx, input, self).await;
+        let i = INPUTS
+            .iter()
+            .position(|l| *l == input)
+            .expect("an input lane");
+        self.returned[i].store(true, Ordering::SeqCst);
+        self.inputs_returned.notify_waiters();
+        r
     }
 }
 
@@ -250,8 +286,7 @@ pub(crate) async fn drive(
     let shared = Shared {
         cp: Mutex::new(cp.clone()),
         errors_recorded: AtomicU64::new(ctx.run.errors_recorded),
-        link_returned: Default::default(),
-        backfill_returned: Default::default(),
+        returned: Default::default(),
         inputs_returned: Default::default(),
         started,
     };
@@ -272,6 +307,7 @@ async fn side_by_side_then_finish(
     if shared.cp().phase < Lane::Finish.phases()[0] {
         let mut link_ctx = lane_ctx(ctx);
         let mut backfill_ctx = lane_ctx(ctx);
+        let mut nps_ctx = lane_ctx(ctx);
         let mut pull_ctx = lane_ctx(ctx);
         let mut pull_accounts_ctx = lane_ctx(ctx);
         pull_ctx.in_flight = Arc::clone(&ctx.in_flight);
@@ -288,20 +324,14 @@ async fn side_by_side_then_finish(
         let lanes = tokio::try_join!(
             lane(ctx, Lane::Push, shared),
             async {
-                let r = lane(&mut link_ctx, Lane::Link, shared).await;
+                let r = shared.input_lane(&mut link_ctx, Lane::Link).await;
                 // Its claims (a million at the largest tenants) need not sit beside the push's:
                 // the push claims for itself and finds earlier holders in the stored links.
                 link_ctx.claimed = Default::default();
-                shared.link_returned.store(true, Ordering::SeqCst);
-                shared.inputs_returned.notify_waiters();
                 r
             },
-            async {
-                let r = lane(&mut backfill_ctx, Lane::Backfill, shared).await;
-                shared.backfill_returned.store(true, Ordering::SeqCst);
-                shared.inputs_returned.notify_waiters();
-                r
-            },
+            shared.input_lane(&mut backfill_ctx, Lane::Backfill),
+            shared.input_lane(&mut nps_ctx, Lane::Nps),
             async {
                 let r = lane(&mut pull_ctx, Lane::Pull, shared).await;
                 pull_returned(&pull_ctx.in_flight);
@@ -314,11 +344,12 @@ async fn side_by_side_then_finish(
             }
         );
         ctx.in_flight.watch(false);
-        for other in [link_ctx, backfill_ctx, pull_ctx, pull_accounts_ctx] {
+        for other in [link_ctx, backfill_ctx, nps_ctx, pull_ctx, pull_accounts_ctx] {
             merge(ctx, other);
         }
-        let (push_done, link_done, backfill_done, pull_done, pull_accounts_done) = lanes?;
-        if !(push_done && link_done && backfill_done && pull_done && pull_accounts_done) {
+        let (push_done, link_done, backfill_done, nps_done, pull_done, pull_accounts_done) = lanes?;
+        if !(push_done && link_done && backfill_done && nps_done && pull_done && pull_accounts_done)
+        {
             return Ok(false);
         }
         let mut cp = shared.cp();
@@ -348,6 +379,7 @@ fn lane_ctx<'a>(ctx: &RunCtx<'a>) -> RunCtx<'a> {
     other.pendo_types = ctx.pendo_types.clone();
     other.enum_labels = ctx.enum_labels.clone();
     other.excluded_fields = ctx.excluded_fields.clone();
+    other.histories = Arc::clone(&ctx.histories);
     other
 }
 
@@ -453,26 +485,27 @@ async fn lane(ctx: &mut RunCtx<'_>, lane: Lane, shared: &Shared) -> Result<bool,
     }
 }
 
-/// Waits until the link and backfill lanes have returned; `false` when one stopped short (out
-/// of budget), so the push must not start without its matches or the accounts' usage.
+/// Waits until the [`INPUTS`] lanes have returned; `false` when one stopped short (out of
+/// budget), so the push must not start without its matches, the accounts' usage or NPS.
 async fn wait_for_inputs(shared: &Shared) -> bool {
-    let returned = |flag: &std::sync::atomic::AtomicBool, lane: Lane| {
-        flag.load(Ordering::SeqCst) || lane.done(&shared.cp())
+    let all_returned = || {
+        INPUTS
+            .iter()
+            .zip(&shared.returned)
+            .all(|(lane, flag)| flag.load(Ordering::SeqCst) || lane.done(&shared.cp()))
     };
     loop {
         // Registered before the check, so a lane returning in between still wakes us.
         let notified = shared.inputs_returned.notified();
         let mut notified = std::pin::pin!(notified);
         notified.as_mut().enable();
-        if returned(&shared.link_returned, Lane::Link)
-            && returned(&shared.backfill_returned, Lane::Backfill)
-        {
+        if all_returned() {
             break;
         }
         notified.await;
     }
     let cp = shared.cp();
-    Lane::Link.done(&cp) && Lane::Backfill.done(&cp)
+    INPUTS.iter().all(|lane| lane.done(&cp))
 }
 
 /// Stores the record errors collected so far; each lane reserves its range of indexes first.
@@ -510,6 +543,8 @@ mod tests {
             link_after: None,
             backfill_phase: None,
             backfill_after: None,
+            nps_phase: None,
+            nps_after: None,
             continuations: 0,
         }
     }
@@ -529,11 +564,34 @@ mod tests {
         );
         assert_eq!(mid_push.link_phase, Some(13), "the push matches for itself");
         assert_eq!(mid_push.backfill_phase, Some(3), "accounts were backfilled");
+        assert_eq!(mid_push.nps_phase, Some(4), "NPS was read");
         let mut fresh = cp(0, None);
         as_lanes(&mut fresh);
         assert_eq!(
-            (fresh.link_phase, fresh.pull_phase, fresh.backfill_phase),
-            (Some(11), Some(7), Some(2))
+            (
+                fresh.link_phase,
+                fresh.pull_phase,
+                fresh.backfill_phase,
+                fresh.nps_phase
+            ),
+            (Some(11), Some(7), Some(2), Some(3))
+        );
+        let mut mid_nps = cp(3, Some("v-5"));
+        as_lanes(&mut mid_nps);
+        assert_eq!(
+            (
+                mid_nps.phase,
+                mid_nps.after.as_deref(),
+                mid_nps.nps_phase,
+                mid_nps.nps_after.as_deref()
+            ),
+            (4, None, Some(3), Some("v-5")),
+            "NPS goes on in its lane, the push waits for it"
+        );
+        assert_eq!(
+            (mid_nps.backfill_phase, mid_nps.link_phase),
+            (Some(3), Some(11)),
+            "accounts were backfilled; nothing was pushed, so the link lane runs"
         );
         let mut mid_accounts = cp(2, Some("acct-7"));
         as_lanes(&mut mid_accounts);
@@ -543,9 +601,10 @@ mod tests {
                 mid_accounts.backfill_phase,
                 mid_accounts.backfill_after.as_deref()
             ),
-            (3, Some(2), Some("acct-7")),
-            "the accounts' backfill goes on in its lane, NPS in the push lane"
+            (4, Some(2), Some("acct-7")),
+            "the accounts' backfill goes on in its lane, the push waits for it"
         );
+        assert_eq!(mid_accounts.nps_phase, Some(3), "NPS was not read yet");
         assert_eq!(mid_accounts.after, None);
         let mut mid_pull = cp(8, Some("search"));
         as_lanes(&mut mid_pull);

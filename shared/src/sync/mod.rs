@@ -165,6 +165,12 @@ pub struct Checkpoint {
     pub backfill_phase: Option<usize>,
     #[serde(default)]
     pub backfill_after: Option<String>,
+    /// NPS's phase, beside the visitors' usage backfill (`None`: a checkpoint from before that
+    /// lane, whose push lane ran NPS after the backfill).
+    #[serde(default)]
+    pub nps_phase: Option<usize>,
+    #[serde(default)]
+    pub nps_after: Option<String>,
     pub continuations: u32,
 }
 

@@ -69,6 +69,7 @@ pub(crate) async fn nps_step(
             .collect();
         for chunk in items.chunks(100) {
             let ids: Vec<String> = chunk.iter().map(|(id, _)| (*id).clone()).collect();
+            let _held = ctx.histories.lock().await;
             let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
             let mut out = Vec::new();
             for (id, n) in chunk {

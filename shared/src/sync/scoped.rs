@@ -222,6 +222,7 @@ async fn store_newer_nps(
         return Ok(());
     }
     let keys: Vec<String> = answers.keys().cloned().collect();
+    let _held = ctx.histories.lock().await;
     let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &keys).await?;
     // A webhook answer is news of the current reconciliation generation: stamped with it, or
     // the push would read it as left over from an older one and drop it.

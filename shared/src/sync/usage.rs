@@ -108,6 +108,7 @@ async fn fold_and_store(
         by_id.entry(r.id).or_default().push((r.day, r.minutes));
     }
     let ids: Vec<String> = by_id.keys().cloned().collect();
+    let _held = ctx.histories.lock().await;
     let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
     let mut out = Vec::with_capacity(ids.len());
     for (id, days) in by_id {
