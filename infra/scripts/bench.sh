@@ -4,9 +4,9 @@
 # (infra/scripts/package.sh; BENCH_ARM64=0 skips them), then the many-tenants fleet (BENCH_FLEET
 # tenants, default 1000), then the long fault suite
 # (BENCH_FAULTS injected faults, default 1000; BENCH_KILLS kill -9s, default 50). Arguments go
-# to the harness; without any, the full set runs (the three tenant sizes side by side, the
-# naive baseline on 2 000 visitors):
-#   infra/scripts/bench.sh --sizes 10000,100000,1000000 --baseline 2000 --sizes-at-once
+# to the harness; without any, the full set runs (the three tenant sizes one after another, each
+# measured alone, the naive baseline on 2 000 visitors):
+#   infra/scripts/bench.sh --sizes 10000,100000,1000000 --baseline 2000
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -33,7 +33,7 @@ CONVERGE_ROUNDS="${CONVERGE_ROUNDS:-30}" CONVERGE_SEED="${CONVERGE_SEED:-15}" \
   cargo test -p suites --test main -- converge::randomised --nocapture 2>&1 \
   | grep -E '^converge:|test result' | tee "$ROOT/target/converge.txt"
 if [ "$#" -eq 0 ]; then
-  set -- --sizes 10000,100000,1000000 --baseline 2000 --sizes-at-once
+  set -- --sizes 10000,100000,1000000 --baseline 2000
 fi
 "$ROOT/target/release/bench" "$@"
 # Issue 20, many tenants: the scheduler's fan-out on moto (BENCH_FLEET_SCHEDULER tenant counts)
