@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use super::engine::{RunCtx, Step};
 use super::reread::{current_plan, finish_plan, Source};
+use super::usage::update_histories;
 use super::SyncError;
-use crate::domain::{ActivityHistory, LatestNps, ObjectKind};
+use crate::domain::{LatestNps, ObjectKind};
 
 /// NPS answers per page (score rows; a visitor's answers are never split).
 const NPS_PAGE: usize = 2000;
@@ -69,27 +70,20 @@ pub(crate) async fn nps_step(
             .collect();
         for chunk in items.chunks(100) {
             let ids: Vec<String> = chunk.iter().map(|(id, _)| (*id).clone()).collect();
-            let _held = ctx.histories.lock().await;
-            let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
-            let mut out = Vec::new();
-            for (id, n) in chunk {
-                let stored: ActivityHistory = histories.remove(*id).unwrap_or_default();
-                let mut h = stored.clone();
+            update_histories(ctx, kind, &ids, |i, h| {
+                let n = chunk[i].1;
                 if h.nps_generation < plan.generation {
                     h.nps = None;
                     h.nps_generation = plan.generation;
                 }
                 // The same answer read again may now carry its text (typed after the last read).
                 let newer =
-                    |cur: &LatestNps| cur.at_ms < n.at_ms || (cur.at_ms == n.at_ms && cur != *n);
+                    |cur: &LatestNps| cur.at_ms < n.at_ms || (cur.at_ms == n.at_ms && cur != n);
                 if h.nps.as_ref().is_none_or(newer) {
-                    h.nps = Some((*n).clone());
+                    h.nps = Some(n.clone());
                 }
-                if h != stored {
-                    out.push(((*id).clone(), h));
-                }
-            }
-            ctx.repo.put_activity(ctx.tenant, kind, &out).await?;
+            })
+            .await?;
         }
     }
     Ok(Step::More(Some(last)))

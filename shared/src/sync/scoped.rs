@@ -222,28 +222,20 @@ async fn store_newer_nps(
         return Ok(());
     }
     let keys: Vec<String> = answers.keys().cloned().collect();
-    let _held = ctx.histories.lock().await;
-    let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &keys).await?;
     // A webhook answer is news of the current reconciliation generation: stamped with it, or
     // the push would read it as left over from an older one and drop it.
     let generation = super::reread::generations(ctx, kind).await?.nps;
-    let mut changed = Vec::new();
-    for (id, answer) in answers {
-        let h = histories.remove(&id).unwrap_or_default();
+    super::usage::update_histories(ctx, kind, &keys, |i, h| {
+        let answer = &answers[&keys[i]];
         // Webhook timestamps are whole seconds and Pendo's own are milliseconds: within a
         // second they are the same answer, and Pendo's (with its text) is kept.
         if h.nps
             .as_ref()
             .is_none_or(|cur| cur.at_ms + 1000 < answer.at_ms)
         {
-            let mut h = h;
-            h.nps = Some(answer);
+            h.nps = Some(answer.clone());
             h.nps_generation = h.nps_generation.max(generation);
-            changed.push((id, h));
         }
-    }
-    if !changed.is_empty() {
-        ctx.repo.put_activity(ctx.tenant, kind, &changed).await?;
-    }
-    Ok(())
+    })
+    .await
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::engine::{RunCtx, Step};
 use super::reread::{current_plan, finish_plan, save_plan, ReadPlan, Source};
 use super::SyncError;
-use crate::domain::ObjectKind;
+use crate::domain::{ActivityHistory, ObjectKind};
 use crate::pendo::{DayRollup, PendoApi, PendoError};
 
 const CHUNK_DAYS: i32 = 30;
@@ -108,22 +108,41 @@ async fn fold_and_store(
         by_id.entry(r.id).or_default().push((r.day, r.minutes));
     }
     let ids: Vec<String> = by_id.keys().cloned().collect();
-    let _held = ctx.histories.lock().await;
-    let mut histories = ctx.repo.get_activity(ctx.tenant, kind, &ids).await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for (id, days) in by_id {
-        let stored = histories.remove(&id).unwrap_or_default();
-        let mut h = stored.clone();
+    update_histories(ctx, kind, &ids, |i, h| {
         if h.generation < plan.generation {
             // First seen in this generation: what it held before was not seen again.
             h.days.clear();
             h.generation = plan.generation;
         }
-        h.replace_range(start, end, &days);
-        if h != stored {
-            out.push((id, h));
+        h.replace_range(start, end, &by_id[&ids[i]]);
+    })
+    .await
+}
+
+/// Reads the stored histories of `ids` (an absent one as empty), lets `change` edit each (with
+/// its index in `ids`), and stores those that changed, all under the run's history lock
+/// (`RunCtx::histories`): the usage backfill and NPS fold into the same items from lanes that
+/// run side by side, and each stores whole items, so an unlocked read-change-store could drop
+/// what the other folded in meanwhile.
+pub(crate) async fn update_histories(
+    ctx: &RunCtx<'_>,
+    kind: ObjectKind,
+    ids: &[String],
+    mut change: impl FnMut(usize, &mut ActivityHistory),
+) -> Result<(), SyncError> {
+    let _held = ctx.histories.lock().await;
+    let mut stored = ctx.repo.get_activity(ctx.tenant, kind, ids).await?;
+    let mut out = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let before = stored.remove(id).unwrap_or_default();
+        let mut h = before.clone();
+        change(i, &mut h);
+        if h != before {
+            out.push((id.clone(), h));
         }
     }
-    ctx.repo.put_activity(ctx.tenant, kind, &out).await?;
+    if !out.is_empty() {
+        ctx.repo.put_activity(ctx.tenant, kind, &out).await?;
+    }
     Ok(())
 }
