@@ -50,6 +50,8 @@ pub struct DiffRate {
     /// Records whose fingerprint differed from yesterday's (their property map was built).
     pub changed: usize,
     pub cpu_seconds: f64,
+    /// Histories read and diffed at a time, as the push pages them.
+    pub page: usize,
     pub history_bytes_avg: f64,
     pub active_days_avg: f64,
 }
@@ -57,7 +59,7 @@ pub struct DiffRate {
 /// Records diffed per CPU-second the engine must sustain at 1 M visitors (issue 20).
 pub const DIFF_RATE_GOAL: f64 = 500_000.0;
 
-/// Histories are made and diffed in chunks of this many, so memory stays flat at any `n`.
+/// Histories are made in chunks of this many, so memory stays flat at any `n`.
 const CHUNK: usize = 20_000;
 
 /// CPU time of the calling thread, seconds: nanoseconds from /proc/thread-self/schedstat, else
@@ -94,47 +96,56 @@ fn history(i: usize, today: i32) -> ActivityHistory {
     h
 }
 
-/// A daily diff of `n` records, single-threaded: each record's values computed from its usage
-/// history, fingerprinted and compared with yesterday's fingerprint, and the property map
-/// built for those that changed (`shared::sync::fields::diff_record`, as the push does).
-/// Only the diffing is timed (thread CPU time), not making the histories or yesterday's run.
+/// A daily diff of `n` records, single-threaded, as the push runs it: a page of
+/// histories (the push's default page size) read from the store (parsed from their stored JSON), then each
+/// record's values computed from its usage history, fingerprinted and compared with
+/// yesterday's fingerprint, and the property map built for those that changed
+/// (`shared::sync::fields::diff_record`). Only the diffing is timed (thread CPU time), not
+/// making the histories, reading them or yesterday's run.
 pub fn diff_rate(n: usize) -> DiffRate {
     let config = SyncConfig::default();
     let today = 20_786;
     let (mut bytes, mut days, mut cpu, mut changed) = (0usize, 0usize, 0.0, 0usize);
-    for start in (0..n).step_by(CHUNK) {
-        let histories: Vec<ActivityHistory> = (start..(start + CHUNK).min(n))
-            .map(|i| history(i, today))
-            .collect();
-        bytes += histories
-            .iter()
-            .map(|h| serde_json::to_string(h).map_or(0, |s| s.len()))
-            .sum::<usize>();
-        days += histories.iter().map(|h| h.days.len()).sum::<usize>();
-        let input = |h| FieldInputs {
+    // As the push: the fields listed once (per page there), in property order.
+    let fields = in_property_order(config.push_for(ObjectKind::Visitor));
+    let fields = || fields.iter().copied();
+    fn input(h: &ActivityHistory) -> FieldInputs<'_> {
+        FieldInputs {
             first_visit_ms: Some(1_700_000_000_000),
             last_visit_ms: Some(1_764_000_000_000),
             history: Some(h),
             total_visitors: None,
-        };
-        // As the push: the fields listed once (per page there), in property order.
-        let fields = in_property_order(config.push_for(ObjectKind::Visitor));
-        let fields = || fields.iter().copied();
-        let yesterday: Vec<String> = histories
-            .iter()
-            .map(|h| diff_record(fields(), &input(h), today - 1, None).fingerprint)
-            .collect();
-        let cpu0 = thread_cpu();
-        for (h, stored) in histories.iter().zip(&yesterday) {
-            let diff = diff_record(fields(), &input(h), today, Some(stored));
-            changed += usize::from(std::hint::black_box(diff.values).is_some());
         }
-        cpu += thread_cpu() - cpu0;
+    }
+    let page_size = shared::sync::SyncOptions::new(today).page_size;
+    for start in (0..n).step_by(CHUNK) {
+        let stored: Vec<String> = (start..(start + CHUNK).min(n))
+            .map(|i| serde_json::to_string(&history(i, today)).expect("history serialises"))
+            .collect();
+        bytes += stored.iter().map(String::len).sum::<usize>();
+        for page in stored.chunks(page_size) {
+            let histories: Vec<ActivityHistory> = page
+                .iter()
+                .map(|json| serde_json::from_str(json).expect("history parses"))
+                .collect();
+            days += histories.iter().map(|h| h.days.len()).sum::<usize>();
+            let yesterday: Vec<String> = histories
+                .iter()
+                .map(|h| diff_record(fields(), &input(h), today - 1, None).fingerprint)
+                .collect();
+            let cpu0 = thread_cpu();
+            for (h, stored) in histories.iter().zip(&yesterday) {
+                let diff = diff_record(fields(), &input(h), today, Some(stored));
+                changed += usize::from(std::hint::black_box(diff.values).is_some());
+            }
+            cpu += thread_cpu() - cpu0;
+        }
     }
     DiffRate {
         records: n,
         changed,
         cpu_seconds: cpu.max(1e-6),
+        page: page_size,
         history_bytes_avg: bytes as f64 / n.max(1) as f64,
         active_days_avg: days as f64 / n.max(1) as f64,
     }

@@ -457,6 +457,7 @@ mod tests {
                 records: m,
                 changed: m / 5,
                 cpu_seconds: 1.6,
+                page: 500,
                 history_bytes_avg: 800.0,
                 active_days_avg: 72.0,
             },

@@ -202,42 +202,44 @@ impl ActivityHistory {
         self
     }
 
-    /// The days of the 180-day window ending `offset` days before `today`; `days` is sorted,
-    /// so the window is found by two binary searches.
-    fn window(&self, today: i32, offset: i32) -> &[(i32, u32)] {
-        let end = today - offset;
-        let start = end - WINDOW_DAYS + 1;
-        let from = self.days.partition_point(|(d, _)| *d < start);
-        let to = self.days.partition_point(|(d, _)| *d <= end);
-        &self.days[from..to.max(from)]
-    }
-
-    /// The usage figures of the window ending at `today` and the one before it.
+    /// The usage figures of the window ending at `today` and the one before it, in one pass:
+    /// `days` is sorted and [`forget_old`](Self::forget_old) keeps them within two windows, so
+    /// after one binary search for the prior window's first day the walk reads each day once,
+    /// in memory order. Four binary searches (two per window) cost more than this walk: each
+    /// step of a search waits for the load before it, and a history fresh from the store is
+    /// not in cache yet.
     pub fn usage(&self, today: i32) -> Usage {
-        let current = self.window(today, 0);
-        Usage {
-            days_active: current.len() as u32,
-            minutes: current.iter().map(|(_, m)| u64::from(*m)).sum(),
-            prior_minutes: self.prior_minutes(today),
+        let current_start = today - WINDOW_DAYS + 1;
+        let prior_start = current_start - WINDOW_DAYS;
+        let from = self.days.partition_point(|(d, _)| *d < prior_start);
+        let mut usage = Usage::default();
+        for &(day, minutes) in &self.days[from..] {
+            if day > today {
+                break;
+            }
+            if day >= current_start {
+                usage.days_active += 1;
+                usage.minutes += u64::from(minutes);
+            } else {
+                usage.prior_minutes += u64::from(minutes);
+            }
         }
+        usage
     }
 
     /// Active days in the 180 days ending at `today` (inclusive).
     pub fn days_active(&self, today: i32) -> u32 {
-        self.window(today, 0).len() as u32
+        self.usage(today).days_active
     }
 
     /// Minutes on app in the 180 days ending at `today`.
     pub fn minutes(&self, today: i32) -> u64 {
-        self.window(today, 0).iter().map(|(_, m)| *m as u64).sum()
+        self.usage(today).minutes
     }
 
     /// Minutes on app in the 180 days before the current window.
     pub fn prior_minutes(&self, today: i32) -> u64 {
-        self.window(today, WINDOW_DAYS)
-            .iter()
-            .map(|(_, m)| *m as u64)
-            .sum()
+        self.usage(today).prior_minutes
     }
 
     /// % change of minutes, last 180 days vs the 180 before, rounded to one decimal (half away
@@ -342,7 +344,7 @@ mod tests {
     }
 
     /// Folding a re-read range at once gives what recording its rows one by one gives, and the
-    /// windows found by binary search hold the days a scan finds, for rows in any order, with
+    /// usage figures found in one pass equal those of a scan of each window, for rows in any order, with
     /// repeated days, and ranges before, inside and after what is stored.
     #[test]
     fn replace_range_and_windows_match_the_row_by_row_fold() {
@@ -369,15 +371,31 @@ mod tests {
                 }
                 fast.replace_range(first, last, &rows);
                 assert_eq!(fast, slow, "range {first}..={last}, rows {rows:?}");
-                for at in [today - 400, today - 100, today, today + 30] {
-                    for offset in [0, WINDOW_DAYS] {
-                        let scanned: Vec<_> = fast
+                for at in [
+                    today - 400,
+                    today - 100,
+                    today - 1,
+                    today,
+                    today + 30,
+                    today + 200,
+                ] {
+                    let scan = |offset: i32| {
+                        let days = fast
                             .days
                             .iter()
-                            .filter(|(d, _)| *d > at - offset - WINDOW_DAYS && *d <= at - offset)
-                            .collect();
-                        assert_eq!(fast.window(at, offset).iter().collect::<Vec<_>>(), scanned);
-                    }
+                            .filter(|(d, _)| *d > at - offset - WINDOW_DAYS && *d <= at - offset);
+                        (
+                            days.clone().count() as u32,
+                            days.map(|(_, m)| u64::from(*m)).sum(),
+                        )
+                    };
+                    let ((days_active, minutes), (_, prior_minutes)) = (scan(0), scan(WINDOW_DAYS));
+                    let scanned = Usage {
+                        days_active,
+                        minutes,
+                        prior_minutes,
+                    };
+                    assert_eq!(fast.usage(at), scanned, "at {at}: {:?}", fast.days);
                 }
             }
         }
