@@ -96,9 +96,9 @@ fn history(i: usize, today: i32) -> ActivityHistory {
     h
 }
 
-/// A daily diff of `n` records, single-threaded, as the push runs it: a page of
-/// histories (the push's default page size) read from the store (parsed from their stored JSON), then each
-/// record's values computed from its usage history, fingerprinted and compared with
+/// A daily diff of `n` records, single-threaded, as the push runs it: a page of histories
+/// (the push's default page size) read from the store (parsed from their stored JSON), then
+/// each record's values computed from its usage history, fingerprinted and compared with
 /// yesterday's fingerprint, and the property map built for those that changed
 /// (`shared::sync::fields::diff_record`). Only the diffing is timed (thread CPU time), not
 /// making the histories, reading them or yesterday's run.

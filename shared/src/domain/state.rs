@@ -344,8 +344,8 @@ mod tests {
     }
 
     /// Folding a re-read range at once gives what recording its rows one by one gives, and the
-    /// usage figures found in one pass equal those of a scan of each window, for rows in any order, with
-    /// repeated days, and ranges before, inside and after what is stored.
+    /// usage figures found in one pass equal those of a scan of each window, for rows in any
+    /// order, with repeated days, and ranges before, inside and after what is stored.
     #[test]
     fn replace_range_and_windows_match_the_row_by_row_fold() {
         let mut seed = 7u64;
