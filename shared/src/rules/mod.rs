@@ -230,20 +230,16 @@ async fn accounts(ctx: &mut RunCtx<'_>, rules: &[Rule]) -> Result<(), SyncError>
                         match (at_risk, mem.episode_since) {
                             (true, None) => {
                                 let key = churn_key(rule, account, today);
+                                let usage = h.usage(today);
+                                let drop = -(usage.trending_tenths().unwrap_or(0) as f64 / 10.0);
                                 let body = format!(
-                                    "Pendo usage of {account} dropped {:.1} % (time on app {} min in the last 180 days vs {} min before; {} active days).",
-                                    -h.trending(today).unwrap_or(0.0),
-                                    h.minutes(today),
-                                    h.prior_minutes(today),
-                                    h.days_active(today)
+                                    "Pendo usage of {account} dropped {drop:.1} % (time on app {} min in the last 180 days vs {} min before; {} active days).",
+                                    usage.minutes, usage.prior_minutes, usage.days_active
                                 );
                                 let effect = Effect::Task {
                                     on: "companies",
                                     record: company.clone(),
-                                    subject: format!(
-                                        "Churn risk: usage down {:.0} %",
-                                        -h.trending(today).unwrap_or(0.0)
-                                    ),
+                                    subject: format!("Churn risk: usage down {drop:.0} %"),
                                     body,
                                     owner: owners.get(company).cloned(),
                                 };

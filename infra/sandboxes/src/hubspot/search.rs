@@ -127,8 +127,16 @@ pub(super) async fn search(
             "Invalid input JSON",
         );
     };
-    let s = state.lock().unwrap();
-    let Some(records) = s.objects.get(&object) else {
+    crate::blocking(move || {
+        let s = state.lock().unwrap();
+        answer(&s, &object, &body)
+    })
+    .await
+}
+
+/// The search itself, under the portal's lock.
+fn answer(s: &super::HubSpotState, object: &str, body: &Value) -> Response {
+    let Some(records) = s.objects.get(object) else {
         return err(
             StatusCode::NOT_FOUND,
             "OBJECT_NOT_FOUND",
@@ -227,7 +235,7 @@ pub(super) async fn search(
         });
     }
     let total = hits.len();
-    let wanted = wanted_properties(&body);
+    let wanted = wanted_properties(body);
     let page: Vec<Value> = hits
         .iter()
         .skip(after)
