@@ -245,7 +245,7 @@ impl ActivityHistory {
     /// % change of minutes, last 180 days vs the 180 before, rounded to one decimal (half away
     /// from zero, see [`trending_tenths`](Self::trending_tenths)).
     pub fn trending(&self, today: i32) -> Option<f64> {
-        self.trending_tenths(today).map(|t| t as f64 / 10.0)
+        self.usage(today).trending()
     }
 
     /// The same in tenths of a percent, computed in integers: 28.75 % is 288, −28.75 % is −288
@@ -264,6 +264,11 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Usage trending in percent, to a tenth, see [`ActivityHistory::trending`].
+    pub fn trending(&self) -> Option<f64> {
+        self.trending_tenths().map(|t| t as f64 / 10.0)
+    }
+
     /// Usage trending in tenths of a percent, see [`ActivityHistory::trending_tenths`].
     pub fn trending_tenths(&self) -> Option<i64> {
         // Every real history fits i64 arithmetic (2^40 minutes is two million years); 128-bit

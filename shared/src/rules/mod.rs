@@ -231,7 +231,7 @@ async fn accounts(ctx: &mut RunCtx<'_>, rules: &[Rule]) -> Result<(), SyncError>
                             (true, None) => {
                                 let key = churn_key(rule, account, today);
                                 let usage = h.usage(today);
-                                let drop = -(usage.trending_tenths().unwrap_or(0) as f64 / 10.0);
+                                let drop = -usage.trending().unwrap_or(0.0);
                                 let body = format!(
                                     "Pendo usage of {account} dropped {drop:.1} % (time on app {} min in the last 180 days vs {} min before; {} active days).",
                                     usage.minutes, usage.prior_minutes, usage.days_active
