@@ -53,6 +53,14 @@ fn budget_secs() -> u64 {
     *BUDGET_SECS.get().unwrap_or(&900)
 }
 
+/// `--floor-only`: every size runs only what the rate-floor table measures (its initial sync
+/// and the next day's 1 % run), as a million-visitor tenant always does.
+static FLOOR_ONLY: OnceLock<bool> = OnceLock::new();
+
+fn floor_only() -> bool {
+    *FLOOR_ONLY.get().unwrap_or(&false)
+}
+
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
@@ -140,6 +148,7 @@ async fn main() {
     if let Some(b) = arg(&args, "--budget-secs").and_then(|s| s.parse().ok()) {
         let _ = BUDGET_SECS.set(b);
     }
+    let _ = FLOOR_ONLY.set(args.iter().any(|a| a == "--floor-only"));
     let out = arg(&args, "--out").unwrap_or_else(|| "BENCHMARKS.md".into());
     let started = Instant::now();
     // The quick figures first, so the report can be written after every scenario of a long
@@ -202,11 +211,16 @@ async fn main() {
 
 /// How many scenarios a tenant of `n` visitors runs (see [`size_scenarios`]).
 fn scenarios_of(n: usize) -> usize {
-    if n < 1_000_000 {
+    if full_set(n) {
         6
     } else {
         2
     }
+}
+
+/// Whether a tenant of `n` visitors runs every scenario, or only the initial and 1 % syncs.
+fn full_set(n: usize) -> bool {
+    n < 1_000_000 && !floor_only()
 }
 
 /// What finished so far.
@@ -274,7 +288,7 @@ async fn size_scenarios(n: usize, writer: Arc<Writer>) {
     writer.add(sync(&world, &format!("initial sync, {n} visitors"), 0).await);
     // From a million visitors on, the initial sync and the next day's 1 % run are what is
     // asked for, and each quiet rerun would cost as long as its read-back of a million records.
-    let full = n < 1_000_000;
+    let full = full_set(n);
     if full {
         writer.add(sync(&world, &format!("daily sync, {n} visitors, 0 % changed"), 0).await);
     }

@@ -23,13 +23,21 @@ impl RollingLimit {
         }
     }
 
-    /// Records a request; `false` = over the limit (the caller answers 429).
+    /// Records a request arriving now; `false` = over the limit (the caller answers 429).
     pub fn admit(&mut self) -> bool {
-        let now = Instant::now();
+        self.admit_at(Instant::now())
+    }
+
+    /// Records a request that arrived at `at`; `false` = over the limit. The real APIs count
+    /// a request at their gateway, when it arrives, not when their backend gets round to it:
+    /// a request that waited for the sandbox's lock behind a long search or batch write
+    /// still counts from its arrival. Arrivals admitted out of order are kept in order, and
+    /// the window is the one ending at `at` (later arrivals already admitted count too).
+    pub fn admit_at(&mut self, at: Instant) -> bool {
         while self
             .seen
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
+            .is_some_and(|t| at.saturating_duration_since(*t) >= self.window)
         {
             self.seen.pop_front();
         }
@@ -37,7 +45,8 @@ impl RollingLimit {
             self.rejected += 1;
             return false;
         }
-        self.seen.push_back(now);
+        let i = self.seen.partition_point(|t| *t <= at);
+        self.seen.insert(i, at);
         self.peak = self.peak.max(self.seen.len());
         true
     }
@@ -193,5 +202,34 @@ impl Chaos {
     /// Total faults injected.
     pub fn total(&self) -> u64 {
         self.injected.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RollingLimit;
+    use std::time::{Duration, Instant};
+
+    /// A request is counted from its arrival: the sixth arrival a full window after the first
+    /// is admitted even when the gate gets to it late, the sixth within the window is not,
+    /// whatever order the gate takes them in.
+    #[test]
+    fn requests_count_from_their_arrival() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut l = RollingLimit::new(5, Duration::from_secs(1));
+        for n in [0, 100, 200, 300] {
+            assert!(l.admit_at(ms(n)));
+        }
+        // Arrived at 1 050 and at 400, taken up in that order.
+        assert!(
+            l.admit_at(ms(1_050)),
+            "the arrival at 0 left the window at 1 000"
+        );
+        assert!(l.admit_at(ms(400)));
+        assert!(!l.admit_at(ms(1_090)), "100..1 050: five in the window");
+        assert_eq!(l.rejected, 1);
+        assert!(l.admit_at(ms(1_100)));
+        assert_eq!(l.peak, 5);
     }
 }

@@ -66,29 +66,6 @@ impl RollingWindowLimiter {
     pub fn new(max: usize, window: Duration) -> Self {
         let guard_floor = (window / 40).min(Duration::from_millis(250));
         let guard_ceiling = (window / 5).min(Duration::from_secs(2)).max(guard_floor);
-        Self::with_guards(max, window, guard_floor, guard_ceiling)
-    }
-
-    /// A limiter whose requests count from their answers, however late: for a lane that sends
-    /// one request after another (HubSpot's search pages, each needing the last one's
-    /// position), where every earlier request is answered before the next is sent, so no
-    /// guess of the server's clock is needed and a slow answer cannot make the next request
-    /// early. A request never answered counts from its send plus one window.
-    ///
-    /// Why: the server counts a request when it takes it up, which a busy server does well
-    /// after the send; with the usual guard, request n + max went a window after request n's
-    /// send + guard, reached an idle moment and was refused (the 429s of a daily sync's
-    /// search pass, each pausing the lane a second).
-    pub fn counting_answers(max: usize, window: Duration) -> Self {
-        Self::with_guards(max, window, window, window)
-    }
-
-    fn with_guards(
-        max: usize,
-        window: Duration,
-        guard_floor: Duration,
-        guard_ceiling: Duration,
-    ) -> Self {
         Self {
             max: max.max(1),
             window,
@@ -224,35 +201,6 @@ mod tests {
         assert!(waited >= Duration::from_millis(1025), "{waited:?}");
         assert!(waited < Duration::from_millis(1100), "{waited:?}");
         drop((pending, sixth));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn counting_answers_a_slow_answer_holds_its_slot_from_the_answer() {
-        let w = Duration::from_secs(1);
-        // Each answered 100 ms after its send (a busy server): request n+5 goes a window after
-        // request n's answer, not after its send plus a guard.
-        let l = RollingWindowLimiter::counting_answers(5, w);
-        let stamps = send(&l, 6, Duration::from_millis(100)).await;
-        assert!(
-            stamps[5] - stamps[0] >= Duration::from_millis(1100),
-            "{stamps:?}"
-        );
-        // The usual limiter lets it go 75 ms earlier (send + the 25 ms guard + a window), when
-        // the server may not have counted request n yet.
-        let l = RollingWindowLimiter::new(5, w);
-        let stamps = send(&l, 6, Duration::from_millis(100)).await;
-        assert!(
-            stamps[5] - stamps[0] < Duration::from_millis(1050),
-            "{stamps:?}"
-        );
-        // One never answered frees its slot a window after its send plus one window.
-        let l = RollingWindowLimiter::counting_answers(1, w);
-        let start = Instant::now();
-        let pending = l.acquire().await;
-        let next = l.acquire().await;
-        let waited = Instant::now().duration_since(start);
-        assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100));
-        drop((pending, next));
     }
 
     #[tokio::test(start_paused = true)]

@@ -88,11 +88,10 @@ impl PortalLimits {
     pub fn new(cfg: &HubSpotConfig) -> Self {
         Self {
             burst: RollingWindowLimiter::new(cfg.requests_per_window, cfg.window),
-            // Search pages are read one after another (each needs the last one's position).
-            search: RollingWindowLimiter::counting_answers(
-                cfg.search_per_second,
-                Duration::from_secs(1),
-            ),
+            // HubSpot counts a search when its gateway takes it in, so a slot counts from
+            // the answer or send + guard, as the burst window does: a search lane counting
+            // from answers ran at 5 per (1 s + answer time), 4.5/s in a daily pass.
+            search: RollingWindowLimiter::new(cfg.search_per_second, Duration::from_secs(1)),
         }
     }
 

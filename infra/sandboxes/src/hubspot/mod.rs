@@ -445,6 +445,8 @@ fn count_key(method: &str, path: &str) -> String {
 
 /// Auth, rate limits, faults and counting for every `/crm` request.
 async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    // Taken before any lock: the rate limits count the request from here (`admit_at`).
+    let arrived = Instant::now();
     let path = req.uri().path().to_string();
     let method = req.method().to_string();
     let token = req
@@ -487,9 +489,9 @@ async fn crm_gate(State(state): State<Shared>, req: Request, next: Next) -> Resp
         let fault = take_fault(&mut s.faults, &path);
         let is_search = path.ends_with("/search");
         let limited = if is_search {
-            !s.search.admit()
+            !s.search.admit_at(arrived)
         } else {
-            !s.burst.admit()
+            !s.burst.admit_at(arrived)
         };
         // Chaos applies to requests the limits admitted, as an outage behind the gate would.
         let fault = match fault {

@@ -61,8 +61,9 @@ pub struct PollEvent {
 
 pub struct Dataset {
     pub cfg: DatasetConfig,
-    /// (visitor index, day) → (minutes, events); `(0, 0)` marks a day made inactive.
-    pub overrides: HashMap<(usize, i32), (u32, u32)>,
+    /// (visitor index, day) → (minutes, events); `(0, 0)` marks a day made inactive. Ordered,
+    /// so a visitor's late days are one range read (`visit_bounds`).
+    pub overrides: BTreeMap<(usize, i32), (u32, u32)>,
     pub polls: Vec<PollEvent>,
     /// Custom metadata written through the API: (kind, id) → field → value.
     pub custom: HashMap<(String, String), BTreeMap<String, Value>>,
@@ -170,7 +171,7 @@ impl Dataset {
         let mut members = vec![Vec::new(); cfg.accounts.max(1)];
         let probe = Self {
             cfg: cfg.clone(),
-            overrides: HashMap::new(),
+            overrides: BTreeMap::new(),
             polls: Vec::new(),
             custom: HashMap::new(),
             schema: HashMap::new(),
@@ -191,7 +192,7 @@ impl Dataset {
             by_account,
             members,
             cfg,
-            overrides: HashMap::new(),
+            overrides: BTreeMap::new(),
             polls,
             custom: HashMap::new(),
             schema,
@@ -300,15 +301,21 @@ impl Dataset {
     }
 
     pub fn visit_bounds(&self, v: usize) -> Option<(i64, i64)> {
-        let days = self.first_day()..(self.cfg.today + 400);
-        let mut first = None;
-        let mut last = None;
-        for d in days {
-            if self.activity(v, d).is_some() {
-                first.get_or_insert(d);
-                last = Some(d);
-            }
-        }
+        // Days from today on are active only by an override: one range read. Before today, a
+        // walk in from each end stops at the first active day. Every visitor and account row
+        // asks for this, under the subscription's lock: walking all of a visitor's days made
+        // a listing of 100 000 visitors hold it for 10 s.
+        let today = self.cfg.today;
+        let mut late = self
+            .overrides
+            .range((v, today)..(v, today + 400))
+            .filter(|(_, o)| o.1 > 0)
+            .map(|((_, d), _)| *d);
+        let late_first = late.next();
+        let late_last = late.next_back().or(late_first);
+        let active = |d: &i32| self.activity(v, *d).is_some();
+        let first = (self.first_day()..today).find(active).or(late_first);
+        let last = late_last.or_else(|| (self.first_day()..today).rev().find(active));
         let offset = |d: i32, salt: u64| {
             d as i64 * DAY_MS + (h(self.cfg.seed, v as u64, salt) % 36_000_000) as i64
         };
@@ -423,5 +430,53 @@ impl Dataset {
             "seg-dormant" => self.activity_percent(v) == 0,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Dataset, DatasetConfig};
+
+    /// Each visitor's first and last active day, as a walk over every day finds them, with
+    /// days made quiet, days made active and late activity (after today) as overrides.
+    #[test]
+    fn visit_bounds_equal_a_walk_over_every_day() {
+        let mut ds = Dataset::generate(DatasetConfig {
+            visitors: 400,
+            accounts: 20,
+            ..Default::default()
+        });
+        let today = ds.cfg.today;
+        let first_day = ds.first_day();
+        for v in 0..40 {
+            ds.overrides.insert((v, first_day + v as i32), (0, 0));
+            ds.overrides.insert((v, today - 1 - v as i32 % 3), (0, 0));
+        }
+        for v in 40..80 {
+            ds.overrides
+                .insert((v, today + v as i32 % 5), (3, 1 + v as u32 % 2));
+            ds.overrides.insert((v, today + 7), (0, 0));
+        }
+        ds.overrides.insert((80, today + 2), (5, 5));
+        ds.overrides.insert((80, today + 9), (5, 5));
+        let walk = |v: usize| {
+            let days: Vec<i32> = (first_day..today + 400)
+                .filter(|d| ds.activity(v, *d).is_some())
+                .collect();
+            Some((*days.first()?, *days.last()?))
+        };
+        let mut never = 0;
+        for v in 0..400 {
+            let got = ds.visit_bounds(v).map(|(f, l)| {
+                (
+                    f.div_euclid(super::DAY_MS) as i32,
+                    l.div_euclid(super::DAY_MS) as i32,
+                )
+            });
+            assert_eq!(got, walk(v), "visitor {v}");
+            never += usize::from(got.is_none());
+        }
+        assert!(never > 0 && never < 400, "{never} visitors never active");
+        assert_eq!(walk(80).map(|b| b.1), Some(today + 9));
     }
 }

@@ -99,7 +99,8 @@ fn window(pipeline: &[Value]) -> Option<Window> {
         }
     }
     let key = key?;
-    let limit = limit?;
+    // Without a limit a page still starts at its first key (a bounded NPS page has none).
+    let limit = limit.unwrap_or(usize::MAX);
     let parse = |bound: Option<(String, String)>| match bound {
         Some((k, lit)) if k == key => match key.as_str() {
             "visitorId" => super::data::parse_visitor(&lit).map(Some),
@@ -497,6 +498,9 @@ fn field_spec(name: &str, f: &Value) -> Result<(String, String, Value), AggError
 
 pub fn run(ds: &Dataset, pipeline: &[Value]) -> Result<Vec<Value>, AggError> {
     if let Some(rows) = super::rollups::daily_rollups(ds, pipeline) {
+        return Ok(rows);
+    }
+    if let Some(rows) = super::rollups::account_visitor_counts(ds, pipeline) {
         return Ok(rows);
     }
     run_general(ds, pipeline)

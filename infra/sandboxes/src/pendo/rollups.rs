@@ -94,9 +94,42 @@ pub(crate) fn daily_rollups(ds: &Dataset, pipeline: &[Value]) -> Option<Vec<Valu
     Some(rows)
 }
 
+/// Pipeline E (visitors per account) counted from each visitor's accounts, without building one
+/// JSON row per visitor under the subscription's lock (at 100 000 visitors that held it, and
+/// every metadata write behind it, for seconds). The answer is the general pipeline's, row for
+/// row (see the test).
+pub(crate) fn account_visitor_counts(ds: &Dataset, pipeline: &[Value]) -> Option<Vec<Value>> {
+    let shape = [
+        json!({"source": {"visitors": {"identified": true}}}),
+        json!({"eval": {"accountId": "metadata.auto.accountids"}}),
+        json!({"unwind": {"field": "accountId"}}),
+        json!({"group": {"group": ["accountId"], "fields": {"totalVisitors": {"count": "visitorId"}}}}),
+    ];
+    if pipeline != shape {
+        return None;
+    }
+    let mut counts: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
+    for v in 0..ds.cfg.visitors {
+        for a in ds.accounts_of(v) {
+            *counts.entry(a).or_default() += 1;
+        }
+    }
+    // The general group orders by the key's text.
+    let mut rows: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(a, n)| (account_id(a), n))
+        .collect();
+    rows.sort();
+    Some(
+        rows.into_iter()
+            .map(|(id, n)| json!({"accountId": id, "totalVisitors": n}))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::daily_rollups;
+    use super::{account_visitor_counts, daily_rollups};
     use crate::pendo::data::{account_id, visitor_id, Dataset, DatasetConfig, DAY_MS};
     use serde_json::{json, Value};
 
@@ -197,11 +230,12 @@ mod tests {
             }
             crate::pendo::pipeline::run(&ds, &p).expect("runs")
         };
+        // Every answer: no bound, so built from the first.
         let all = nps(None, None, None);
         assert!(all.len() > 50, "{} answers", all.len());
         for after in [None, Some(0), Some(200), Some(399)] {
             for through in [None, Some(250)] {
-                for limit in [1, 7, 50, 10_000] {
+                for limit in [Some(1), Some(7), Some(50), Some(10_000), None] {
                     let from = after.map_or(String::new(), visitor_id);
                     let upto = through.map(visitor_id);
                     let expected: Vec<Value> = all
@@ -211,16 +245,46 @@ mod tests {
                             (after.is_none() || v > from.as_str())
                                 && upto.as_deref().is_none_or(|u| v <= u)
                         })
-                        .take(limit)
+                        .take(limit.unwrap_or(usize::MAX))
                         .cloned()
                         .collect();
                     assert_eq!(
-                        nps(after, through, Some(limit)),
+                        nps(after, through, limit),
                         expected,
-                        "after {after:?}, through {through:?}, limit {limit}"
+                        "after {after:?}, through {through:?}, limit {limit:?}"
                     );
                 }
             }
         }
+    }
+
+    #[test]
+    fn visitor_counts_answer_exactly_as_the_general_pipeline() {
+        let mut ds = Dataset::generate(DatasetConfig {
+            visitors: 500,
+            accounts: 30,
+            ..Default::default()
+        });
+        ds.move_visitor(9, 3);
+        ds.add_visitors(7);
+        let pipeline: Vec<Value> = vec![
+            json!({"source": {"visitors": {"identified": true}}}),
+            json!({"eval": {"accountId": "metadata.auto.accountids"}}),
+            json!({"unwind": {"field": "accountId"}}),
+            json!({"group": {"group": ["accountId"], "fields": {"totalVisitors": {"count": "visitorId"}}}}),
+        ];
+        let fast = account_visitor_counts(&ds, &pipeline).expect("pipeline E's shape");
+        let general = crate::pendo::pipeline::run_general(&ds, &pipeline).expect("runs");
+        assert_eq!(fast, general);
+        assert_eq!(fast.len(), 30);
+        let total: u64 = fast
+            .iter()
+            .map(|r| r["totalVisitors"].as_u64().unwrap())
+            .sum();
+        assert!(
+            total > 507,
+            "visitors of two accounts count in both: {total}"
+        );
+        assert!(account_visitor_counts(&ds, &pipeline[..3]).is_none());
     }
 }
