@@ -434,18 +434,26 @@ impl Dataset {
 }
 
 #[cfg(test)]
+impl Dataset {
+    /// A generated subscription of `visitors` and `accounts`, otherwise the defaults.
+    pub(crate) fn small(visitors: usize, accounts: usize) -> Self {
+        Self::generate(DatasetConfig {
+            visitors,
+            accounts,
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
 mod tests {
-    use super::{Dataset, DatasetConfig};
+    use super::Dataset;
 
     /// Each visitor's first and last active day, as a walk over every day finds them, with
     /// days made quiet, days made active and late activity (after today) as overrides.
     #[test]
     fn visit_bounds_equal_a_walk_over_every_day() {
-        let mut ds = Dataset::generate(DatasetConfig {
-            visitors: 400,
-            accounts: 20,
-            ..Default::default()
-        });
+        let mut ds = Dataset::small(400, 20);
         let today = ds.cfg.today;
         let first_day = ds.first_day();
         for v in 0..40 {

@@ -130,7 +130,7 @@ pub(crate) fn account_visitor_counts(ds: &Dataset, pipeline: &[Value]) -> Option
 #[cfg(test)]
 mod tests {
     use super::{account_visitor_counts, daily_rollups};
-    use crate::pendo::data::{account_id, visitor_id, Dataset, DatasetConfig, DAY_MS};
+    use crate::pendo::data::{account_id, visitor_id, Dataset, DAY_MS};
     use serde_json::{json, Value};
 
     fn pipeline(
@@ -160,11 +160,7 @@ mod tests {
 
     #[test]
     fn answers_exactly_as_the_general_pipeline() {
-        let mut ds = Dataset::generate(DatasetConfig {
-            visitors: 300,
-            accounts: 20,
-            ..Default::default()
-        });
+        let mut ds = Dataset::small(300, 20);
         // A day turned quiet and a late day of activity, as the tests' mutations make them.
         let today = ds.cfg.today;
         ds.overrides.insert((7, today - 3), (0, 0));
@@ -201,11 +197,7 @@ mod tests {
     /// sandbox starts at the page's first visitor or builds every answer.
     #[test]
     fn nps_pages_start_at_their_first_visitor() {
-        let ds = Dataset::generate(DatasetConfig {
-            visitors: 400,
-            accounts: 20,
-            ..Default::default()
-        });
+        let ds = Dataset::small(400, 20);
         let today = ds.cfg.today;
         let nps = |after: Option<usize>, through: Option<usize>, limit: Option<usize>| {
             let mut p = vec![
@@ -260,11 +252,7 @@ mod tests {
 
     #[test]
     fn visitor_counts_answer_exactly_as_the_general_pipeline() {
-        let mut ds = Dataset::generate(DatasetConfig {
-            visitors: 500,
-            accounts: 30,
-            ..Default::default()
-        });
+        let mut ds = Dataset::small(500, 30);
         ds.move_visitor(9, 3);
         ds.add_visitors(7);
         let pipeline: Vec<Value> = vec![
