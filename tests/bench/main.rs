@@ -286,8 +286,9 @@ async fn size_scenarios(n: usize, writer: Arc<Writer>) {
     let pull = extras::pendo_pull(&world).await;
     writer.done().pulls.push(pull);
     writer.add(sync(&world, &format!("initial sync, {n} visitors"), 0).await);
-    // From a million visitors on, the initial sync and the next day's 1 % run are what is
-    // asked for, and each quiet rerun would cost as long as its read-back of a million records.
+    // From a million visitors on (at every size with `--floor-only`), the initial sync and the
+    // next day's 1 % run are what is asked for, and each quiet rerun would cost as long as its
+    // read-back of a million records.
     let full = full_set(n);
     if full {
         writer.add(sync(&world, &format!("daily sync, {n} visitors, 0 % changed"), 0).await);

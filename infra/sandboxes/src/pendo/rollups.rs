@@ -99,13 +99,7 @@ pub(crate) fn daily_rollups(ds: &Dataset, pipeline: &[Value]) -> Option<Vec<Valu
 /// every metadata write behind it, for seconds). The answer is the general pipeline's, row for
 /// row (see the test).
 pub(crate) fn account_visitor_counts(ds: &Dataset, pipeline: &[Value]) -> Option<Vec<Value>> {
-    let shape = [
-        json!({"source": {"visitors": {"identified": true}}}),
-        json!({"eval": {"accountId": "metadata.auto.accountids"}}),
-        json!({"unwind": {"field": "accountId"}}),
-        json!({"group": {"group": ["accountId"], "fields": {"totalVisitors": {"count": "visitorId"}}}}),
-    ];
-    if pipeline != shape {
+    if pipeline != account_visitor_counts_shape() {
         return None;
     }
     let mut counts: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
@@ -127,9 +121,19 @@ pub(crate) fn account_visitor_counts(ds: &Dataset, pipeline: &[Value]) -> Option
     )
 }
 
+/// Pipeline E as the sync sends it (`shared::pendo::pipelines::account_visitor_counts`).
+fn account_visitor_counts_shape() -> [Value; 4] {
+    [
+        json!({"source": {"visitors": {"identified": true}}}),
+        json!({"eval": {"accountId": "metadata.auto.accountids"}}),
+        json!({"unwind": {"field": "accountId"}}),
+        json!({"group": {"group": ["accountId"], "fields": {"totalVisitors": {"count": "visitorId"}}}}),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{account_visitor_counts, daily_rollups};
+    use super::{account_visitor_counts, account_visitor_counts_shape, daily_rollups};
     use crate::pendo::data::{account_id, visitor_id, Dataset, DAY_MS};
     use serde_json::{json, Value};
 
@@ -255,12 +259,7 @@ mod tests {
         let mut ds = Dataset::small(500, 30);
         ds.move_visitor(9, 3);
         ds.add_visitors(7);
-        let pipeline: Vec<Value> = vec![
-            json!({"source": {"visitors": {"identified": true}}}),
-            json!({"eval": {"accountId": "metadata.auto.accountids"}}),
-            json!({"unwind": {"field": "accountId"}}),
-            json!({"group": {"group": ["accountId"], "fields": {"totalVisitors": {"count": "visitorId"}}}}),
-        ];
+        let pipeline = account_visitor_counts_shape();
         let fast = account_visitor_counts(&ds, &pipeline).expect("pipeline E's shape");
         let general = crate::pendo::pipeline::run_general(&ds, &pipeline).expect("runs");
         assert_eq!(fast, general);
